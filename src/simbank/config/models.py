@@ -1,0 +1,231 @@
+"""Configuration models (DESIGN §6, a contract): TOML in, validated pydantic objects out.
+
+Unknown keys are errors everywhere (``extra="forbid"``); every field carries a description,
+from which docs/configuration.md is generated.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9_-]+$"
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class GatewayConfig(_Section):
+    """The gateway box itself."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)] = Field(
+        description="Gateway id, part of every MQTT topic: lower-case letters, digits, '_' and '-'."
+    )
+    state_dir: Path = Field(
+        default=Path("/var/lib/simbank"),
+        description="Directory for the ledger and the per-install secret (created 0700).",
+    )
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone of the gateway, used for quiet hours and calendar days.",
+    )
+    poll_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How often each modem's registration, signal and operator are polled "
+        "(URCs update them in between).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class MqttConfig(_Section):
+    """The MQTT broker the daemon reports to and takes commands from."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Broker host name or address.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker TCP port.")
+    base_topic: Annotated[str, Field(pattern=r"^[A-Za-z0-9_/-]+$")] = Field(
+        default="simbank", description="First topic level; topics are <base_topic>/<gateway id>/..."
+    )
+    client_id: str | None = Field(
+        default=None, description="MQTT client id; default 'simbankd-<gateway id>'."
+    )
+    username: str | None = Field(default=None, description="Broker user name.")
+    password_file: Path | None = Field(
+        default=None,
+        description="File holding the broker password (first line); never the password itself.",
+    )
+    tls_ca: Path | None = Field(default=None, description="CA certificate file: enables TLS.")
+    tls_cert: Path | None = Field(default=None, description="Client certificate file for TLS.")
+    tls_key: Path | None = Field(default=None, description="Client private key file for TLS.")
+    protocol: Literal["3.1.1", "5"] = Field(default="5", description="MQTT protocol version.")
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keep-alive interval.")
+    allow_insecure: bool = Field(
+        default=False,
+        description="Allow sending a password without TLS to a broker that is not on loopback.",
+    )
+
+    @model_validator(mode="after")
+    def _tls_pairs(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+
+class DetectionConfig(_Section):
+    """When carrier blocks are believed, and when the fleet circuit breaker opens."""
+
+    denied_confirm_s: float = Field(
+        default=30.0, ge=0, description="Registration denied (stat 3) must last this long."
+    )
+    searching_timeout_s: float = Field(
+        default=300.0, gt=0, description="Searching this long with good signal → suspected."
+    )
+    circuit_blocks: int = Field(
+        default=2, ge=1, description="This many blocked SIMs within the window pause all traffic."
+    )
+    circuit_window_s: float = Field(
+        default=86400.0, gt=0, description="Window of the circuit breaker, in seconds."
+    )
+
+
+DriverName = Literal["auto", "generic", "quectel", "simcom", "huawei", "fibocom"]
+
+
+class ModemConfig(_Section):
+    """One modem on a serial port."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)] = Field(
+        description="Modem id, part of MQTT topics."
+    )
+    port: str = Field(min_length=1, description="Serial device path, ideally a stable udev name.")
+    baudrate: int = Field(
+        default=115200,
+        description="Serial speed.",
+    )
+    driver: DriverName = Field(
+        default="auto", description="AT dialect; 'auto' picks it from AT+CGMI/AT+CGMM."
+    )
+    slots: int = Field(default=1, ge=1, le=16, description="SIM slots this modem can switch.")
+
+    @field_validator("baudrate")
+    @classmethod
+    def _standard_rate(cls, value: int) -> int:
+        rates = {9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 3000000}
+        if value not in rates:
+            raise ValueError(f"baudrate must be one of {sorted(rates)}")
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("port must be an absolute device path")
+        return value
+
+
+class PolicyConfig(_Section):
+    """Carrier-safe quota for the SIMs it applies to (enforced by the bank)."""
+
+    calls_per_hour: int = Field(default=20, ge=0, description="Outgoing calls per rolling hour.")
+    calls_per_day: int = Field(default=100, ge=0, description="Outgoing calls per calendar day.")
+    call_seconds_per_day: int = Field(
+        default=7200, ge=0, description="Call seconds per calendar day."
+    )
+    sms_per_day: int = Field(default=50, ge=0, description="SMS sent per calendar day.")
+    min_call_gap_s: int = Field(default=30, ge=0, description="Minimum gap between two calls.")
+    quiet_hours: list[str] = Field(
+        default_factory=list,
+        description="Local-time windows 'HH:MM-HH:MM' (may wrap midnight) with no outbound traffic.",
+    )
+    calls_per_destination_per_day: int = Field(
+        default=2, ge=0, description="Calls to one destination per day, gateway-wide."
+    )
+    iccid_prefixes: list[str] = Field(
+        default_factory=list,
+        description="SIMs whose ICCID starts with one of these use this policy.",
+    )
+    imsi_prefixes: list[str] = Field(
+        default_factory=list,
+        description="SIMs whose IMSI starts with one of these use this policy.",
+    )
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _windows(cls, value: list[str]) -> list[str]:
+        for window in value:
+            if not _HHMM.match(window):
+                raise ValueError(f"quiet hour window {window!r} is not 'HH:MM-HH:MM'")
+        return value
+
+
+class LoggingConfig(_Section):
+    """Log output."""
+
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Minimum level written."
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="'auto': console on a terminal, JSON lines otherwise."
+    )
+
+
+class Config(_Section):
+    """The whole simbank.toml."""
+
+    gateway: GatewayConfig = Field(description="The gateway box.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="The MQTT broker.")
+    detection: DetectionConfig = Field(
+        default_factory=DetectionConfig, description="Block detection."
+    )
+    modems: list[ModemConfig] = Field(default_factory=list, description="The modems.")
+    policies: dict[str, PolicyConfig] = Field(
+        default_factory=lambda: {"default": PolicyConfig()},
+        description="Quota policies by name; 'default' applies to SIMs no other one matches.",
+    )
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
+
+    @model_validator(mode="after")
+    def _unique_modems(self) -> Self:
+        seen_ids: set[str] = set()
+        seen_ports: set[str] = set()
+        for modem in self.modems:
+            if modem.id in seen_ids:
+                raise ValueError(f"duplicate modem id {modem.id!r}")
+            if modem.port in seen_ports:
+                raise ValueError(f"port {modem.port!r} is used by two modems")
+            seen_ids.add(modem.id)
+            seen_ports.add(modem.port)
+        if "default" not in self.policies:
+            raise ValueError("policies.default is required")
+        return self
+
+    def summary(self) -> dict[str, object]:
+        """What bridge/info shows: the shape of the config, never a secret."""
+        return {
+            "gateway": self.gateway.id,
+            "timezone": self.gateway.timezone,
+            "modems": [{"id": m.id, "driver": m.driver, "slots": m.slots} for m in self.modems],
+            "policies": sorted(self.policies),
+            "mqtt": {
+                "host": self.mqtt.host,
+                "port": self.mqtt.port,
+                "protocol": self.mqtt.protocol,
+                "tls": self.mqtt.tls_ca is not None,
+                "auth": self.mqtt.username is not None,
+            },
+        }

@@ -1,0 +1,85 @@
+"""Render docs/configuration.md from the pydantic field descriptions (a test keeps it in sync).
+
+Run ``python -m simbank.config.reference > docs/configuration.md`` after changing a model.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from simbank.config.models import (
+    Config,
+    DetectionConfig,
+    GatewayConfig,
+    LoggingConfig,
+    ModemConfig,
+    MqttConfig,
+    PolicyConfig,
+)
+
+_HEADER = """# Configuration reference
+
+`simbank.toml` is TOML; unknown keys are errors. `simbankd check-config FILE` validates a file;
+`simbankd run` exits with status 78 and one `file: key.path: message` line per problem when it
+is invalid. An example: [config/simbank.example.toml](../config/simbank.example.toml).
+
+This page is generated from the field descriptions in `src/simbank/config/models.py`.
+"""
+
+
+def _type_name(annotation: object) -> str:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return " \\| ".join(f'`"{a}"`' for a in typing.get_args(annotation))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+    if origin is typing.Annotated:
+        return _type_name(typing.get_args(annotation)[0])
+    if origin is not None:
+        args = ", ".join(_type_name(a) for a in typing.get_args(annotation))
+        return f"{getattr(origin, '__name__', str(origin))}[{args}]"
+    if annotation is type(None):
+        return "none"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _section(title: str, model: type[BaseModel]) -> list[str]:
+    doc = (model.__doc__ or "").strip()
+    lines = [f"## `{title}`", "", doc, "", "| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        if field.default is not PydanticUndefined:
+            default = f"`{field.default}`" if field.default is not None else "—"
+        elif field.default_factory is not None:
+            value = field.default_factory()  # type: ignore[call-arg]
+            if isinstance(value, BaseModel):
+                default = "its section's defaults"
+            elif isinstance(value, dict) and value:
+                default = f"`{sorted(value)}` with their defaults"
+            else:
+                default = f"`{value}`"
+        else:
+            default = "**required**"
+        lines.append(
+            f"| `{name}` | {_type_name(field.annotation)} | {default} | {field.description or ''} |"
+        )
+    return [*lines, ""]
+
+
+def render() -> str:
+    out = [_HEADER]
+    out += _section("(top level)", Config)
+    out += _section("[gateway]", GatewayConfig)
+    out += _section("[mqtt]", MqttConfig)
+    out += _section("[detection]", DetectionConfig)
+    out += _section("[[modems]]", ModemConfig)
+    out += _section("[policies.<name>]", PolicyConfig)
+    out += _section("[logging]", LoggingConfig)
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")

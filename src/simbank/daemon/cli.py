@@ -1,0 +1,79 @@
+"""``simbankd``: run the daemon, check a config file, or run the zero-setup demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+
+from simbank import __version__
+from simbank.config.loader import EXIT_CONFIG, load_config
+from simbank.errors import ConfigError, SimbankError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simbankd", description="simbank SIM-bank controller")
+    parser.add_argument("--version", action="version", version=f"simbankd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", "-c", required=True, help="path of simbank.toml")
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("config", help="path of simbank.toml")
+    demo = sub.add_parser("demo", help="simulated modem bank + private mosquitto + daemon")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop after this many seconds (default: until Ctrl-C)",
+    )
+    demo.add_argument("--workdir", default=None, help="keep ports, logs and state here")
+    return parser
+
+
+def _config_error(exc: ConfigError) -> int:
+    for line in exc.lines:
+        print(line, file=sys.stderr)
+    return EXIT_CONFIG
+
+
+async def _run(config_path: str) -> int:
+    config = load_config(config_path)
+    from simbank.daemon.app import Daemon  # noqa: PLC0415 - a bad config exits before imports
+    from simbank.daemon.logs import configure_logging  # noqa: PLC0415
+
+    configure_logging(config.logging.level, config.logging.format)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await Daemon(config).run(stop)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check-config":
+            config = load_config(args.config)
+            print(
+                f"{args.config}: ok ({len(config.modems)} modems, {len(config.policies)} policies)"
+            )
+            return 0
+        if args.command == "run":
+            return asyncio.run(_run(args.config))
+        from simbank.daemon.demo import run_demo  # noqa: PLC0415
+
+        return asyncio.run(run_demo(duration=args.duration, workdir=args.workdir))
+    except ConfigError as exc:
+        return _config_error(exc)
+    except SimbankError as exc:
+        print(f"simbankd: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

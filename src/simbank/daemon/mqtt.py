@@ -1,0 +1,275 @@
+"""The one module that speaks aiomqtt: a bridge that survives the broker going away.
+
+Retained state is kept as "latest payload per topic"; after every (re)connect the bridge
+publishes ``online``, ``bridge/info`` and every retained topic again, then whatever changed.
+Events wait in a bounded queue while the broker is down (oldest dropped first, counted).
+Modems never wait for MQTT: publishing is a synchronous hand-over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiomqtt
+import structlog
+
+from simbank.config.models import MqttConfig
+from simbank.daemon.backoff import Backoff
+from simbank.daemon.contract import BridgeState, Topics
+from simbank.errors import ConfigError
+
+log = structlog.get_logger(__name__)
+
+#: What callers outside this module catch when the broker cannot be reached.
+BrokerError = aiomqtt.MqttError
+
+EVENT_QUEUE_MAX = 10_000
+PUBLISH_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message on a subscribed topic, with its MQTT 5 response properties if any."""
+
+    topic: str
+    payload: bytes
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+
+
+InboundHandler = Callable[[Inbound], Awaitable[None]]
+
+
+def _read_password(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()[0].strip()
+    except (OSError, IndexError) as exc:
+        raise ConfigError(f"mqtt.password_file: cannot read {path}") from exc
+
+
+def _is_loopback(host: str) -> bool:
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+def client_options(cfg: MqttConfig, client_id: str, will_topic: str) -> dict[str, object]:
+    """Keyword arguments for aiomqtt.Client built from the config (TLS, auth, protocol, will)."""
+    password = _read_password(cfg.password_file) if cfg.password_file else None
+    if password and cfg.tls_ca is None and not _is_loopback(cfg.host) and not cfg.allow_insecure:
+        raise ConfigError(
+            "mqtt: refusing to send a password without TLS to a non-loopback broker "
+            "(set tls_ca, or allow_insecure = true)"
+        )
+    tls_context = None
+    if cfg.tls_ca is not None:
+        tls_context = ssl.create_default_context(cafile=str(cfg.tls_ca))
+        if cfg.tls_cert and cfg.tls_key:
+            tls_context.load_cert_chain(str(cfg.tls_cert), str(cfg.tls_key))
+    return {
+        "hostname": cfg.host,
+        "port": cfg.port,
+        "username": cfg.username,
+        "password": password,
+        "identifier": client_id,
+        "protocol": aiomqtt.ProtocolVersion.V5
+        if cfg.protocol == "5"
+        else aiomqtt.ProtocolVersion.V311,
+        "keepalive": cfg.keepalive_s,
+        "tls_context": tls_context,
+        "will": aiomqtt.Will(
+            will_topic, BridgeState(state="offline").to_json(), qos=1, retain=True
+        ),
+        "timeout": PUBLISH_TIMEOUT_S,
+    }
+
+
+class MqttBridge:
+    """Publishes retained state and events; hands inbound requests to a handler."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        topics: Topics,
+        client_id: str,
+        *,
+        info: Callable[[], bytes],
+        subscriptions: tuple[str, ...] = (),
+        handler: InboundHandler | None = None,
+    ) -> None:
+        self._cfg = cfg
+        self._topics = topics
+        self._options = client_options(cfg, client_id, topics.bridge_state)
+        self._info = info
+        self._subscriptions = subscriptions
+        self._handler = handler
+        self._retained: dict[str, bytes] = {}
+        self._dirty: dict[str, None] = {}
+        self._events: deque[tuple[str, bytes]] = deque()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._connected = asyncio.Event()
+        self.dropped_events = 0
+        self.connects = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    def set_retained(self, topic: str, payload: bytes) -> None:
+        """Make ``payload`` the retained value of ``topic`` (published now or after reconnect)."""
+        if self._retained.get(topic) == payload:
+            return
+        self._retained[topic] = payload
+        self._dirty[topic] = None
+        self._wake.set()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Queue a non-retained QoS 1 message (events, responses)."""
+        if len(self._events) >= EVENT_QUEUE_MAX:
+            self._events.popleft()
+            self.dropped_events += 1
+        self._events.append((topic, payload))
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to publish ``offline`` and return."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Connect, publish, reconnect with jittered backoff, until :meth:`stop`."""
+        backoff = Backoff(0.5, 30.0)
+        while not self._stopping.is_set():
+            error: str | None = None
+            try:
+                await self._session()
+                backoff.reset()
+            except* aiomqtt.MqttError as group:
+                error = "; ".join(str(e) for e in group.exceptions)
+            if error is not None:
+                self._connected.clear()
+                delay = backoff.next()
+                log.warning("mqtt_disconnected", error=error, retry_in_s=round(delay, 2))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
+        self._connected.clear()
+
+    async def _session(self) -> None:
+        async with aiomqtt.Client(**self._options) as client:  # type: ignore[arg-type]
+            self.connects += 1
+            online = BridgeState(state="online").to_json()
+            await client.publish(self._topics.bridge_state, online, qos=1, retain=True)
+            await client.publish(self._topics.bridge_info, self._info(), qos=1, retain=True)
+            for topic in self._subscriptions:
+                await client.subscribe(topic, qos=1)
+            self._dirty = dict.fromkeys(self._retained)
+            self._connected.set()
+            log.info("mqtt_connected", host=self._cfg.host, port=self._cfg.port)
+            async with asyncio.TaskGroup() as tg:
+                reader = tg.create_task(self._read(client), name="mqtt-reader")
+                try:
+                    await self._pump(client)
+                finally:
+                    reader.cancel()
+            offline = BridgeState(state="offline").to_json()
+            await client.publish(self._topics.bridge_state, offline, qos=1, retain=True)
+            log.info("mqtt_offline_published")
+
+    async def _pump(self, client: aiomqtt.Client) -> None:
+        while True:
+            while self._dirty:
+                topic = next(iter(self._dirty))
+                payload = self._retained[topic]
+                await client.publish(topic, payload, qos=1, retain=True)
+                # Only forget the topic if no newer value arrived while we were publishing.
+                if self._retained[topic] is payload:
+                    self._dirty.pop(topic, None)
+            while self._events:
+                topic, payload = self._events[0]
+                await client.publish(topic, payload, qos=1)
+                self._events.popleft()
+            if self._stopping.is_set():
+                return
+            await self._wake.wait()
+            self._wake.clear()
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            props = message.properties
+            response_topic = getattr(props, "ResponseTopic", None) if props else None
+            correlation = getattr(props, "CorrelationData", None) if props else None
+            payload = message.payload
+            raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
+            inbound = Inbound(str(message.topic), bytes(raw), response_topic, correlation)
+            if self._handler is None:
+                continue
+            try:
+                await self._handler(inbound)
+            except Exception:
+                log.exception("mqtt_handler_failed", topic=inbound.topic)
+
+
+class StateWatcher:
+    """A read-only client (simbankctl, the demo): keeps the latest retained payload per topic.
+
+    ``state`` maps topic → decoded JSON object for every gateway under ``base`` (or only
+    ``gateway``); events are kept in ``events`` (bounded).
+    """
+
+    def __init__(
+        self, cfg: MqttConfig, base: str, client_id: str, gateway: str | None = None
+    ) -> None:
+        options = client_options(cfg, client_id, f"{base}/clients/{client_id}")
+        options.pop("will")
+        self._options = options
+        self._filter = f"{base}/{gateway or '+'}/#"
+        self.state: dict[str, dict[str, object]] = {}
+        self.events: deque[dict[str, object]] = deque(maxlen=50)
+        self.changed = asyncio.Event()
+
+    def gateways(self) -> list[str]:
+        return sorted({t.split("/")[-3] for t in self.state if t.endswith("/bridge/state")})
+
+    async def run(self, *, until_quiet_s: float | None = None) -> None:
+        """Follow the state; with ``until_quiet_s``, return once no message came for that long."""
+        async with aiomqtt.Client(**self._options) as client:  # type: ignore[arg-type]
+            await client.subscribe(self._filter, qos=1)
+            messages = client.messages.__aiter__()
+            while True:
+                try:
+                    async with asyncio.timeout(until_quiet_s):
+                        message = await anext(messages)
+                except TimeoutError:
+                    return
+                self._take(str(message.topic), message.payload)
+
+    def _take(self, topic: str, payload: object) -> None:
+        if not isinstance(payload, bytes | bytearray):
+            return
+        if not payload:
+            self.state.pop(topic, None)
+            self.changed.set()
+            return
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(data, dict):
+            return
+        if topic.endswith("/bridge/event"):
+            self.events.append(data)
+        elif "/bridge/request/" in topic or "/bridge/response/" in topic:
+            return
+        else:
+            self.state[topic] = data
+        self.changed.set()

@@ -1,0 +1,67 @@
+"""The live picture of the gateway: modem and SIM state, published retained, plus events.
+
+Every change goes through here, so what MQTT shows is what the daemon believes. Updates with
+no change publish nothing (the timestamp alone is not news).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import structlog
+
+from simbank.daemon.contract import Event, ModemState, SimState, Topics, utc_now
+
+log = structlog.get_logger(__name__)
+
+
+class Publisher(Protocol):
+    def set_retained(self, topic: str, payload: bytes) -> None: ...
+    def publish(self, topic: str, payload: bytes) -> None: ...
+
+
+class StatusBoard:
+    """Holds the latest ModemState / SimState and publishes them."""
+
+    def __init__(self, publisher: Publisher, topics: Topics) -> None:
+        self._pub = publisher
+        self._topics = topics
+        self.modems: dict[str, ModemState] = {}
+        self.sims: dict[str, SimState] = {}
+
+    def add_modem(self, modem_id: str, port: str) -> ModemState:
+        state = ModemState(id=modem_id, port=port, state="absent")
+        self.modems[modem_id] = state
+        self._pub.set_retained(self._topics.modem(modem_id), state.to_json())
+        return state
+
+    def update_modem(self, modem_id: str, **changes: Any) -> ModemState:
+        old = self.modems[modem_id]
+        new = old.model_copy(update=changes)
+        if new.model_dump(exclude={"ts"}) == old.model_dump(exclude={"ts"}):
+            return old
+        new.ts = utc_now()
+        new = ModemState.model_validate(new.model_dump())
+        self.modems[modem_id] = new
+        self._pub.set_retained(self._topics.modem(modem_id), new.to_json())
+        return new
+
+    def update_sim(self, iccid: str, **changes: Any) -> SimState:
+        old = self.sims.get(iccid)
+        if old is None:
+            new = SimState.model_validate({"iccid": iccid, "state": "available", **changes})
+        else:
+            new = old.model_copy(update=changes)
+            if new.model_dump(exclude={"ts"}) == old.model_dump(exclude={"ts"}):
+                return old
+            new.ts = utc_now()
+            new = SimState.model_validate(new.model_dump())
+        self.sims[iccid] = new
+        self._pub.set_retained(self._topics.sim(iccid), new.to_json())
+        return new
+
+    def event(self, event_type: str, **fields: Any) -> Event:
+        event = Event(type=event_type, **fields)
+        self._pub.publish(self._topics.bridge_event, event.to_json())
+        log.info("event_published", type=event_type, **fields)
+        return event

@@ -1,0 +1,280 @@
+"""One supervised task per modem: open, probe, identify the SIM, follow it, recover.
+
+The supervisor owns the modem's state enum and its reconnect policy (jittered backoff).
+Escalation on hangs (ModemManager-style): consecutive timeouts → re-sync with ``AT`` →
+``AT+CFUN=1,1`` → close and re-open the port. Nothing here lets one modem disturb another:
+every failure ends in this modem's own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+
+import structlog
+
+from simbank.at import AtChannel, Urc
+from simbank.config.models import ModemConfig
+from simbank.daemon.backoff import Backoff
+from simbank.daemon.contract import ModemStateName, RegistrationInfo, SignalInfo
+from simbank.daemon.status import StatusBoard
+from simbank.drivers.generic import GenericDriver
+from simbank.drivers.port import open_port
+from simbank.drivers.registry import DRIVERS, driver_for_identity
+from simbank.drivers.types import Registration, Signal, SimStatus
+from simbank.errors import AtTimeout, ModemFault, PortLost, PortUnavailable, SimbankError
+
+log = structlog.get_logger(__name__)
+
+#: Consecutive command timeouts after which the modem counts as unresponsive.
+UNRESPONSIVE_AFTER = 2
+#: Order in which a registered domain speaks for the modem as a whole.
+_DOMAIN_ORDER = ("cereg", "c5greg", "creg", "cgreg")
+_SIM_STATE = {
+    SimStatus.READY: "available",
+    SimStatus.PIN: "locked",
+    SimStatus.PUK: "locked",
+    SimStatus.ABSENT: "absent",
+}
+
+
+def port_present(path: str) -> bool:
+    """A stat() of a device node: instant, so fine inside the event loop."""
+    return os.path.exists(path)
+
+
+def summarize(registrations: dict[str, Registration]) -> Registration | None:
+    """The registration that describes the modem: a registered domain first, else the worst."""
+    regs = [registrations[d] for d in _DOMAIN_ORDER if d in registrations]
+    for reg in regs:
+        if reg.registered:
+            return reg
+    for wanted in ("denied", "searching", "not_registered"):
+        for reg in regs:
+            if reg.state == wanted:
+                return reg
+    return regs[0] if regs else None
+
+
+class ModemSupervisor:
+    """Runs one modem forever (until cancelled)."""
+
+    def __init__(self, cfg: ModemConfig, board: StatusBoard, poll_interval_s: float) -> None:
+        self.cfg = cfg
+        self.board = board
+        self.poll_interval_s = poll_interval_s
+        self.driver: GenericDriver | None = None
+        self._registrations: dict[str, Registration] = {}
+        self._operator: str | None = None
+        self._iccid: str | None = None
+        self._online = False
+        self._poll_now = asyncio.Event()
+        self.sessions = 0
+
+    # -- state helpers ----------------------------------------------------------------------
+    def _set_state(self, state: ModemStateName) -> None:
+        self.board.update_modem(self.cfg.id, state=state)
+
+    def _went_offline(self, reason: str) -> None:
+        self.driver = None
+        self._registrations.clear()
+        state: ModemStateName = "offline" if port_present(self.cfg.port) else "absent"
+        self.board.update_modem(
+            self.cfg.id,
+            state=state,
+            registration=RegistrationInfo(),
+            signal=SignalInfo(),
+        )
+        if self._online:
+            self._online = False
+            self.board.event("modem_offline", modem=self.cfg.id, reason=reason)
+            if self._iccid:
+                self.board.update_sim(self._iccid, state="absent", modem=None, slot=None)
+
+    # -- the loop -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        backoff = Backoff(0.5, 30.0)
+        with structlog.contextvars.bound_contextvars(modem=self.cfg.id):
+            self.board.add_modem(self.cfg.id, self.cfg.port)
+            while True:
+                reason = await self._one_session()
+                if self._online or reason == "session_ended":
+                    backoff.reset()
+                self._went_offline(reason)
+                delay = backoff.next()
+                log.info("modem_retry_scheduled", reason=reason, retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)
+
+    async def _one_session(self) -> str:
+        if not port_present(self.cfg.port):
+            return "port_missing"
+        self._set_state("probing")
+        try:
+            channel = await open_port(self.cfg.port, self.cfg.baudrate, self.cfg.id)
+        except PortUnavailable as exc:
+            log.warning("modem_open_failed", error=str(exc))
+            return "open_failed"
+        self.sessions += 1
+        try:
+            await self._session(channel)
+        except PortLost as exc:
+            log.warning("modem_port_lost", error=str(exc))
+            return "port_lost"
+        except ModemFault as exc:
+            log.warning("modem_fault", error=str(exc))
+            return "modem_fault"
+        except AtTimeout as exc:
+            log.warning("modem_timeout", error=str(exc))
+            return "timeout"
+        except SimbankError as exc:
+            log.warning("modem_error", error=str(exc), error_type=type(exc).__name__)
+            return "error"
+        except Exception:  # a bug must not take the other modems down; it is logged in full
+            log.exception("modem_session_crashed")
+            return "crashed"
+        finally:
+            channel.close()
+        return "session_ended"
+
+    async def _session(self, channel: AtChannel) -> None:
+        driver: GenericDriver = DRIVERS.get(self.cfg.driver, GenericDriver)(
+            channel, slots=self.cfg.slots
+        )
+        identity = await driver.probe()
+        if self.cfg.driver == "auto":
+            driver = driver_for_identity(identity.manufacturer, identity.model)(
+                channel, slots=self.cfg.slots
+            )
+        self.driver = driver
+        await driver.setup_urcs()
+        log.info(
+            "modem_probed",
+            dialect=driver.dialect,
+            model=identity.model,
+            manufacturer=identity.manufacturer,
+        )
+        unsubscribe = channel.subscribe_all(self._on_urc)
+        try:
+            self.board.update_modem(
+                self.cfg.id,
+                state="ready",
+                model=identity.model,
+                manufacturer=identity.manufacturer,
+            )
+            self._online = True
+            self.board.event(
+                "modem_online", modem=self.cfg.id, model=identity.model, dialect=driver.dialect
+            )
+            await self._identify_sim(driver)
+            await self._follow(driver, channel)
+        finally:
+            unsubscribe()
+
+    async def _identify_sim(self, driver: GenericDriver) -> None:
+        slot = await driver.active_slot()
+        status = await driver.sim_status()
+        iccid = await driver.read_iccid() if status is not SimStatus.ABSENT else None
+        if self._iccid and self._iccid != iccid:
+            self.board.update_sim(self._iccid, state="absent", modem=None, slot=None)
+        self._iccid = iccid
+        self.board.update_modem(self.cfg.id, active_slot=slot, iccid=iccid)
+        if iccid:
+            sim_state = _SIM_STATE.get(status, "available")
+            self.board.update_sim(iccid, modem=self.cfg.id, slot=slot, state=sim_state)
+            structlog.contextvars.bind_contextvars(iccid=iccid)
+        log.info("sim_identified", slot=slot, sim_status=str(status))
+
+    async def _follow(self, driver: GenericDriver, channel: AtChannel) -> None:
+        while True:
+            try:
+                await self._poll(driver)
+            except AtTimeout:
+                if channel.consecutive_timeouts >= UNRESPONSIVE_AFTER:
+                    await self._escalate(driver, channel)
+            self._poll_now.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval_s):
+                    await self._poll_now.wait()
+
+    async def _poll(self, driver: GenericDriver) -> None:
+        for reg in await driver.registrations():
+            self._on_registration(reg)
+        self._on_signal(await driver.signal())
+        operator = await driver.operator()
+        if operator.name != self._operator:
+            self._operator = operator.name
+            self._publish_registration()
+
+    async def _escalate(self, driver: GenericDriver, channel: AtChannel) -> None:
+        """Re-sync, then reboot the modem; if both fail, give the port up (the caller re-opens)."""
+        self._set_state("unresponsive")
+        log.warning("modem_unresponsive", timeouts=channel.consecutive_timeouts)
+        for _ in range(3):
+            with contextlib.suppress(AtTimeout):
+                await channel.request("AT")
+                log.info("modem_resynced")
+                self._set_state("ready")
+                return
+        log.warning("modem_rebooting")
+        with contextlib.suppress(AtTimeout):
+            await driver.reboot()
+            await asyncio.sleep(2.0)
+            await driver.probe()
+            await driver.setup_urcs()
+            self._set_state("ready")
+            await self._identify_sim(driver)
+            return
+        raise ModemFault("modem does not answer after re-sync and reboot; re-opening the port")
+
+    # -- URCs and updates -------------------------------------------------------------------------
+    def _on_urc(self, urc: Urc) -> None:
+        driver = self.driver
+        if driver is None:
+            return
+        parsed = driver.parse_urc(urc)
+        if isinstance(parsed, Registration):
+            self._on_registration(parsed)
+        elif isinstance(parsed, Signal):
+            self._on_signal(parsed)
+        elif urc.name in {"+CPIN", "RDY", "^SIMST", "+QUSIM", "+SIM READY"}:
+            self._poll_now.set()
+
+    def _on_registration(self, reg: Registration) -> None:
+        before = summarize(self._registrations)
+        self._registrations[str(reg.domain)] = reg
+        after = summarize(self._registrations)
+        self._publish_registration()
+        if after is None or (
+            before is not None
+            and (before.stat, before.reject_cause) == (after.stat, after.reject_cause)
+        ):
+            return
+        self.board.event(
+            "registration_changed",
+            modem=self.cfg.id,
+            iccid=self._iccid,
+            domain=str(after.domain),
+            stat=int(after.stat),
+            state=after.state,
+            reject_cause=after.reject_cause,
+        )
+        sim = self.board.sims.get(self._iccid) if self._iccid else None
+        if sim is not None and sim.state in {"available", "active"}:
+            self.board.update_sim(sim.iccid, state="active" if after.registered else "available")
+
+    def _publish_registration(self) -> None:
+        reg = summarize(self._registrations)
+        info = RegistrationInfo(
+            stat=int(reg.stat) if reg else None,
+            state=reg.state if reg else None,
+            act=reg.act if reg else None,
+            operator=self._operator,
+            reject_cause=reg.reject_cause if reg else None,
+        )
+        self.board.update_modem(self.cfg.id, registration=info)
+
+    def _on_signal(self, signal: Signal) -> None:
+        self.board.update_modem(
+            self.cfg.id, signal=SignalInfo(rssi_dbm=signal.rssi_dbm, quality=signal.quality)
+        )

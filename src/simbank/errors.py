@@ -1,0 +1,59 @@
+"""The domain error hierarchy: one root, a few branches that drive policy.
+
+Every error carries its evidence: the raw line (if any), a cause code (if any) and when it
+happened. Callers decide retry vs reset vs quarantine by branch, never by message text.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class SimbankError(Exception):
+    """Root of every error simbank raises on purpose."""
+
+    def __init__(self, message: str, *, raw: str | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw
+        self.code = code
+        self.at = time.time()
+
+
+class TransientError(SimbankError):
+    """Worth retrying as is (a busy modem, a timeout that may pass)."""
+
+
+class AtTimeout(TransientError):
+    """A command got no final result within its timeout."""
+
+
+class ModemFault(SimbankError):
+    """The modem misbehaves; the supervisor resets or reopens it."""
+
+
+class PortLost(ModemFault):
+    """The serial port went away (unplug, EIO) or was never there."""
+
+
+class PortUnavailable(PortLost):
+    """The serial device does not exist or cannot be opened."""
+
+
+class CommandError(SimbankError):
+    """The modem answered a command with ERROR / +CME ERROR / +CMS ERROR."""
+
+
+class SimStateError(SimbankError):
+    """The SIM is not usable: PIN, PUK, absent, blocked."""
+
+
+class ProtocolGarbage(SimbankError):
+    """Bytes from the modem that cannot be parsed (noise, over-long lines)."""
+
+
+class ConfigError(SimbankError):
+    """The configuration is invalid; carries one line per problem."""
+
+    def __init__(self, message: str, lines: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.lines = lines or [message]
