@@ -22,7 +22,7 @@ async def _no_leaked_tasks() -> AsyncIterator[None]:
         await asyncio.sleep(0)
     leaked = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
     if leaked:
-        names = sorted(t.get_name() for t in leaked)
+        names = sorted(f"{t.get_name()}: {t.get_coro()!r}" for t in leaked)
         for task in leaked:
             task.cancel()
         await asyncio.gather(*leaked, return_exceptions=True)

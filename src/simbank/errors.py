@@ -57,3 +57,16 @@ class ConfigError(SimbankError):
     def __init__(self, message: str, lines: list[str] | None = None) -> None:
         super().__init__(message)
         self.lines = lines or [message]
+
+
+class Refused(SimbankError):
+    """A request the daemon will not carry out; ``reason`` is an MQTT error code (contract)."""
+
+    def __init__(self, reason: str, message: str, **data: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.data = data
+
+
+class LedgerError(SimbankError):
+    """The ledger cannot be opened, migrated or written, or was asked something impossible."""

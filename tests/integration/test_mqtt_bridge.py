@@ -95,9 +95,7 @@ async def test_last_will_when_the_daemon_is_killed(
             """
         )
     )
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         async with asyncio.timeout(20):

@@ -2,6 +2,7 @@
 
 from simbank.config.loader import EXIT_CONFIG, load_config, parse_config
 from simbank.config.models import (
+    ComplianceConfig,
     Config,
     DetectionConfig,
     GatewayConfig,
@@ -9,10 +10,12 @@ from simbank.config.models import (
     ModemConfig,
     MqttConfig,
     PolicyConfig,
+    RotationConfig,
 )
 
 __all__ = [
     "EXIT_CONFIG",
+    "ComplianceConfig",
     "Config",
     "DetectionConfig",
     "GatewayConfig",
@@ -20,6 +23,7 @@ __all__ = [
     "ModemConfig",
     "MqttConfig",
     "PolicyConfig",
+    "RotationConfig",
     "load_config",
     "parse_config",
 ]

@@ -101,6 +101,21 @@ class DetectionConfig(_Section):
     circuit_window_s: float = Field(
         default=86400.0, gt=0, description="Window of the circuit breaker, in seconds."
     )
+    searching_min_rssi_dbm: int = Field(
+        default=-100,
+        description="Signal at least this strong counts as 'good' for the stuck-searching rule.",
+    )
+    barred_cause_21_count: int = Field(
+        default=3,
+        ge=2,
+        description="Call failures with cause 21 (call rejected) to this many different "
+        "destinations in a day mean the SIM's calls are barred.",
+    )
+    suspension_keywords: list[str] = Field(
+        default_factory=lambda: ["suspended", "blocked", "barred", "deactivated", "terminated"],
+        description="Case-insensitive words in an operator SMS or USSD answer that make a SIM "
+        "suspected.",
+    )
 
 
 DriverName = Literal["auto", "generic", "quectel", "simcom", "huawei", "fibocom"]
@@ -155,6 +170,10 @@ class PolicyConfig(_Section):
     calls_per_destination_per_day: int = Field(
         default=2, ge=0, description="Calls to one destination per day, gateway-wide."
     )
+    rest_after_calls: int = Field(
+        default=0, ge=0, description="After this many calls in a row the SIM rests (0: never)."
+    )
+    rest_s: int = Field(default=0, ge=0, description="How long a SIM rests after rest_after_calls.")
     iccid_prefixes: list[str] = Field(
         default_factory=list,
         description="SIMs whose ICCID starts with one of these use this policy.",
@@ -171,6 +190,39 @@ class PolicyConfig(_Section):
             if not _HHMM.match(window):
                 raise ValueError(f"quiet hour window {window!r} is not 'HH:MM-HH:MM'")
         return value
+
+
+class RotationConfig(_Section):
+    """How SIMs are switched in their modems."""
+
+    min_dwell_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="A SIM stays active at least this long before a "
+        "rotation for headroom (a SIM that may not act at all is switched at once).",
+    )
+    sim_ready_timeout_s: float = Field(
+        default=30.0, gt=0, description="After a slot switch, wait this long for +CPIN: READY."
+    )
+    registration_timeout_s: float = Field(
+        default=90.0, gt=0, description="After a slot switch, wait this long for registration."
+    )
+
+
+class ComplianceConfig(_Section):
+    """Rules that keep traffic inside carrier policy and the law."""
+
+    do_not_call_file: Path | None = Field(
+        default=None,
+        description="File of E.164 numbers never to call or text, one per line ('#' comments); "
+        "loaded as hashes, reloaded on SIGHUP.",
+    )
+    show_sms_sender: bool = Field(
+        default=False, description="Publish inbound SMS senders in clear (default: masked)."
+    )
+    max_call_duration_s: int = Field(
+        default=3600, ge=1, description="Longest call a request may ask for."
+    )
 
 
 class LoggingConfig(_Section):
@@ -196,6 +248,10 @@ class Config(_Section):
     policies: dict[str, PolicyConfig] = Field(
         default_factory=lambda: {"default": PolicyConfig()},
         description="Quota policies by name; 'default' applies to SIMs no other one matches.",
+    )
+    rotation: RotationConfig = Field(default_factory=RotationConfig, description="SIM rotation.")
+    compliance: ComplianceConfig = Field(
+        default_factory=ComplianceConfig, description="Compliance guards."
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from simbank.config.models import (
+    ComplianceConfig,
     Config,
     DetectionConfig,
     GatewayConfig,
@@ -19,6 +20,7 @@ from simbank.config.models import (
     ModemConfig,
     MqttConfig,
     PolicyConfig,
+    RotationConfig,
 )
 
 _HEADER = """# Configuration reference
@@ -49,7 +51,14 @@ def _type_name(annotation: object) -> str:
 
 def _section(title: str, model: type[BaseModel]) -> list[str]:
     doc = (model.__doc__ or "").strip()
-    lines = [f"## `{title}`", "", doc, "", "| key | type | default | meaning |", "|---|---|---|---|"]
+    lines = [
+        f"## `{title}`",
+        "",
+        doc,
+        "",
+        "| key | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
     for name, field in model.model_fields.items():
         if field.default is not PydanticUndefined:
             default = f"`{field.default}`" if field.default is not None else "—"
@@ -77,6 +86,8 @@ def render() -> str:
     out += _section("[detection]", DetectionConfig)
     out += _section("[[modems]]", ModemConfig)
     out += _section("[policies.<name>]", PolicyConfig)
+    out += _section("[rotation]", RotationConfig)
+    out += _section("[compliance]", ComplianceConfig)
     out += _section("[logging]", LoggingConfig)
     return "\n".join(out).rstrip() + "\n"
 

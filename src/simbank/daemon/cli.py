@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
         help="stop after this many seconds (default: until Ctrl-C)",
     )
     demo.add_argument("--workdir", default=None, help="keep ports, logs and state here")
+    demo.add_argument(
+        "--until-online",
+        action="store_true",
+        help="stop as soon as every modem is online with its SIM",
+    )
     return parser
 
 
@@ -65,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_run(args.config))
         from simbank.daemon.demo import run_demo  # noqa: PLC0415
 
-        return asyncio.run(run_demo(duration=args.duration, workdir=args.workdir))
+        return asyncio.run(
+            run_demo(duration=args.duration, workdir=args.workdir, until_online=args.until_online)
+        )
     except ConfigError as exc:
         return _config_error(exc)
     except SimbankError as exc:

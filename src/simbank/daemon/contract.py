@@ -149,3 +149,146 @@ class Event(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
+
+
+# -- requests and responses (bridge/request/<command> → bridge/response/<command>) -------------
+
+MAX_REQUEST_BYTES = 16 * 1024
+"""Larger request payloads are refused with ``validation_error`` before they are parsed."""
+
+ERROR_CODES = (
+    "invalid_json",
+    "validation_error",
+    "unknown_command",
+    "unknown_modem",
+    "unknown_sim",
+    "no_eligible_sim",
+    "quota_exhausted",
+    "quiet_hours",
+    "do_not_call",
+    "destination_cap",
+    "circuit_open",
+    "busy",
+    "timeout",
+    "modem_error",
+    "not_permitted",
+)
+ErrorCode = Literal[
+    "invalid_json",
+    "validation_error",
+    "unknown_command",
+    "unknown_modem",
+    "unknown_sim",
+    "no_eligible_sim",
+    "quota_exhausted",
+    "quiet_hours",
+    "do_not_call",
+    "destination_cap",
+    "circuit_open",
+    "busy",
+    "timeout",
+    "modem_error",
+    "not_permitted",
+]
+
+_E164 = r"^\+?[1-9]\d{6,14}$"
+_ICCID = r"^89\d{16,20}[0-9Ff]?$"
+_MODEM_ID = r"^[a-z0-9_-]{1,64}$"
+
+
+class Request(BaseModel):
+    """Every request: a JSON object; ``transaction`` (any JSON value) is echoed back and makes a
+    repeated request (QoS 1 redelivery) return the first response without acting twice."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    transaction: Any = None
+
+
+class StatusRequest(Request):
+    """``status``: the whole gateway picture."""
+
+
+class CallRequest(Request):
+    """``call``: place a voice call and wait for its end."""
+
+    number: str = Field(pattern=_E164, description="destination, E.164")
+    max_duration_s: int = Field(ge=1, le=86400, description="hang up after this long")
+    modem: str | None = Field(default=None, pattern=_MODEM_ID, description="force this modem")
+
+
+class SmsRequest(Request):
+    """``sms/send``: send a text message."""
+
+    number: str = Field(pattern=_E164)
+    text: str = Field(min_length=1, max_length=1600)
+    modem: str | None = Field(default=None, pattern=_MODEM_ID)
+
+
+class UssdRequest(Request):
+    """``ussd``: run a USSD code on a modem's active SIM."""
+
+    modem: str = Field(pattern=_MODEM_ID)
+    code: str = Field(pattern=r"^[*#][*#0-9]{1,30}#$")
+
+
+class ModemRequest(Request):
+    """``sim/rotate``, ``modem/reset``."""
+
+    modem: str = Field(pattern=_MODEM_ID)
+
+
+class SelectRequest(Request):
+    """``sim/select``: switch a modem to a slot."""
+
+    modem: str = Field(pattern=_MODEM_ID)
+    slot: int = Field(ge=1, le=16)
+
+
+class IccidRequest(Request):
+    """``sim/disable``, ``sim/enable``, ``sim/report``."""
+
+    iccid: str = Field(pattern=_ICCID)
+
+
+class ReleaseRequest(Request):
+    """``sim/release``: end a quarantine after the carrier confirmed the SIM is fine."""
+
+    iccid: str = Field(pattern=_ICCID)
+    note: str = Field(min_length=1, max_length=500)
+
+
+class PauseRequest(Request):
+    """``traffic/pause`` / ``traffic/resume``."""
+
+    reason: str | None = Field(default=None, max_length=200)
+
+
+COMMANDS: dict[str, type[Request]] = {
+    "status": StatusRequest,
+    "call": CallRequest,
+    "sms/send": SmsRequest,
+    "ussd": UssdRequest,
+    "sim/rotate": ModemRequest,
+    "sim/select": SelectRequest,
+    "sim/disable": IccidRequest,
+    "sim/enable": IccidRequest,
+    "sim/release": ReleaseRequest,
+    "sim/report": IccidRequest,
+    "modem/reset": ModemRequest,
+    "traffic/pause": PauseRequest,
+    "traffic/resume": PauseRequest,
+}
+
+
+class OkResponse(_Payload):
+    status: Literal["ok"] = "ok"
+    data: dict[str, Any] = Field(default_factory=dict)
+    transaction: Any = None
+
+
+class ErrorResponse(_Payload):
+    status: Literal["error"] = "error"
+    code: ErrorCode
+    error: str
+    transaction: Any = None

@@ -38,7 +38,13 @@ def demo_config(ports: dict[str, tuple[str, int]], mqtt_port: int, state_dir: Pa
     )
 
 
-async def _show(watcher: StateWatcher, topics: Topics, expected: int, started: float) -> None:
+async def _show(
+    watcher: StateWatcher,
+    topics: Topics,
+    expected: int,
+    started: float,
+    until_online: asyncio.Event | None,
+) -> None:
     tty = sys.stdout.isatty()
     all_online_at: float | None = None
     last_print = 0.0
@@ -48,11 +54,12 @@ async def _show(watcher: StateWatcher, topics: Topics, expected: int, started: f
                 await watcher.changed.wait()
         watcher.changed.clear()
         rows = modem_rows(watcher.state, topics)
-        ready = sum(1 for r in rows if r[1] == "ready" and r[4] != "-")
-        if all_online_at is None and ready >= expected:
+        ready = sum(1 for r in rows if r[1] == "ready" and r[4] != "-" and r[5] != "-")
+        just_online = all_online_at is None and ready >= expected
+        if just_online:
             all_online_at = time.monotonic() - started
         now = time.monotonic()
-        if not tty and now - last_print < 5.0 and not (all_online_at and last_print == 0):
+        if not tty and now - last_print < 5.0 and not just_online:
             continue
         last_print = now
         text = render_status(watcher.state, topics, watcher.events)
@@ -63,9 +70,13 @@ async def _show(watcher: StateWatcher, topics: Topics, expected: int, started: f
         )
         sys.stdout.write((CLEAR if tty else "\n") + text + footer + "\n(Ctrl-C to stop)\n")
         sys.stdout.flush()
+        if just_online and until_online is not None:
+            until_online.set()
 
 
-async def run_demo(duration: float | None = None, workdir: str | None = None) -> int:
+async def run_demo(
+    duration: float | None = None, workdir: str | None = None, until_online: bool = False
+) -> int:
     with contextlib.ExitStack() as stack:
         base = (
             Path(workdir)
@@ -85,7 +96,7 @@ async def run_demo(duration: float | None = None, workdir: str | None = None) ->
             PrivateMosquitto(base / "mqtt") as broker,
             SimulatedBank(demo_scenario(), directory=base / "ports") as bank,
         ):
-            ports = {mid: (m.path, len(m.slots)) for mid, m in bank.modems.items()}
+            ports = {mid: (str(m.path), len(m.slots)) for mid, m in bank.modems.items()}
             config = demo_config(ports, broker.port, base / "state")
             topics = Topics(config.mqtt.base_topic, config.gateway.id)
             watcher = StateWatcher(
@@ -97,7 +108,10 @@ async def run_demo(duration: float | None = None, workdir: str | None = None) ->
             async with asyncio.TaskGroup() as tg:
                 daemon = tg.create_task(Daemon(config).run(stop), name="daemon")
                 viewer = tg.create_task(watcher.run(), name="demo-watcher")
-                shower = tg.create_task(_show(watcher, topics, len(ports), started), name="show")
+                shower = tg.create_task(
+                    _show(watcher, topics, len(ports), started, stop if until_online else None),
+                    name="show",
+                )
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(duration):
                         await stop.wait()

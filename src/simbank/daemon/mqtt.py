@@ -19,6 +19,8 @@ from pathlib import Path
 
 import aiomqtt
 import structlog
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from simbank.config.models import MqttConfig
 from simbank.daemon.backoff import Backoff
@@ -45,6 +47,14 @@ class Inbound:
 
 
 InboundHandler = Callable[[Inbound], Awaitable[None]]
+
+
+def _correlation_properties(correlation: bytes | None) -> Properties | None:
+    if correlation is None:
+        return None
+    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    props.CorrelationData = correlation
+    return props
 
 
 def _read_password(path: Path) -> str:
@@ -110,7 +120,7 @@ class MqttBridge:
         self._handler = handler
         self._retained: dict[str, bytes] = {}
         self._dirty: dict[str, None] = {}
-        self._events: deque[tuple[str, bytes]] = deque()
+        self._events: deque[tuple[str, bytes, bytes | None]] = deque()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
@@ -132,12 +142,12 @@ class MqttBridge:
         self._dirty[topic] = None
         self._wake.set()
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Queue a non-retained QoS 1 message (events, responses)."""
+    def publish(self, topic: str, payload: bytes, correlation_data: bytes | None = None) -> None:
+        """Queue a non-retained QoS 1 message (events, responses; MQTT 5 correlation data)."""
         if len(self._events) >= EVENT_QUEUE_MAX:
             self._events.popleft()
             self.dropped_events += 1
-        self._events.append((topic, payload))
+        self._events.append((topic, payload, correlation_data))
         self._wake.set()
 
     def stop(self) -> None:
@@ -195,8 +205,10 @@ class MqttBridge:
                 if self._retained[topic] is payload:
                     self._dirty.pop(topic, None)
             while self._events:
-                topic, payload = self._events[0]
-                await client.publish(topic, payload, qos=1)
+                topic, payload, correlation = self._events[0]
+                await client.publish(
+                    topic, payload, qos=1, properties=_correlation_properties(correlation)
+                )
                 self._events.popleft()
             if self._stopping.is_set():
                 return

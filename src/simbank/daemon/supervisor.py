@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from typing import Protocol
 
 import structlog
 
 from simbank.at import AtChannel, Urc
 from simbank.config.models import ModemConfig
+from simbank.daemon.actions import CallResult, SwitchResult, place_call, switch_sim
 from simbank.daemon.backoff import Backoff
 from simbank.daemon.contract import ModemStateName, RegistrationInfo, SignalInfo
 from simbank.daemon.status import StatusBoard
@@ -27,6 +29,7 @@ from simbank.errors import AtTimeout, ModemFault, PortLost, PortUnavailable, Sim
 
 log = structlog.get_logger(__name__)
 
+CLOSE_TIMEOUT_S = 2.0
 #: Consecutive command timeouts after which the modem counts as unresponsive.
 UNRESPONSIVE_AFTER = 2
 #: Order in which a registered domain speaks for the modem as a whole.
@@ -57,20 +60,73 @@ def summarize(registrations: dict[str, Registration]) -> Registration | None:
     return regs[0] if regs else None
 
 
-class ModemSupervisor:
-    """Runs one modem forever (until cancelled)."""
+class ModemObserver(Protocol):
+    """What the bank side hears from a modem (the Gateway implements it)."""
 
-    def __init__(self, cfg: ModemConfig, board: StatusBoard, poll_interval_s: float) -> None:
+    def sim_identified(
+        self, modem_id: str, slot: int, iccid: str | None, imsi: str | None, status: SimStatus
+    ) -> None: ...
+
+    def registration_seen(
+        self,
+        modem_id: str,
+        iccid: str | None,
+        reg: Registration,
+        rssi_dbm: int | None,
+        operator: str | None,
+    ) -> None: ...
+
+    async def sms_received(
+        self, modem_id: str, iccid: str | None, index: int, sender: str | None, text: str
+    ) -> None: ...
+
+    def modem_lost(self, modem_id: str, iccid: str | None) -> None: ...
+
+
+class ModemSupervisor:
+    """Runs one modem forever (until cancelled) and carries out actions on it."""
+
+    def __init__(
+        self,
+        cfg: ModemConfig,
+        board: StatusBoard,
+        poll_interval_s: float,
+        observer: ModemObserver | None = None,
+    ) -> None:
         self.cfg = cfg
         self.board = board
         self.poll_interval_s = poll_interval_s
+        self.observer = observer
         self.driver: GenericDriver | None = None
         self._registrations: dict[str, Registration] = {}
         self._operator: str | None = None
         self._iccid: str | None = None
+        self.imsi: str | None = None
+        self.active_slot: int | None = None
+        self.rssi_dbm: int | None = None
         self._online = False
+        self._switching = False
         self._poll_now = asyncio.Event()
+        self.registration_changed = asyncio.Event()
+        #: Held for the whole of an action (switch, call, SMS, USSD, reset): one at a time.
+        self.lock = asyncio.Lock()
         self.sessions = 0
+
+    @property
+    def iccid(self) -> str | None:
+        return self._iccid
+
+    @property
+    def ready(self) -> bool:
+        return self.driver is not None and self._online
+
+    @property
+    def registration(self) -> Registration | None:
+        return summarize(self._registrations)
+
+    @property
+    def operator_name(self) -> str | None:
+        return self._operator
 
     # -- state helpers ----------------------------------------------------------------------
     def _set_state(self, state: ModemStateName) -> None:
@@ -79,6 +135,9 @@ class ModemSupervisor:
     def _went_offline(self, reason: str) -> None:
         self.driver = None
         self._registrations.clear()
+        self._switching = False
+        if self.observer is not None:
+            self.observer.modem_lost(self.cfg.id, self._iccid)
         state: ModemStateName = "offline" if port_present(self.cfg.port) else "absent"
         self.board.update_modem(
             self.cfg.id,
@@ -135,6 +194,11 @@ class ModemSupervisor:
             return "crashed"
         finally:
             channel.close()
+            # pyserial-asyncio-fast finishes closing in a task of its own (tcdrain in an
+            # executor); wait for it so no task outlives the session.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await channel.wait_closed()
         return "session_ended"
 
     async def _session(self, channel: AtChannel) -> None:
@@ -175,20 +239,32 @@ class ModemSupervisor:
         slot = await driver.active_slot()
         status = await driver.sim_status()
         iccid = await driver.read_iccid() if status is not SimStatus.ABSENT else None
+        imsi = await driver.read_imsi() if status is SimStatus.READY else None
+        self._adopt_sim(slot, status, iccid, imsi)
+
+    def _adopt_sim(self, slot: int, status: SimStatus, iccid: str | None, imsi: str | None) -> None:
+        """Make ``iccid`` (read back from the card) the modem's current SIM."""
         if self._iccid and self._iccid != iccid:
-            self.board.update_sim(self._iccid, state="absent", modem=None, slot=None)
+            self.board.update_sim(self._iccid, state="available", modem=self.cfg.id, slot=None)
+            self._registrations.clear()
         self._iccid = iccid
+        self.imsi = imsi
+        self.active_slot = slot
         self.board.update_modem(self.cfg.id, active_slot=slot, iccid=iccid)
         if iccid:
-            sim_state = _SIM_STATE.get(status, "available")
-            self.board.update_sim(iccid, modem=self.cfg.id, slot=slot, state=sim_state)
             structlog.contextvars.bind_contextvars(iccid=iccid)
+            if self.observer is None:
+                sim_state = _SIM_STATE.get(status, "available")
+                self.board.update_sim(iccid, modem=self.cfg.id, slot=slot, state=sim_state)
+        if self.observer is not None:
+            self.observer.sim_identified(self.cfg.id, slot, iccid, imsi, status)
         log.info("sim_identified", slot=slot, sim_status=str(status))
 
     async def _follow(self, driver: GenericDriver, channel: AtChannel) -> None:
         while True:
             try:
-                await self._poll(driver)
+                if not self._switching:
+                    await self._poll(driver)
             except AtTimeout:
                 if channel.consecutive_timeouts >= UNRESPONSIVE_AFTER:
                     await self._escalate(driver, channel)
@@ -227,6 +303,67 @@ class ModemSupervisor:
             return
         raise ModemFault("modem does not answer after re-sync and reboot; re-opening the port")
 
+    # -- actions (callers hold self.lock) ---------------------------------------------------------
+    def _driver(self) -> GenericDriver:
+        if self.driver is None or not self._online:
+            raise ModemFault(f"modem {self.cfg.id} is not ready")
+        return self.driver
+
+    async def switch_to(
+        self, slot: int, *, sim_ready_timeout_s: float, registration_timeout_s: float
+    ) -> SwitchResult:
+        """Select ``slot`` and identify its SIM by reading the ICCID back."""
+        driver = self._driver()
+        self._switching = True
+        self._set_state("switching")
+        try:
+            self._registrations.clear()
+            result = await switch_sim(
+                driver,
+                slot,
+                sim_ready_timeout_s=sim_ready_timeout_s,
+                registration_timeout_s=registration_timeout_s,
+                registration_settled=self.registration_changed,
+            )
+            imsi = await driver.read_imsi() if result.status is SimStatus.READY else None
+        finally:
+            self._switching = False
+            if self.driver is not None:
+                self._set_state("ready")
+        self._adopt_sim(slot, result.status, result.iccid, imsi)
+        if result.registration is not None:
+            self._on_registration(result.registration)
+        self._poll_now.set()
+        return result
+
+    async def call(self, number: str, max_duration_s: float) -> CallResult:
+        return await place_call(self._driver(), number, max_duration_s)
+
+    async def send_sms(self, number: str, text: str) -> int:
+        return await self._driver().send_sms(number, text)
+
+    async def ussd(self, code: str, timeout_s: float = 30.0) -> str:
+        return await self._driver().ussd(code, timeout_s)
+
+    async def reattach(self) -> None:
+        """Radio off and on again: the SIM registers afresh (one re-attach for a suspect)."""
+        driver = self._driver()
+        await driver.set_radio(False)
+        await asyncio.sleep(1.0)
+        await driver.set_radio(True)
+        self._poll_now.set()
+
+    async def reset(self) -> None:
+        """``AT+CFUN=1,1`` then a fresh probe and SIM identification."""
+        driver = self._driver()
+        self._set_state("probing")
+        await driver.reboot()
+        await asyncio.sleep(2.0)
+        await driver.probe()
+        await driver.setup_urcs()
+        self._set_state("ready")
+        await self._identify_sim(driver)
+
     # -- URCs and updates -------------------------------------------------------------------------
     def _on_urc(self, urc: Urc) -> None:
         driver = self.driver
@@ -245,6 +382,11 @@ class ModemSupervisor:
         self._registrations[str(reg.domain)] = reg
         after = summarize(self._registrations)
         self._publish_registration()
+        self.registration_changed.set()
+        if self.observer is not None and not self._switching:
+            self.observer.registration_seen(
+                self.cfg.id, self._iccid, reg, self.rssi_dbm, self._operator
+            )
         if after is None or (
             before is not None
             and (before.stat, before.reject_cause) == (after.stat, after.reject_cause)
@@ -260,7 +402,7 @@ class ModemSupervisor:
             reject_cause=after.reject_cause,
         )
         sim = self.board.sims.get(self._iccid) if self._iccid else None
-        if sim is not None and sim.state in {"available", "active"}:
+        if self.observer is None and sim is not None and sim.state in {"available", "active"}:
             self.board.update_sim(sim.iccid, state="active" if after.registered else "available")
 
     def _publish_registration(self) -> None:
@@ -275,6 +417,8 @@ class ModemSupervisor:
         self.board.update_modem(self.cfg.id, registration=info)
 
     def _on_signal(self, signal: Signal) -> None:
+        if signal.rssi_dbm is not None:
+            self.rssi_dbm = signal.rssi_dbm
         self.board.update_modem(
             self.cfg.id, signal=SignalInfo(rssi_dbm=signal.rssi_dbm, quality=signal.quality)
         )

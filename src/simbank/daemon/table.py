@@ -31,12 +31,11 @@ def modem_rows(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[t
         reg_text = _cell(reg.get("state"))
         if reg.get("reject_cause") is not None:
             reg_text += f" (#{reg['reject_cause']})"
-        model = " ".join(p for p in (modem.get("manufacturer"), modem.get("model")) if p)
         rows.append(
             (
                 _cell(modem.get("id")),
                 _cell(modem.get("state")),
-                _cell(model[:28]),
+                _cell(str(modem.get("model") or "")[:20]),
                 _cell(modem.get("active_slot")),
                 _cell(iccid),
                 _cell(sim.get("state")),

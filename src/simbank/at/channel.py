@@ -1,0 +1,291 @@
+"""AtChannel: one AT command in flight over an asyncio transport, URCs routed to subscribers.
+
+The channel is the serial adapter's ``asyncio.Protocol``. Every request gets a future that is
+registered before its bytes are written; the future completes with the response, an
+``AtTimeout`` (the command's own timeout), or ``PortLost`` the moment the port goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from simbank.at.codec import AtCodec, Command, Event, Garbage, Prompt, Response, Stray, Urc
+from simbank.errors import AtTimeout, PortLost
+
+UrcCallback = Callable[[Urc], None]
+
+_log = structlog.get_logger(__name__)
+_COMMAND_HEAD = re.compile(r"AT[+^$#*%]?[A-Za-z0-9]*", re.IGNORECASE)
+
+
+def mask_command(text: str) -> str:
+    """``AT+CMGS="+15550100123"`` → ``AT+CMGS=***``; ``ATD+1555...;`` → ``ATD***``."""
+    match = _COMMAND_HEAD.match(text)
+    head = match.group(0) if match else ""
+    if head.upper().startswith("ATD"):
+        head = head[:3]
+    rest = text[len(head) :]
+    return head + ("=" if rest.startswith("=") else "") + ("***" if rest.strip("=") else "")
+
+
+@dataclass(slots=True, eq=False)
+class _Request:
+    command: Command
+    future: asyncio.Future[Response]
+    timer: asyncio.TimerHandle | None = field(default=None)
+
+
+class AtChannel(asyncio.Protocol):
+    """One modem port: FIFO of commands, one in flight, URC subscriptions."""
+
+    def __init__(self, name: str, *, max_line: int = 2048) -> None:
+        self.name = name
+        self.consecutive_timeouts = 0
+        self._codec = AtCodec(max_line=max_line)
+        self._transport: asyncio.Transport | None = None
+        self._queue: deque[_Request] = deque()
+        self._current: _Request | None = None
+        self._subscribers: dict[str, list[UrcCallback]] = {}
+        self._all: list[UrcCallback] = []
+        self._urc_waiters: set[asyncio.Future[Urc]] = set()
+        self._connected = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._closing = False
+        self._lost: BaseException | None = None
+        self._log = _log.bind(port=name)
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._connected.set()
+        self._log.debug("port_opened")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._lost = exc
+        if not self._closing:
+            self._log.warning("port_lost", error=repr(exc) if exc else None)
+        self._fail_all(exc)
+        self._closed.set()
+
+    def data_received(self, data: bytes) -> None:
+        for event in self._codec.feed(data):
+            self._dispatch(event)
+
+    # -- public API ------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None and not self._closing
+
+    async def wait_connected(self, timeout: float) -> None:  # noqa: ASYNC109 - contract API
+        """Wait for ``connection_made`` (the serial adapter calls it on the next loop turn)."""
+        async with asyncio.timeout(timeout):
+            await self._connected.wait()
+        if not self.connected:
+            raise PortLost(f"{self.name}: port closed while opening")
+
+    async def request(self, command: Command | str, *, check: bool = True) -> Response:
+        """Send one command and wait for its final result.
+
+        Raises AtTimeout (no final result within ``command.timeout``), PortLost (port gone,
+        also for requests still queued), CommandError (``check`` and not OK).
+        """
+        if isinstance(command, str):
+            command = Command(command)
+        if not self.connected:
+            raise PortLost(f"{self.name}: port is not open", raw=self._describe(command))
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Request(command, future))
+        self._send_next()
+        response = await future  # cancelling the caller cancels the future; _send_next skips it
+        if check:
+            response.raise_for_error()
+        return response
+
+    def subscribe(self, prefix: str, callback: UrcCallback) -> Callable[[], None]:
+        """Call ``callback(urc)`` for every URC named ``prefix`` (``"+CREG"``, ``"RING"``)."""
+        self._subscribers.setdefault(prefix, []).append(callback)
+
+        def unsubscribe() -> None:
+            callbacks = self._subscribers.get(prefix, [])
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+        return unsubscribe
+
+    def subscribe_all(self, callback: UrcCallback) -> Callable[[], None]:
+        """Call ``callback(urc)`` for every URC."""
+        self._all.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._all:
+                self._all.remove(callback)
+
+        return unsubscribe
+
+    async def wait_for_urc(
+        self,
+        prefix: str,
+        timeout: float,  # noqa: ASYNC109 - the documented contract takes a timeout
+        predicate: Callable[[Urc], bool] | None = None,
+    ) -> Urc:
+        """The next URC named ``prefix`` (and matching ``predicate``); AtTimeout, PortLost."""
+        if not self.connected:
+            raise PortLost(f"{self.name}: port is not open")
+        future: asyncio.Future[Urc] = asyncio.get_running_loop().create_future()
+
+        def on_urc(urc: Urc) -> None:
+            if future.done():
+                return
+            try:
+                wanted = predicate is None or predicate(urc)
+            except Exception as exc:  # noqa: BLE001 - the predicate's error goes to the waiter
+                future.set_exception(exc)
+                return
+            if wanted:
+                future.set_result(urc)
+
+        unsubscribe = self.subscribe(prefix, on_urc)
+        self._urc_waiters.add(future)
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            raise AtTimeout(f"{self.name}: no {prefix} within {timeout:g}s") from None
+        finally:
+            unsubscribe()
+            self._urc_waiters.discard(future)
+
+    async def wait_closed(self) -> BaseException | None:
+        """Wait until the port is closed; the transport's error, if any (None = clean)."""
+        await self._closed.wait()
+        return self._lost
+
+    def close(self) -> None:
+        """Close the port. Pending and queued requests fail with PortLost at once."""
+        if self._closing:
+            return
+        self._closing = True
+        self._fail_all(None)
+        if self._transport is None:
+            self._closed.set()
+        else:
+            self._log.debug("port_closing")
+            self._transport.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _describe(self, command: Command) -> str:
+        return mask_command(command.text) if command.sensitive else command.text
+
+    def _send_next(self) -> None:
+        if self._current is not None or self._transport is None or self._closing:
+            return
+        while self._queue:
+            request = self._queue.popleft()
+            if request.future.done():
+                continue  # the caller gave up while queued
+            try:
+                data = self._codec.send(request.command)
+            except (ValueError, RuntimeError) as exc:
+                request.future.set_exception(exc)
+                continue
+            self._current = request
+            loop = asyncio.get_running_loop()
+            request.timer = loop.call_later(request.command.timeout, self._on_timeout, request)
+            self._log.debug("at_tx", command=self._describe(request.command))
+            self._transport.write(data)
+            return
+
+    def _on_timeout(self, request: _Request) -> None:
+        if self._current is not request:
+            return
+        self._current = None
+        self._codec.abandon()
+        self.consecutive_timeouts += 1
+        text = self._describe(request.command)
+        self._log.warning(
+            "at_timeout",
+            command=text,
+            timeout=request.command.timeout,
+            consecutive=self.consecutive_timeouts,
+        )
+        if not request.future.done():
+            request.future.set_exception(
+                AtTimeout(
+                    f"{self.name}: {text} got no answer in {request.command.timeout:g}s",
+                    raw=text,
+                )
+            )
+        self._send_next()
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, Response):
+            self._complete(event)
+        elif isinstance(event, Urc):
+            self._log.debug("at_urc", name=event.name, text=event.text, body=event.body)
+            self._deliver(event)
+        elif isinstance(event, Prompt):
+            current = self._current
+            if current is not None and self._transport is not None:
+                payload = self._codec.payload()
+                shown = "***" if current.command.sensitive else payload.decode("ascii")
+                self._log.debug("at_tx_payload", payload=shown)
+                self._transport.write(payload)
+        elif isinstance(event, Stray):
+            self._log.debug("at_stray", line=event.line)
+        elif isinstance(event, Garbage):
+            self._log.warning("at_garbage", reason=event.reason, raw=event.raw[:80])
+
+    def _complete(self, response: Response) -> None:
+        request = self._current
+        self._current = None
+        self.consecutive_timeouts = 0
+        command = response.command
+        if command.sensitive:
+            self._log.debug("at_rx", command=mask_command(command.text), final=response.final.raw)
+        else:
+            self._log.debug(
+                "at_rx", command=command.text, lines=list(response.lines), final=response.final.raw
+            )
+        if request is not None:
+            if request.timer is not None:
+                request.timer.cancel()
+            if not request.future.done():
+                request.future.set_result(response)
+        self._send_next()
+
+    def _deliver(self, urc: Urc) -> None:
+        for callback in (*self._subscribers.get(urc.name, ()), *self._all):
+            try:
+                callback(urc)
+            except Exception:  # noqa: BLE001 - a broken subscriber must not break the port
+                self._log.exception("urc_callback_failed", name=urc.name)
+
+    def _fail_all(self, exc: BaseException | None) -> None:
+        reason = "closed" if self._closing else f"lost ({exc!r})" if exc else "lost"
+        requests = list(self._queue)
+        self._queue.clear()
+        if self._current is not None:
+            requests.insert(0, self._current)
+            self._current = None
+            self._codec.abandon()
+        for request in requests:
+            if request.timer is not None:
+                request.timer.cancel()
+            if not request.future.done():
+                error = PortLost(f"{self.name}: port {reason}", raw=self._describe(request.command))
+                error.__cause__ = exc
+                request.future.set_exception(error)
+        for waiter in list(self._urc_waiters):
+            if not waiter.done():
+                waiter.set_exception(PortLost(f"{self.name}: port {reason}"))

@@ -1,0 +1,153 @@
+"""Multi-step modem actions built from driver calls: switching a SIM, placing a call.
+
+Each function owns its timeouts, so none of them can hang; the caller (the modem's
+supervisor) holds the modem's action lock around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import structlog
+
+from simbank.at import Urc
+from simbank.drivers.generic import GenericDriver
+from simbank.drivers.types import CallCause, CallState, Registration, SimStatus
+from simbank.errors import AtTimeout, CommandError
+
+log = structlog.get_logger(__name__)
+
+CALL_END_URCS = ("NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE")
+CLCC_POLL_S = 1.0
+#: How long an unanswered call may ring before we give up (networks end it around 60 s).
+RING_TIMEOUT_S = 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchResult:
+    slot: int
+    status: SimStatus
+    iccid: str | None
+    registration: Registration | None
+
+    @property
+    def registered(self) -> bool:
+        return self.registration is not None and self.registration.registered
+
+
+async def switch_sim(
+    driver: GenericDriver,
+    slot: int,
+    *,
+    sim_ready_timeout_s: float,
+    registration_timeout_s: float,
+    registration_settled: asyncio.Event | None = None,
+) -> SwitchResult:
+    """Radio off → select ``slot`` → radio on → wait for ``+CPIN: READY`` → read the ICCID back
+    → wait for registration (a URC sets ``registration_settled``; we also poll)."""
+    await driver.select_slot(slot)
+    status = await driver.wait_sim_ready(sim_ready_timeout_s)
+    if status is not SimStatus.READY:
+        iccid = await driver.read_iccid() if status is not SimStatus.ABSENT else None
+        return SwitchResult(slot, status, iccid, None)
+    iccid = await driver.read_iccid()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + registration_timeout_s
+    best: Registration | None = None
+    while True:
+        regs = await driver.registrations()
+        registered = [r for r in regs if r.registered]
+        best = registered[0] if registered else (regs[0] if regs else None)
+        denied = [r for r in regs if r.stat == 3]
+        if registered or loop.time() >= deadline:
+            break
+        if denied and all(r.stat == 3 for r in regs):
+            best = denied[0]
+            break
+        wait = min(1.0, max(0.0, deadline - loop.time()))
+        if registration_settled is not None:
+            registration_settled.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await registration_settled.wait()
+        else:
+            await asyncio.sleep(wait)
+    return SwitchResult(slot, status, iccid, best)
+
+
+Outcome = Literal["completed", "busy", "no_answer", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    outcome: Outcome
+    duration_s: int
+    cause: CallCause | None
+
+
+async def place_call(driver: GenericDriver, number: str, max_duration_s: float) -> CallResult:
+    """Dial, follow the call (URCs and ``AT+CLCC``), hang up at ``max_duration_s`` of talk time,
+    and read the end cause when the call did not end normally."""
+    ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def on_end(urc: Urc) -> None:
+        if not ended.done():
+            ended.set_result(urc.name)
+
+    unsubscribes = [driver.channel.subscribe(name, on_end) for name in CALL_END_URCS]
+    answered_at: float | None = None
+    started = time.monotonic()
+    end: str | None = None
+    try:
+        try:
+            await driver.dial(number)
+        except CommandError as exc:
+            end = (exc.raw or "ERROR").strip()
+        while end is None:
+            now = time.monotonic()
+            if answered_at is not None and now - answered_at >= max_duration_s:
+                with contextlib.suppress(CommandError, AtTimeout):
+                    await driver.hangup()
+                end = "HANGUP"
+                break
+            if answered_at is None and now - started >= RING_TIMEOUT_S:
+                with contextlib.suppress(CommandError, AtTimeout):
+                    await driver.hangup()
+                end = "NO ANSWER"
+                break
+            limit = CLCC_POLL_S
+            if answered_at is not None:
+                limit = min(limit, max(0.0, max_duration_s - (now - answered_at)))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(limit):
+                    end = await asyncio.shield(ended)
+                    break
+            try:
+                calls = await driver.list_calls()
+            except (CommandError, AtTimeout):
+                continue
+            if not calls and not ended.done():
+                # The call is gone without a URC we saw (some modems only show it in CLCC).
+                end = "NO CARRIER"
+            elif answered_at is None and any(c.state is CallState.ACTIVE for c in calls):
+                answered_at = time.monotonic()
+    finally:
+        for unsubscribe in unsubscribes:
+            unsubscribe()
+        if not ended.done():
+            ended.cancel()
+    duration = round(time.monotonic() - answered_at) if answered_at is not None else 0
+    if end == "HANGUP" or (answered_at is not None and end == "NO CARRIER"):
+        return CallResult("completed", duration, None)
+    if end == "BUSY":
+        return CallResult("busy", 0, None)
+    cause: CallCause | None = None
+    with contextlib.suppress(CommandError, AtTimeout):
+        cause = await driver.last_call_cause()
+    if end == "NO ANSWER":
+        return CallResult("no_answer", 0, cause)
+    return CallResult("failed", duration, cause)

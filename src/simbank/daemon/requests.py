@@ -1,0 +1,186 @@
+"""Request/response over MQTT: decode, validate, de-duplicate, dispatch, answer.
+
+Every request gets exactly one response (also on ``<response topic>`` with its correlation data
+when the request carried MQTT 5 properties). Nothing a client sends can stop the bridge: bad
+payloads become error responses, a failing handler becomes an error response, and a full queue
+answers ``busy`` at once instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import structlog
+from pydantic import ValidationError
+
+from simbank.daemon.contract import (
+    COMMANDS,
+    MAX_REQUEST_BYTES,
+    ErrorResponse,
+    OkResponse,
+    Request,
+    Topics,
+)
+from simbank.daemon.mqtt import Inbound
+from simbank.errors import AtTimeout, PortLost, Refused, SimbankError
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Request], Awaitable[dict[str, Any]]]
+
+QUEUE_MAX = 256
+WORKERS = 16
+
+
+class ResponseStore(Protocol):
+    """Where first responses are kept so a repeated transaction is answered, not re-done."""
+
+    def find_response(self, command: str, transaction: str) -> bytes | None: ...
+    def remember_response(
+        self, command: str, transaction: str, response: bytes, now: float
+    ) -> None: ...
+
+
+class Publisher(Protocol):
+    def publish(
+        self, topic: str, payload: bytes, correlation_data: bytes | None = None
+    ) -> None: ...
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(payload)"
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+class RequestRouter:
+    """Bounded queue + a fixed pool of workers; ``submit`` never blocks the MQTT reader."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        publisher: Publisher,
+        handlers: dict[str, Handler],
+        store: ResponseStore | None,
+        clock: Callable[[], float],
+        *,
+        workers: int = WORKERS,
+        queue_max: int = QUEUE_MAX,
+    ) -> None:
+        self._topics = topics
+        self._pub = publisher
+        self._handlers = handlers
+        self._store = store
+        self._clock = clock
+        self._workers = workers
+        self._queue: asyncio.Queue[Inbound] = asyncio.Queue(queue_max)
+        self._in_flight: dict[tuple[str, str], asyncio.Future[bytes]] = {}
+        self.handled = 0
+        self.rejected_busy = 0
+
+    async def submit(self, inbound: Inbound) -> None:
+        """The bridge's inbound handler: queue it, or answer ``busy`` right away."""
+        try:
+            self._queue.put_nowait(inbound)
+        except asyncio.QueueFull:
+            self.rejected_busy += 1
+            command = inbound.topic.removeprefix(self._topics.request_prefix)
+            self._reply(
+                inbound,
+                command,
+                ErrorResponse(
+                    code="busy", error="too many requests in progress; try again", transaction=None
+                ).to_json(),
+            )
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for n in range(self._workers):
+                tg.create_task(self._work(), name=f"request-worker-{n}")
+
+    async def _work(self) -> None:
+        while True:
+            inbound = await self._queue.get()
+            command = inbound.topic.removeprefix(self._topics.request_prefix)
+            try:
+                response = await self.process(command, inbound.payload)
+            except Exception:  # the last line of defence: a bug answers, it does not kill
+                log.exception("request_crashed", command=command)
+                response = ErrorResponse(code="modem_error", error="internal error").to_json()
+            self.handled += 1
+            self._reply(inbound, command, response)
+
+    def _reply(self, inbound: Inbound, command: str, response: bytes) -> None:
+        self._pub.publish(self._topics.response(command), response)
+        if inbound.response_topic:
+            self._pub.publish(inbound.response_topic, response, inbound.correlation_data)
+
+    async def process(self, command: str, payload: bytes) -> bytes:
+        """Turn one request payload into its response payload."""
+        transaction: Any = None
+        if len(payload) > MAX_REQUEST_BYTES:
+            return self._error(
+                "validation_error",
+                f"payload too large ({len(payload)} > {MAX_REQUEST_BYTES} bytes)",
+            )
+        try:
+            data = json.loads(payload)
+        except (ValueError, UnicodeDecodeError):
+            return self._error("invalid_json", "payload is not valid JSON")
+        if not isinstance(data, dict):
+            return self._error("validation_error", "payload must be a JSON object")
+        transaction = data.get("transaction")
+        model = COMMANDS.get(command)
+        if model is None or command not in self._handlers:
+            return self._error("unknown_command", f"unknown command {command!r}", transaction)
+        try:
+            request = model.model_validate(data)
+        except ValidationError as exc:
+            return self._error("validation_error", _validation_message(exc), transaction)
+        if transaction is None:
+            return await self._execute(command, request)
+        key = (command, json.dumps(transaction, sort_keys=True, separators=(",", ":")))
+        if self._store is not None and (first := self._store.find_response(*key)) is not None:
+            log.info("request_repeated", command=command)
+            return first
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            response = await self._execute(command, request)
+            if self._store is not None:
+                self._store.remember_response(*key, response, self._clock())
+            future.set_result(response)
+            return response
+        finally:
+            if not future.done():
+                future.cancel()
+            del self._in_flight[key]
+
+    async def _execute(self, command: str, request: Request) -> bytes:
+        transaction = request.transaction
+        try:
+            data = await self._handlers[command](request)
+        except Refused as exc:
+            return ErrorResponse.model_validate(
+                {"code": exc.reason, "error": str(exc), "transaction": transaction}
+            ).to_json()
+        except AtTimeout as exc:
+            return self._error("timeout", f"the modem did not answer: {exc}", transaction)
+        except (PortLost, SimbankError) as exc:
+            return self._error("modem_error", str(exc), transaction)
+        return OkResponse(data=data, transaction=transaction).to_json()
+
+    @staticmethod
+    def _error(code: str, message: str, transaction: Any = None) -> bytes:
+        return ErrorResponse.model_validate(
+            {"code": code, "error": message, "transaction": transaction}
+        ).to_json()

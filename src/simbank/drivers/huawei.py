@@ -1,0 +1,58 @@
+"""Huawei (ME909s-120, MU709s-2, ME906s): ``AT^ICCID?``, ``AT^SCICHG`` slot select (0-based
+primary,secondary), ``^RSSI`` / ``^HCSQ`` signal URCs and the ``^CEND`` call-end report with its
+24.008 cause. Source: HUAWEI ME909s Series LTE Module AT Command Interface Specification and
+docs/modems.md."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from simbank.at.codec import MEDIUM, Command, Urc
+from simbank.drivers.calls import parse_cend
+from simbank.drivers.fields import first_int
+from simbank.drivers.generic import GenericDriver, UrcParser, info_lines
+from simbank.drivers.signal import parse_hcsq, parse_huawei_rssi
+from simbank.drivers.types import CallCause, Domain
+from simbank.errors import ProtocolGarbage
+
+
+class HuaweiDriver(GenericDriver):
+    dialect: ClassVar[str] = "huawei"
+    iccid_commands: ClassVar[tuple[tuple[str, str | None], ...]] = (("AT^ICCID?", "^ICCID"),)
+    domains: ClassVar[tuple[Domain, ...]] = (Domain.CS, Domain.PS, Domain.EPS)
+    # The cause of the last ^CEND seen; preferred to AT+CEER, which these modems often leave
+    # empty.
+    last_cend: CallCause | None = None
+
+    def vendor_urc_parsers(self) -> dict[str, UrcParser]:
+        return {
+            "^RSSI": lambda urc: parse_huawei_rssi(urc.text),
+            "^HCSQ": lambda urc: parse_hcsq(urc.text),
+            "^CEND": self._on_cend,
+        }
+
+    def _on_cend(self, urc: Urc) -> CallCause:
+        cause = parse_cend(urc.text)
+        self.last_cend = cause
+        return cause
+
+    async def last_call_cause(self) -> CallCause:
+        if self.last_cend is not None and self.last_cend.code is not None:
+            return self.last_cend
+        return await super().last_call_cause()
+
+    async def dial(self, number: str) -> None:
+        self.last_cend = None
+        await super().dial(number)
+
+    async def active_slot(self) -> int:
+        response = await self._request(Command("AT^SCICHG?", prefix="^SCICHG", timeout=MEDIUM))
+        lines = info_lines(response, "^SCICHG")
+        if not lines:
+            raise ProtocolGarbage("AT^SCICHG? without ^SCICHG", raw=response.final.raw)
+        return first_int(lines[0], "^SCICHG") + 1
+
+    async def _select_slot(self, slot: int) -> None:
+        primary = slot - 1
+        secondary = 1 - primary if self.slots == 2 else 0
+        await self._request(Command(f"AT^SCICHG={primary},{secondary}", timeout=MEDIUM))

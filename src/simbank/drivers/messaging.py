@@ -1,0 +1,92 @@
+"""SMS (27.005 text mode: +CMTI, +CMGR, +CMGS) and USSD (27.007 §7.15 +CUSD)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from datetime import datetime, timedelta, timezone
+
+from simbank.drivers.fields import body_of, opt_int, split_fields, to_int, unquote
+from simbank.drivers.types import NewSms, SmsMessage, UssdReply
+from simbank.errors import ProtocolGarbage
+
+_SCTS = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d{1,2})?")
+
+
+def parse_scts(text: str) -> datetime | None:
+    """27.005 ``"yy/MM/dd,hh:mm:ss±zz"`` (zz in quarter hours) → aware datetime, else None."""
+    match = _SCTS.fullmatch(unquote(text).strip())
+    if match is None:
+        return None
+    yy, mo, dd, hh, mi, ss, zone = match.groups()
+    quarters = int(zone) if zone else 0
+    if not -56 <= quarters <= 56:
+        return None
+    try:
+        return datetime(
+            2000 + int(yy),
+            int(mo),
+            int(dd),
+            int(hh),
+            int(mi),
+            int(ss),
+            tzinfo=timezone(timedelta(minutes=15 * quarters)),
+        )
+    except ValueError:
+        return None
+
+
+def parse_cmti(line: str) -> NewSms:
+    """``+CMTI: "SM",<index>``."""
+    _prefix, body = body_of(line, ("+CMTI",))
+    fields = split_fields(body, raw=line)
+    if len(fields) < 2:
+        raise ProtocolGarbage("+CMTI needs <mem>,<index>", raw=line)
+    return NewSms(storage=unquote(fields[0]), index=to_int(fields[1], raw=line, what="<index>"))
+
+
+def parse_cmgr(header: str, text: str) -> SmsMessage:
+    """Text-mode ``+CMGR: <stat>,<oa>,[<alpha>],<scts>[,…]`` header plus its text line."""
+    _prefix, body = body_of(header, ("+CMGR",))
+    fields = split_fields(body, raw=header)
+    if len(fields) < 2:
+        raise ProtocolGarbage("+CMGR needs <stat>,<oa>", raw=header)
+    status = unquote(fields[0])
+    sender = unquote(fields[1]) or None
+    timestamp = None
+    if len(fields) > 4:
+        # The timestamp contains a comma: "yy/MM/dd,hh:mm:ss+zz" arrives as two fields only
+        # when unquoted; quoted it is one field.
+        timestamp = parse_scts(fields[3])
+        if timestamp is None:
+            timestamp = parse_scts(f"{unquote(fields[3])},{unquote(fields[4])}")
+    elif len(fields) > 3:
+        timestamp = parse_scts(fields[3])
+    return SmsMessage(status=status, sender=sender, timestamp=timestamp, text=text, raw=header)
+
+
+def parse_cmgs(line: str) -> int:
+    """``+CMGS: <mr>[,<scts>]`` → message reference."""
+    _prefix, body = body_of(line, ("+CMGS",))
+    return to_int(split_fields(body, raw=line)[0], raw=line, what="<mr>")
+
+
+def _is_ucs2(dcs: int | None) -> bool:
+    """23.038 CBS data coding: group 0100 with bits 3..2 = 10, or 0x48 / 72 as modems send."""
+    if dcs is None:
+        return False
+    general_group = (dcs & 0xC0) == 0x40  # 01xx xxxx: general data coding indication
+    return dcs == 0x11 or (general_group and (dcs & 0x0C) == 0x08)
+
+
+def parse_cusd(line: str) -> UssdReply:
+    """``+CUSD: <m>[,<str>[,<dcs>]]``; UCS2 hex text (dcs 72) is decoded."""
+    _prefix, body = body_of(line, ("+CUSD",))
+    fields = split_fields(body, raw=line)
+    status = to_int(fields[0], raw=line, what="<m>")
+    text = unquote(fields[1]) if len(fields) > 1 else None
+    dcs = opt_int(fields[2]) if len(fields) > 2 else None
+    if text and _is_ucs2(dcs) and len(text) % 4 == 0 and re.fullmatch(r"[0-9A-Fa-f]+", text):
+        with contextlib.suppress(UnicodeDecodeError):
+            text = bytes.fromhex(text).decode("utf-16-be")
+    return UssdReply(status=status, text=text, dcs=dcs, raw=line.strip())

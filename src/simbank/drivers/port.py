@@ -1,0 +1,78 @@
+"""The serial port adapter: the only module that imports pyserial.
+
+``open_port`` opens the device exclusively (``flock``), wires it to an ``AtChannel`` and waits
+until the channel is connected. A missing, busy or forbidden device raises PortUnavailable;
+an unplug (EIO on read) reaches ``AtChannel.connection_lost`` and fails pending requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import termios
+
+import serial
+import serial_asyncio_fast
+
+from simbank.at.channel import AtChannel
+from simbank.errors import PortUnavailable
+
+
+def _reason(path: str, exc: BaseException) -> str:
+    """A sentence an operator can act on, from pyserial's wrapped OSError."""
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    if code == errno.ENOENT or "No such file" in text:
+        return f"{path}: no such device (unplugged, or wrong path?)"
+    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
+        return f"{path}: permission denied (is the user in the 'dialout' group?)"
+    if code == errno.EBUSY or "exclusively lock" in text or "busy" in text.lower():
+        return f"{path}: busy (already opened by another process or channel)"
+    return f"{path}: cannot open: {text}"
+
+
+def _forbid_other_opens(port: serial.Serial | None) -> None:
+    """TIOCEXCL on top of pyserial's advisory flock: a plain open() by another program
+    (ModemManager probing, a stray ``cat``) now fails with EBUSY too. Root bypasses it."""
+    if port is None or port.fd is None:
+        return
+    with contextlib.suppress(OSError):
+        fcntl.ioctl(port.fd, termios.TIOCEXCL)
+
+
+async def open_port(
+    path: str,
+    baudrate: int,
+    name: str,
+    *,
+    timeout: float = 5.0,  # noqa: ASYNC109 - the documented contract takes a timeout
+) -> AtChannel:
+    """Open ``path`` exclusively at ``baudrate`` and return its connected AtChannel.
+
+    Raises PortUnavailable if the device is missing, busy, forbidden or does not open within
+    ``timeout`` seconds.
+    """
+    channel = AtChannel(name)
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            transport, _ = await serial_asyncio_fast.create_serial_connection(
+                loop,
+                lambda: channel,
+                path,
+                baudrate=baudrate,
+                exclusive=True,
+                rtscts=False,
+                dsrdtr=False,
+                xonxoff=False,
+            )
+            await channel.wait_connected(timeout)
+            _forbid_other_opens(transport.serial)
+    except TimeoutError:
+        channel.close()
+        raise PortUnavailable(f"{path}: did not open within {timeout:g}s") from None
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise PortUnavailable(_reason(path, exc)) from exc
+    return channel

@@ -1,0 +1,47 @@
+"""Quectel (EC25, EG25-G, EC21, EG91, RM500Q…): ``AT+QCCID``, ``AT+QUIMSLOT`` (older firmware
+``AT+QDSIM``, 0-based), ``+QIND: "csq"`` signal URCs.
+
+Source: Quectel EC2x&EG9x&EG2x-G&EM05 Series AT Commands Manual (QCCID, QDSIM, QUIMSLOT,
+QINDCFG / +QIND) and docs/modems.md.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from simbank.at.codec import MEDIUM, Command
+from simbank.drivers.fields import first_int
+from simbank.drivers.generic import GenericDriver, UrcParser, info_lines
+from simbank.drivers.signal import parse_qind_csq
+from simbank.errors import ProtocolGarbage
+
+
+class QuectelDriver(GenericDriver):
+    dialect: ClassVar[str] = "quectel"
+    iccid_commands: ClassVar[tuple[tuple[str, str | None], ...]] = (("AT+QCCID", "+QCCID"),)
+    # Set once the firmware turned out to lack AT+QUIMSLOT and needs AT+QDSIM (0-based).
+    legacy_dsim: bool = False
+
+    def vendor_urc_parsers(self) -> dict[str, UrcParser]:
+        return {"+QIND": lambda urc: parse_qind_csq(urc.text)}
+
+    async def active_slot(self) -> int:
+        if not self.legacy_dsim:
+            response = await self._request(
+                Command("AT+QUIMSLOT?", prefix="+QUIMSLOT", timeout=MEDIUM), check=False
+            )
+            if response.ok and (lines := info_lines(response, "+QUIMSLOT")):
+                return first_int(lines[0], "+QUIMSLOT")
+            self.legacy_dsim = True
+        response = await self._request(Command("AT+QDSIM?", prefix="+QDSIM", timeout=MEDIUM))
+        lines = info_lines(response, "+QDSIM")
+        if not lines:
+            raise ProtocolGarbage("AT+QDSIM? without +QDSIM", raw=response.final.raw)
+        return first_int(lines[0], "+QDSIM") + 1
+
+    async def _select_slot(self, slot: int) -> None:
+        if not self.legacy_dsim:
+            if await self._accepted(f"AT+QUIMSLOT={slot}", MEDIUM):
+                return
+            self.legacy_dsim = True
+        await self._request(Command(f"AT+QDSIM={slot - 1}", timeout=MEDIUM))

@@ -1,0 +1,41 @@
+"""SIMCom (SIM7600E-H, SIM7100, SIM800): ``AT+CICCID`` → ``+ICCID:``, ``AT+SMSIMCFG`` dual-SIM
+select (1-based). Source: SIM7500_SIM7600 Series AT Command Manual (CICCID, SMSIMCFG) and
+docs/modems.md. SIM800 (2G) answers ``AT+CCID`` with bare digits, which the generic fallback
+reads."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from simbank.at.codec import MEDIUM, Command
+from simbank.drivers.fields import body_of, split_fields, to_int
+from simbank.drivers.generic import GenericDriver, info_lines
+from simbank.drivers.types import Domain
+from simbank.errors import ProtocolGarbage
+
+
+class SimcomDriver(GenericDriver):
+    dialect: ClassVar[str] = "simcom"
+    iccid_commands: ClassVar[tuple[tuple[str, str | None], ...]] = (("AT+CICCID", "+ICCID"),)
+    # SIM7600/SIM7100/SIM800 are 2G-4G modems: no +C5GREG.
+    domains: ClassVar[tuple[Domain, ...]] = (Domain.CS, Domain.PS, Domain.EPS)
+
+    async def active_slot(self) -> int:
+        response = await self._request(
+            Command("AT+SMSIMCFG?", prefix="+SMSIMCFG", timeout=MEDIUM), check=False
+        )
+        lines = info_lines(response, "+SMSIMCFG") if response.ok else []
+        if not lines:
+            if self.slots == 1:
+                return 1
+            response.raise_for_error()
+            raise ProtocolGarbage("AT+SMSIMCFG? without +SMSIMCFG", raw=response.final.raw)
+        # +SMSIMCFG: <mode>,<slot>
+        _prefix, body = body_of(lines[0], ("+SMSIMCFG",))
+        fields = split_fields(body, raw=lines[0])
+        if len(fields) < 2:
+            raise ProtocolGarbage("+SMSIMCFG needs <mode>,<slot>", raw=lines[0])
+        return to_int(fields[1], raw=lines[0], what="<slot>")
+
+    async def _select_slot(self, slot: int) -> None:
+        await self._request(Command(f"AT+SMSIMCFG=1,{slot}", timeout=MEDIUM))

@@ -1,0 +1,492 @@
+"""One simulated modem: a PTY, a dialect, SIM slots, network state and fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from simbank.simulator.at_server import (
+    AtSyntaxError,
+    CommandLine,
+    Event,
+    LineFramer,
+    Overflow,
+    SmsCancelled,
+    SmsText,
+    parse_line,
+)
+from simbank.simulator.calls import finish_call
+from simbank.simulator.carrier import BlockAction, Carrier
+from simbank.simulator.clock import SimClock
+from simbank.simulator.dialects import Dialect
+from simbank.simulator.handlers import CommandSet
+from simbank.simulator.pty import PtyPort
+from simbank.simulator.registration import (
+    DENIED,
+    HOME,
+    NOT_REGISTERED,
+    REG_COMMANDS,
+    REJECT_CAUSES,
+    ROAMING,
+    SEARCHING,
+    Cell,
+    RegState,
+    unsolicited,
+)
+from simbank.simulator.results import AtCommandError, Reply
+from simbank.simulator.scenario import Timing
+from simbank.simulator.sim import Behaviour, LockState, SimCard
+from simbank.simulator.state import Call, Settings
+
+log = structlog.get_logger("simbank.simulator")
+
+MAX_QUEUED_EVENTS = 32
+
+
+class SimulatedModem:
+    """A modem on a PTY. Fault methods are synchronous and take effect at once."""
+
+    def __init__(
+        self,
+        modem_id: str,
+        dialect: Dialect,
+        slots: list[SimCard | None],
+        *,
+        directory: Path,
+        clock: SimClock,
+        carrier: Carrier,
+        timing: Timing,
+        imei: str,
+        signal: int = 20,
+        active_slot: int = 1,
+    ) -> None:
+        self.id = modem_id
+        self.dialect = dialect
+        self.slots: list[SimCard | None] = slots + [None] * (dialect.max_slots - len(slots))
+        self.active_slot = active_slot
+        self.path = directory / modem_id
+        self.clock = clock
+        self.carrier = carrier
+        self.timing = timing
+        self.imei = imei
+        self.signal = signal
+        self.cell = Cell()
+        self.settings = Settings()
+        self.cfun = 1
+        self.booting = False
+        self.sim_busy = False
+        self.reg = RegState()
+        self.call: Call | None = None
+        self.last_cause = "No cause information"
+        self.message_ref = 0
+        self.hung = False
+        self.slow_s = 0.0
+        self.split = False
+        self.log = log.bind(modem=modem_id)
+        self._port = PtyPort(self.path, self._on_data)
+        self._framer = LineFramer()
+        self._events: asyncio.Queue[Event] = asyncio.Queue(MAX_QUEUED_EVENTS)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._named: dict[str, asyncio.Task[None]] = {}
+        self._split_buffer = bytearray()
+        self._commands = CommandSet(self)
+        self.awaiting_sms: str | None = None
+        self.sent_sms: list[tuple[str, str]] = []
+        self._registered = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def plugged(self) -> bool:
+        """True while the PTY exists."""
+        return self._port.is_open
+
+    @property
+    def sim(self) -> SimCard | None:
+        """The SIM in the active slot (None for an empty slot)."""
+        card = self.slots[self.active_slot - 1]
+        return card if card is not None and card.present else None
+
+    def start(self) -> None:
+        """Plug in and power on (the first power-on is instant)."""
+        self._port.open()
+        self._spawn_named("processor", self._process())
+        self._power_on(0.0)
+
+    async def close(self) -> None:
+        """Unplug and wait for every task to end."""
+        self.unplug()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def reboot(self) -> None:
+        """``AT+CFUN=1,1``: the port stays open, settings reset, the boot banner follows."""
+        self._power_on(self.timing.boot_s)
+
+    def _power_on(self, delay_s: float) -> None:
+        self.cancel("registration")
+        self.cancel("call")
+        self.cancel("sim_init")
+        self.call = None
+        self.reg = RegState()
+        self._registered.clear()
+        if delay_s <= 0:
+            self._boot_now()
+            return
+        self.booting = True
+        self.run_named("boot", self._boot_later(delay_s))
+
+    async def _boot_later(self, delay_s: float) -> None:
+        await self.clock.sleep(delay_s)
+        self._boot_now()
+
+    def _boot_now(self) -> None:
+        self.settings = Settings()
+        self._framer = LineFramer()
+        self.awaiting_sms = None
+        self.cfun = 1
+        self.booting = False
+        for line in self.dialect.boot_lines:
+            self.urc(line)
+        if self.dialect.rssi_urc_period_s is not None:
+            self.run_named("rssi", self._rssi_loop())
+        self._begin_sim_init(0.0)
+
+    async def _rssi_loop(self) -> None:
+        """Huawei noise: ``^RSSI`` every period, ``^MODE`` every other period."""
+        tick = 0
+        while True:
+            await self.clock.sleep(self.timing.rssi_period_s)
+            tick += 1
+            self.urc(f"^RSSI: {self.signal if self.cfun == 1 else 99}")
+            if tick % 2 == 0:
+                self.urc("^MODE: 17,17" if self.reg.registered else "^MODE: 0,0")
+
+    # -- tasks -----------------------------------------------------------------------------
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run ``coro`` as a tracked task (cancelled on close)."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"sim-{self.id}-{name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _spawn_named(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        self.cancel(name)
+        self._named[name] = self.spawn(coro, name)
+
+    def run_named(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Replace the task called ``name`` (registration, call, ...)."""
+        self._spawn_named(name, coro)
+
+    def cancel(self, name: str) -> None:
+        """Cancel the task called ``name`` if it runs (not the current task)."""
+        task = self._named.pop(name, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("simulator_task_failed", task=task.get_name(), exc=task.exception())
+
+    # -- output ----------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Send raw bytes to the client (honours split mode)."""
+        if not self.plugged:
+            return
+        if self.split or self._split_buffer:
+            start = not self._split_buffer
+            self._split_buffer += data
+            if start:
+                self._spawn_named("splitter", self._drip())
+            return
+        self._port.write(data)
+
+    async def _drip(self) -> None:
+        while self._split_buffer:
+            byte = bytes(self._split_buffer[:1])
+            del self._split_buffer[:1]
+            self._port.write(byte)
+            await asyncio.sleep(0.001)
+
+    def urc(self, line: str) -> None:
+        """Emit an unsolicited line (dropped while hung, booting or unplugged)."""
+        if self.hung or self.booting or not self.plugged:
+            return
+        self.write(f"\r\n{line}\r\n".encode("latin-1"))
+
+    def _reply(self, reply: Reply) -> None:
+        out = "".join(f"\r\n{line}\r\n" for line in reply.lines)
+        if reply.final is not None:
+            out += f"\r\n{reply.final}\r\n"
+        if reply.prompt:
+            out += "\r\n> "
+        self.write(out.encode("latin-1"))
+
+    # -- input -----------------------------------------------------------------------------
+    def _on_data(self, data: bytes) -> None:
+        if self.hung or self.booting:
+            return
+        if self.settings.echo:
+            self.write(data)
+        for event in self._framer.feed(data):
+            try:
+                self._events.put_nowait(event)
+            except asyncio.QueueFull:
+                self.log.warning("simulator_input_dropped")
+
+    async def _process(self) -> None:
+        while True:
+            event = await self._events.get()
+            if self.hung or self.booting:
+                continue
+            if self.slow_s > 0:
+                await asyncio.sleep(self.slow_s)
+            try:
+                reply = self._handle(event)
+            except Exception:  # never let a command kill the modem
+                self.log.exception("simulator_command_crashed")
+                reply = Reply(final="ERROR")
+            if reply is not None and not self.hung:
+                self._reply(reply)
+                if reply.prompt:
+                    self._framer.enter_text_mode()
+
+    def _handle(self, event: Event) -> Reply | None:
+        if isinstance(event, Overflow):
+            return Reply(final="ERROR")
+        if isinstance(event, SmsText | SmsCancelled):
+            number, self.awaiting_sms = self.awaiting_sms, None
+            if number is None:
+                return None
+            if isinstance(event, SmsCancelled):
+                return Reply()
+            return self._commands.messaging.sms_submitted(number, event.text)
+        assert isinstance(event, CommandLine)
+        try:
+            commands = parse_line(event.text)
+        except AtSyntaxError:
+            return Reply(final="ERROR")
+        lines: list[str] = []
+        for command in commands:
+            try:
+                reply = self._commands.execute(command)
+            except AtCommandError as failure:
+                return Reply(lines, failure.render(self.settings.cmee))
+            lines += reply.lines
+            if reply.final != "OK" or reply.prompt:
+                return Reply(lines, reply.final, reply.prompt)
+        return Reply(lines)
+
+    # -- SIM and registration --------------------------------------------------------------
+    def _begin_sim_init(self, delay_s: float) -> None:
+        """The SIM (re)initialises: busy for ``delay_s``, then ready URCs and registration."""
+        self.cancel("sim_init")
+        if delay_s <= 0:
+            self._sim_init_done()
+            return
+        self.sim_busy = True
+        self.set_reg(RegState())
+        self.run_named("sim_init", self._sim_init_later(delay_s))
+
+    async def _sim_init_later(self, delay_s: float) -> None:
+        await self.clock.sleep(delay_s)
+        self._sim_init_done()
+
+    def _sim_init_done(self) -> None:
+        self.sim_busy = False
+        sim = self.sim
+        if sim is not None:
+            if sim.lock is LockState.READY:
+                for line in self.dialect.sim_ready_lines:
+                    self.urc(line)
+            else:
+                self.urc(f"+CPIN: {sim.lock.value}")
+        self.refresh_registration()
+
+    def select_slot(self, slot: int) -> None:
+        """Switch SIM slot (the SIM re-initialises, registration restarts)."""
+        if slot == self.active_slot:
+            return
+        self.active_slot = slot
+        self.end_call("NO CARRIER", 31)
+        self._begin_sim_init(self.timing.sim_init_s)
+
+    def sim_unlocked(self) -> None:
+        """After a correct PIN/PUK (or a SIM change): ready URCs, then registration."""
+        self._begin_sim_init(0.5)
+
+    def sim_changed(self) -> None:
+        """The active SIM's behaviour changed: re-initialise it if locked/removed, else the
+        network re-evaluates the registration."""
+        sim = self.sim
+        if sim is None or sim.lock is not LockState.READY:
+            self._begin_sim_init(0.5)
+        else:
+            self.refresh_registration()
+
+    def target_registration(self) -> RegState:
+        """Where the network will put this modem (ignoring the delay)."""
+        sim = self.sim
+        if (
+            self.booting
+            or self.cfun != 1
+            or self.settings.cops_mode == 2
+            or sim is None
+            or self.sim_busy
+            or sim.lock is not LockState.READY
+        ):
+            return RegState(NOT_REGISTERED)
+        block = self.carrier.block_of(sim.iccid)
+        if block is not None and block.action is BlockAction.DENY:
+            return RegState(DENIED, block.cause)
+        if sim.behaviour is Behaviour.DENIED:
+            return RegState(DENIED, sim.reject_cause)
+        if sim.behaviour is Behaviour.SEARCHING:
+            return RegState(SEARCHING)
+        if sim.behaviour is Behaviour.ROAMING:
+            return RegState(ROAMING)
+        return RegState(HOME)
+
+    def refresh_registration(self) -> None:
+        """Move toward the target registration (immediately, or after the SIM's delay)."""
+        self.cancel("registration")
+        target = self.target_registration()
+        if target == self.reg:
+            return
+        if target.stat in (NOT_REGISTERED, SEARCHING) or (
+            self.reg.registered and target.stat == DENIED
+        ):
+            self.set_reg(target)
+            return
+        if self.reg.registered and target.registered:
+            self.set_reg(target)
+            return
+        self.set_reg(RegState(SEARCHING))
+        sim = self.sim
+        delay = sim.registration_delay_s if sim is not None else 0.0
+        self.run_named("registration", self._register_later(delay, target))
+
+    def refresh_registration_soon(self, delay_s: float) -> None:
+        """The network acts after ``delay_s`` simulated seconds (e.g. a detach after a block)."""
+        self.run_named("registration", self._refresh_later(delay_s))
+
+    async def _refresh_later(self, delay_s: float) -> None:
+        await self.clock.sleep(delay_s)
+        self.refresh_registration()
+
+    async def _register_later(self, delay_s: float, target: RegState) -> None:
+        await self.clock.sleep(delay_s)
+        if self.target_registration() == target:
+            self.set_reg(target)
+
+    def set_reg(self, state: RegState) -> None:
+        """Change the registration state and report it per each command's n."""
+        if state == self.reg:
+            return
+        self.reg = state
+        if state.registered:
+            self._registered.set()
+        else:
+            self._registered.clear()
+        if state.stat == DENIED and state.reject_cause is not None:
+            self.last_cause = REJECT_CAUSES.get(state.reject_cause, "Unspecified")
+        if not state.registered:
+            self.end_call("NO CARRIER", 31)
+        for command in REG_COMMANDS:
+            if command == "+C5GREG" and not self.dialect.has_5g:
+                continue
+            n = self.settings.reg_n[command]
+            line = unsolicited(command, n, state, self.dialect, self.cell)
+            if line is not None:
+                self.urc(line)
+        if self.dialect.name == "huawei":
+            self.urc(f"^SRVST: {2 if state.registered else 0}")
+            self.urc("^MODE: 17,17" if state.registered else "^MODE: 0,0")
+
+    def end_call(self, result: str, cause: int) -> None:
+        """End the current call (if any) with a final URC such as ``NO CARRIER``."""
+        if self.call is not None:
+            finish_call(self, result, cause)
+
+    # -- fault injection -------------------------------------------------------------------
+    def hang(self, on: bool = True) -> None:
+        """Firmware hang: read everything, answer nothing."""
+        self.hung = on
+
+    def unplug(self) -> None:
+        """USB gone: the client gets EIO; the stable path disappears."""
+        for name in list(self._named):
+            if name != "processor":
+                self.cancel(name)
+        self.call = None
+        self._split_buffer.clear()
+        self._port.close()
+
+    def replug(self) -> None:
+        """USB back: a new PTY behind the same stable path; the modem boots."""
+        if self.plugged:
+            return
+        while not self._events.empty():
+            self._events.get_nowait()
+        self._port.open()
+        if "processor" not in self._named:
+            self._spawn_named("processor", self._process())
+        self._power_on(self.timing.boot_s)
+
+    def inject_garbage(self, data: bytes | int) -> bytes:
+        """Write garbage to the client (given bytes, or ``n`` random bytes)."""
+        payload = os.urandom(data) if isinstance(data, int) else data
+        self.write(payload)
+        return payload
+
+    def slow(self, delay_s: float) -> None:
+        """Delay every answer by ``delay_s`` real seconds (0 = normal)."""
+        self.slow_s = delay_s
+
+    def split_bytes(self, on: bool = True) -> None:
+        """Write every reply one byte at a time."""
+        self.split = on
+
+    def urc_storm(self, count: int) -> None:
+        """Emit ``count`` harmless vendor URCs at once."""
+        noise = self._noise_lines()
+        for index in range(count):
+            self.urc(noise[index % len(noise)])
+
+    def _noise_lines(self) -> list[str]:
+        if self.dialect.name == "huawei":
+            return [f"^RSSI: {self.signal}", '^HCSQ: "LTE",50,42,120,22', "^MODE: 17,17"]
+        if self.dialect.qind_csq:
+            return [f'+QIND: "csq",{self.signal},99']
+        return [f"+CIEV: 2,{min(5, self.signal // 6)}"]
+
+    def set_signal(self, rssi: int) -> None:
+        """Change the CSQ rssi (0..31, 99 unknown); vendor signal URCs follow."""
+        self.signal = rssi
+        if self.dialect.qind_csq:
+            self.urc(f'+QIND: "csq",{rssi},99')
+        if self.dialect.name == "huawei":
+            self.urc(f"^RSSI: {rssi}")
+
+    # -- operator side ---------------------------------------------------------------------
+    def sms_arrived(self, index: int, sender: str, text: str, scts: str) -> None:
+        """New message in the active SIM's store: ``+CMTI`` (or ``+CMT`` for mt=2)."""
+        mt = self.settings.cnmi_mt
+        if mt == 1:
+            self.urc(f'+CMTI: "SM",{index}')
+        elif mt == 2:
+            self.urc(f'+CMT: "{sender}",,"{scts}"\r\n{text}')
+
+    async def wait_registered(self) -> None:
+        """Wait until the network registration is home/roaming (wrap in a timeout)."""
+        await self._registered.wait()
+
+    def __repr__(self) -> str:
+        return f"SimulatedModem({self.id!r}, {self.dialect.name}, slot={self.active_slot})"

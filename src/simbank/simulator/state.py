@@ -1,0 +1,31 @@
+"""A modem's volatile state records: its settings and its call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from simbank.simulator.registration import REG_COMMANDS
+
+
+@dataclass
+class Call:
+    """The one voice call a modem carries."""
+
+    number: str
+    stat: int = 2  # 0 active, 2 dialing, 3 alerting
+    started: float = 0.0
+    answered: float | None = None
+
+
+@dataclass
+class Settings:
+    """Volatile settings, reset by a reboot (CFUN=1,1, replug, ATZ)."""
+
+    echo: bool = True
+    cmee: int = 0
+    reg_n: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REG_COMMANDS, 0))
+    cmgf: int = 0
+    cnmi_mt: int = 1
+    cops_format: int = 0
+    cops_mode: int = 0
+    cusd_n: int = 0

@@ -1,0 +1,303 @@
+"""AtChannel through open_port on real pseudo-terminals (pyserial + pyserial-asyncio-fast).
+
+A small responder sits on the PTY master: it reads command lines and answers from a script,
+optionally one byte per write, optionally never (a hang).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import tty
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import pytest
+import structlog.testing
+
+from simbank.at.channel import AtChannel
+from simbank.at.codec import Command, Urc
+from simbank.drivers.port import open_port
+from simbank.errors import AtTimeout, CommandError, PortLost, PortUnavailable
+
+pytestmark = pytest.mark.integration
+
+Reply = bytes | Callable[[bytes], bytes] | None
+
+
+@dataclass
+class FakeModem:
+    """The master side of a PTY, answering AT commands from ``script``."""
+
+    master: int
+    path: str
+    script: dict[bytes, Reply] = field(default_factory=dict)
+    byte_at_a_time: bool = False
+    received: bytearray = field(default_factory=bytearray)
+    _pending: bytearray = field(default_factory=bytearray)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    closed: bool = False
+
+    def start(self) -> None:
+        asyncio.get_running_loop().add_reader(self.master, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.master, 4096)
+        except OSError:  # EAGAIN, or EIO while no slave fd is open
+            return
+        self.received += data
+        self._pending += data
+        while True:
+            # a command ends with CR; an SMS payload ends with Ctrl-Z
+            ends = [i for i in (self._pending.find(b"\r"), self._pending.find(b"\x1a")) if i >= 0]
+            if not ends:
+                return
+            end = min(ends)
+            line = bytes(self._pending[: end + 1])
+            del self._pending[: end + 1]
+            self._answer(line)
+
+    def _answer(self, line: bytes) -> None:
+        key = line.rstrip(b"\r")
+        reply = self.script.get(key, b"\r\nERROR\r\n")
+        if callable(reply):
+            reply = reply(key)
+        if reply is None:
+            return  # hang
+        self.write(reply)
+
+    def write(self, data: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._write(data))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, data: bytes) -> None:
+        if not self.byte_at_a_time:
+            os.write(self.master, data)
+            return
+        for i in range(len(data)):
+            if self.closed:
+                return
+            os.write(self.master, data[i : i + 1])
+            await asyncio.sleep(0.001)  # let the reader see each byte on its own
+
+    def unplug(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        asyncio.get_running_loop().remove_reader(self.master)
+        os.close(self.master)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.unplug()
+
+
+@pytest.fixture
+async def modem() -> AsyncIterator[FakeModem]:
+    master, slave = os.openpty()
+    tty.setraw(master)
+    os.set_blocking(master, False)
+    # Hold the slave open for the test's life: with no slave fd open the master reports
+    # POLLHUP and a blocking read on it would stall the loop.
+    fake = FakeModem(master, os.ttyname(slave))
+    fake.start()
+    yield fake
+    await fake.stop()
+    os.close(slave)
+
+
+@pytest.fixture
+async def channel(modem: FakeModem) -> AsyncIterator[AtChannel]:
+    chan = await open_port(modem.path, 115200, "pty0")
+    yield chan
+    chan.close()
+    await asyncio.wait_for(chan.wait_closed(), 2)
+
+
+async def test_command_and_response(modem: FakeModem, channel: AtChannel) -> None:
+    modem.script[b"AT+CSQ"] = b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+    response = await channel.request(Command("AT+CSQ", prefix="+CSQ"))
+    assert response.value() == "20,99"
+    assert modem.received == b"AT+CSQ\r"
+    assert channel.connected
+
+
+async def test_error_raises_command_error_unless_unchecked(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    modem.script[b"AT+CPIN?"] = b"\r\n+CME ERROR: 10\r\n"
+    with pytest.raises(CommandError) as info:
+        await channel.request("AT+CPIN?")
+    assert info.value.code == 10
+    response = await channel.request("AT+CPIN?", check=False)
+    assert not response.ok
+
+
+async def test_urc_mid_response_is_delivered_and_response_intact(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    modem.script[b"AT+CGSN"] = b"\r\n350000001234560\r\n\r\n+CREG: 1\r\n\r\nRING\r\n\r\nOK\r\n"
+    creg: list[Urc] = []
+    everything: list[Urc] = []
+    channel.subscribe("+CREG", creg.append)
+    channel.subscribe_all(everything.append)
+    response = await channel.request("AT+CGSN")
+    assert response.lines == ("350000001234560",)
+    assert creg == [Urc("+CREG", "+CREG: 1")]
+    assert [u.name for u in everything] == ["+CREG", "RING"]
+
+
+async def test_replies_one_byte_at_a_time_with_prompt(modem: FakeModem, channel: AtChannel) -> None:
+    modem.byte_at_a_time = True
+    modem.script[b"ATE1"] = b"ATE1\r\r\nOK\r\n"
+    modem.script[b"AT+CREG?"] = b'AT+CREG?\r\r\n+CREG: 2,1,"8BE3","00002BAF"\r\n\r\nOK\r\n'
+    modem.script[b'AT+CMGS="+15550100123"'] = b'AT+CMGS="+15550100123"\r\r\n> '
+    modem.script[b"hello\x1a"] = b"hello\x1a\r\n+CMGS: 42\r\n\r\nOK\r\n"
+    await channel.request("ATE1")
+    creg = await channel.request(Command("AT+CREG?", prefix="+CREG"))
+    assert creg.value() == '2,1,"8BE3","00002BAF"'
+    sms = Command(
+        'AT+CMGS="+15550100123"', prefix="+CMGS", payload="hello", sensitive=True, timeout=5
+    )
+    assert (await channel.request(sms)).value() == "42"
+    assert modem.received.endswith(b'AT+CMGS="+15550100123"\rhello\x1a')
+
+
+async def test_commands_are_sent_one_at_a_time_in_order(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    for n in range(5):
+        modem.script[f"AT+N{n}".encode()] = f"\r\n+N{n}: {n}\r\n\r\nOK\r\n".encode()
+    results = await asyncio.gather(*(channel.request(f"AT+N{n}") for n in range(5)))
+    assert [r.value() for r in results] == ["0", "1", "2", "3", "4"]
+    assert modem.received == b"".join(f"AT+N{n}\r".encode() for n in range(5))
+
+
+async def test_hang_times_out_and_counts(modem: FakeModem, channel: AtChannel) -> None:
+    modem.script[b"AT+HANG"] = None
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    for expected in (1, 2):
+        with pytest.raises(AtTimeout):
+            await channel.request(Command("AT+HANG", timeout=0.2))
+        assert channel.consecutive_timeouts == expected
+    modem.write(b"\r\nOK\r\n")  # the late answer to the last hang: a Stray, not a crash
+    await asyncio.sleep(0.05)
+    await channel.request("AT")
+    assert channel.consecutive_timeouts == 0
+
+
+async def test_unplug_fails_pending_and_queued_at_once(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    modem.script[b"AT+COPS?"] = None
+    in_flight = asyncio.create_task(channel.request(Command("AT+COPS?", timeout=30)))
+    queued = asyncio.create_task(channel.request(Command("AT+CSQ", timeout=30)))
+    urc_waiter = asyncio.create_task(channel.wait_for_urc("+CPIN", timeout=30))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    modem.unplug()
+    for task in (in_flight, queued, urc_waiter):
+        with pytest.raises(PortLost):
+            await asyncio.wait_for(task, 2)
+    assert time.monotonic() - started < 1.0
+    assert await asyncio.wait_for(channel.wait_closed(), 2) is not None
+    assert not channel.connected
+    with pytest.raises(PortLost):
+        await channel.request("AT")
+
+
+async def test_close_fails_pending_requests(modem: FakeModem, channel: AtChannel) -> None:
+    modem.script[b"AT+COPS?"] = None
+    in_flight = asyncio.create_task(channel.request(Command("AT+COPS?", timeout=30)))
+    await asyncio.sleep(0.05)
+    channel.close()
+    with pytest.raises(PortLost):
+        await asyncio.wait_for(in_flight, 1)
+    assert await asyncio.wait_for(channel.wait_closed(), 2) is None
+
+
+async def test_wait_for_urc_and_broken_subscriber(modem: FakeModem, channel: AtChannel) -> None:
+    def broken(urc: Urc) -> None:
+        raise RuntimeError("subscriber bug")
+
+    channel.subscribe("+CPIN", broken)
+    waiter = asyncio.create_task(
+        channel.wait_for_urc("+CPIN", timeout=2, predicate=lambda u: u.text == "+CPIN: READY")
+    )
+    await asyncio.sleep(0.01)
+    modem.write(b"\r\n+CPIN: NOT READY\r\n\r\n+CPIN: READY\r\n")
+    assert (await waiter).text == "+CPIN: READY"
+    with pytest.raises(AtTimeout):
+        await channel.wait_for_urc("+CMTI", timeout=0.1)
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    assert (await channel.request("AT")).ok  # the channel survived the broken subscriber
+
+
+async def test_cancelled_request_does_not_block_the_queue(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    modem.script[b"AT+SLOW"] = None
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    slow = asyncio.create_task(channel.request(Command("AT+SLOW", timeout=0.2)))
+    await asyncio.sleep(0.02)
+    slow.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await slow
+    assert (await channel.request("AT")).ok  # sent once the abandoned command timed out
+
+
+async def test_sensitive_command_is_masked_in_logs(modem: FakeModem) -> None:
+    modem.script[b'AT+CMGS="+15550100123"'] = b"\r\n> "
+    modem.script[b"secret text\x1a"] = b"\r\n+CMGS: 9\r\n\r\nOK\r\n"
+    with structlog.testing.capture_logs() as logs:
+        chan = await open_port(modem.path, 115200, "pty-log")
+        try:
+            command = Command(
+                'AT+CMGS="+15550100123"', prefix="+CMGS", payload="secret text", sensitive=True
+            )
+            assert (await chan.request(command)).value() == "9"
+        finally:
+            chan.close()
+            await chan.wait_closed()
+    assert {"at_tx", "at_tx_payload", "at_rx"} <= {entry["event"] for entry in logs}
+    dumped = repr(logs)
+    assert "15550100123" not in dumped
+    assert "secret" not in dumped
+    assert "AT+CMGS=***" in dumped
+
+
+async def test_not_a_tty_is_unavailable(tmp_path: os.PathLike[str]) -> None:
+    path = os.path.join(os.fspath(tmp_path), "plainfile")
+    with open(path, "w"):
+        pass
+    with pytest.raises(PortUnavailable, match="plainfile"):
+        await open_port(path, 115200, "notatty")
+
+
+async def test_missing_device_is_unavailable() -> None:
+    with pytest.raises(PortUnavailable, match="no such device"):
+        await open_port("/dev/simbank-no-such-tty", 115200, "ghost")
+
+
+async def test_second_open_is_refused(modem: FakeModem, channel: AtChannel) -> None:
+    with pytest.raises(PortUnavailable, match="busy"):
+        await open_port(modem.path, 115200, "pty0-again")
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    assert (await channel.request("AT")).ok  # the first owner is unaffected
+
+
+async def test_permission_denied_is_unavailable(tmp_path: os.PathLike[str]) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root ignores file permissions")
+    path = os.path.join(os.fspath(tmp_path), "ttyFAKE")
+    with open(path, "w"):
+        pass
+    os.chmod(path, 0)
+    with pytest.raises(PortUnavailable, match="permission denied"):
+        await open_port(path, 115200, "noperm")

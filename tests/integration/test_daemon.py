@@ -1,0 +1,194 @@
+"""The daemon end to end: simulated modems on real PTYs, a real mosquitto, MQTT state read back."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simbank.config.models import Config, GatewayConfig, ModemConfig, MqttConfig
+from simbank.daemon.app import Daemon
+from simbank.daemon.broker import PrivateMosquitto
+from simbank.daemon.contract import Topics
+from simbank.daemon.mqtt import StateWatcher
+from simbank.simulator import Scenario, SimulatedBank
+from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
+
+pytestmark = pytest.mark.integration
+
+#: dialect → what AT+CGMI answers (the auto-detection key)
+DIALECTS = {
+    "m1": ("quectel", "Quectel"),
+    "m2": ("simcom", "SIMCOM INCORPORATED"),
+    "m3": ("huawei", "Huawei"),
+    "m4": ("fibocom", "Fibocom"),
+    "m5": ("generic", None),
+}
+
+
+@dataclass
+class Rig:
+    bank: SimulatedBank
+    daemon: Daemon
+    watcher: StateWatcher
+    topics: Topics
+
+    def modem(self, modem_id: str) -> dict[str, Any]:
+        return self.watcher.state.get(self.topics.modem(modem_id), {})
+
+    def sim(self, iccid: str) -> dict[str, Any]:
+        return self.watcher.state.get(self.topics.sim(iccid), {})
+
+    def events(self, event_type: str, **match: Any) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.watcher.events
+            if e.get("type") == event_type and all(e.get(k) == v for k, v in match.items())
+        ]
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            state = {k.rsplit("/", 1)[-1]: v.get("state") for k, v in self.watcher.state.items()}
+            pytest.fail(f"condition not met in {timeout}s; state: {state}")
+
+
+def scenario() -> Scenario:
+    modems = []
+    serial = 100
+    for modem_id, (dialect, _) in DIALECTS.items():
+        slots = []
+        for _slot in range(2 if dialect != "generic" else 1):
+            serial += 1
+            slots.append(SimSpec(iccid=make_iccid(serial), registration_delay_s=1.0))
+        modems.append(ModemSpec(id=modem_id, dialect=dialect, slots=slots))
+    return Scenario(
+        time_scale=4.0,
+        timing=Timing(boot_s=2.0, sim_init_s=1.0, rssi_period_s=5.0),
+        modems=modems,
+    )
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str) -> AsyncIterator[Rig]:
+    async with SimulatedBank(scenario(), directory=tmp_path / "ports") as bank:
+        config = Config(
+            gateway=GatewayConfig(id="gw1", state_dir=tmp_path / "state", poll_interval_s=1.0),
+            mqtt=MqttConfig(port=mosquitto.port, base_topic=base_topic),
+            modems=[
+                ModemConfig(id=mid, port=str(m.path), slots=len(m.slots))
+                for mid, m in bank.modems.items()
+            ],
+        )
+        daemon = Daemon(config)
+        topics = Topics(base_topic, "gw1")
+        watcher = StateWatcher(config.mqtt, base_topic, f"watch-{base_topic}", gateway="gw1")
+        stop = asyncio.Event()
+        watch_task = asyncio.create_task(watcher.run(), name="test-watcher")
+        daemon_task = asyncio.create_task(daemon.run(stop), name="test-daemon")
+        try:
+            yield Rig(bank, daemon, watcher, topics)
+        finally:
+            stop.set()
+            await asyncio.wait_for(daemon_task, 20)
+            watch_task.cancel()
+            await asyncio.gather(watch_task, return_exceptions=True)
+
+
+def _all_ready(rig: Rig) -> bool:
+    return all(
+        rig.modem(mid).get("state") == "ready"
+        and rig.modem(mid).get("iccid")
+        and (rig.modem(mid).get("registration") or {}).get("state") == "registered_home"
+        for mid in DIALECTS
+    )
+
+
+async def test_every_dialect_probed_identified_and_registered(rig: Rig) -> None:
+    await rig.until(lambda: _all_ready(rig), timeout=25)
+    for modem_id, (dialect, manufacturer) in DIALECTS.items():
+        state = rig.modem(modem_id)
+        sim_modem = rig.bank.modems[modem_id]
+        expected_iccid = sim_modem.slots[sim_modem.active_slot - 1].iccid  # type: ignore[union-attr]
+        assert state["iccid"] == expected_iccid
+        assert state["active_slot"] == sim_modem.active_slot
+        if manufacturer:
+            assert manufacturer.lower() in state["manufacturer"].lower()
+        assert state["signal"]["rssi_dbm"] is not None
+        assert rig.events("modem_online", modem=modem_id)[0]["dialect"] == dialect
+        await rig.until(lambda iccid=expected_iccid: rig.sim(iccid).get("state") == "active")
+        assert rig.sim(expected_iccid)["modem"] == modem_id
+    assert rig.watcher.state[rig.topics.bridge_state] == {"state": "online"}
+    info = rig.watcher.state[rig.topics.bridge_info]
+    assert info["gateway"] == "gw1"
+    assert [m["id"] for m in info["config"]["modems"]] == list(DIALECTS)
+
+
+async def test_registration_denial_followed_from_urcs(rig: Rig) -> None:
+    await rig.until(lambda: _all_ready(rig), timeout=25)
+    iccid = rig.modem("m1")["iccid"]
+    rig.bank.sim(iccid).deny(7)
+    await rig.until(lambda: rig.events("registration_changed", modem="m1", stat=3))
+    event = rig.events("registration_changed", modem="m1", stat=3)[-1]
+    assert event["iccid"] == iccid
+    assert event["state"] == "denied"
+    assert event["reject_cause"] == 7
+    await rig.until(lambda: rig.modem("m1")["registration"]["state"] == "denied")
+    assert rig.modem("m1")["registration"]["reject_cause"] == 7
+
+
+async def test_unplug_fails_fast_and_replug_recovers_while_others_run(rig: Rig) -> None:
+    await rig.until(lambda: _all_ready(rig), timeout=25)
+    rig.bank.modems["m2"].unplug()
+    await rig.until(lambda: rig.events("modem_offline", modem="m2"), timeout=5)
+    assert rig.modem("m2")["state"] in {"absent", "offline"}
+    # The other modems keep being followed: a signal change on m1 still shows up.
+    rig.bank.modems["m1"].set_signal(5)
+    await rig.until(lambda: rig.modem("m1")["signal"]["rssi_dbm"] == -113 + 2 * 5, timeout=10)
+    assert rig.modem("m1")["state"] == "ready"
+    rig.bank.modems["m2"].replug()
+    await rig.until(lambda: len(rig.events("modem_online", modem="m2")) == 2, timeout=20)
+    await rig.until(lambda: rig.modem("m2")["state"] == "ready" and rig.modem("m2")["iccid"])
+
+
+async def test_hang_escalates_and_recovers(rig: Rig) -> None:
+    await rig.until(lambda: _all_ready(rig), timeout=25)
+    rig.bank.modems["m3"].hang(True)
+    await rig.until(lambda: rig.modem("m3")["state"] == "unresponsive", timeout=20)
+    assert rig.modem("m4")["state"] == "ready"
+    rig.bank.modems["m3"].hang(False)
+    await rig.until(lambda: rig.modem("m3")["state"] == "ready", timeout=20)
+
+
+async def test_simbankctl_status_shows_the_table(rig: Rig, mosquitto: PrivateMosquitto) -> None:
+    await rig.until(lambda: _all_ready(rig), timeout=25)
+    base = rig.topics.root.split("/")[0]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "simbank.daemon.ctl",
+        "--port",
+        str(mosquitto.port),
+        "--base",
+        base,
+        "status",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    text = out.decode()
+    assert "bridge: online" in text
+    assert "modems ready: 5/5" in text
+    for modem_id in DIALECTS:
+        assert f"\n{modem_id} " in text
+        assert rig.modem(modem_id)["iccid"] in text
