@@ -588,8 +588,8 @@ async def test_asyncio_client_sees_connection_lost_on_unplug(tmp_path: Path) -> 
 
 
 async def test_cli_runs_demo_until_sigterm(tmp_path: Path) -> None:
-    import signal  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import signal
+    import sys
 
     demo = Path(__file__).resolve().parents[2] / "config" / "scenarios" / "demo.toml"
     process = await asyncio.create_subprocess_exec(

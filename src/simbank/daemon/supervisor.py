@@ -24,8 +24,16 @@ from simbank.daemon.status import StatusBoard
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import DRIVERS, driver_for_identity
-from simbank.drivers.types import Registration, Signal, SimStatus
-from simbank.errors import AtTimeout, ModemFault, PortLost, PortUnavailable, SimbankError
+from simbank.drivers.types import NewSms, Registration, Signal, SimStatus
+from simbank.errors import (
+    AtTimeout,
+    CommandError,
+    ModemFault,
+    PortLost,
+    PortUnavailable,
+    ProtocolGarbage,
+    SimbankError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -107,6 +115,7 @@ class ModemSupervisor:
         self._online = False
         self._switching = False
         self._poll_now = asyncio.Event()
+        self._sms_waiting: list[int] = []
         self.registration_changed = asyncio.Event()
         #: Held for the whole of an action (switch, call, SMS, USSD, reset): one at a time.
         self.lock = asyncio.Lock()
@@ -265,6 +274,7 @@ class ModemSupervisor:
             try:
                 if not self._switching:
                     await self._poll(driver)
+                    await self._take_sms(driver)
             except AtTimeout:
                 if channel.consecutive_timeouts >= UNRESPONSIVE_AFTER:
                     await self._escalate(driver, channel)
@@ -281,6 +291,23 @@ class ModemSupervisor:
         if operator.name != self._operator:
             self._operator = operator.name
             self._publish_registration()
+
+    async def _take_sms(self, driver: GenericDriver) -> None:
+        """Read each announced SMS, hand it over (stored durably), and only then delete it."""
+        while self._sms_waiting:
+            index = self._sms_waiting[0]
+            try:
+                message = await driver.read_sms(index)
+            except (CommandError, ProtocolGarbage) as exc:
+                log.warning("sms_unreadable", index=index, error=str(exc))
+                self._sms_waiting.pop(0)
+                continue
+            if self.observer is not None:
+                await self.observer.sms_received(
+                    self.cfg.id, self._iccid, index, message.sender, message.text
+                )
+            await driver.delete_sms(index)
+            self._sms_waiting.pop(0)
 
     async def _escalate(self, driver: GenericDriver, channel: AtChannel) -> None:
         """Re-sync, then reboot the modem; if both fail, give the port up (the caller re-opens)."""
@@ -374,6 +401,10 @@ class ModemSupervisor:
             self._on_registration(parsed)
         elif isinstance(parsed, Signal):
             self._on_signal(parsed)
+        elif isinstance(parsed, NewSms):
+            if parsed.index not in self._sms_waiting:
+                self._sms_waiting.append(parsed.index)
+            self._poll_now.set()
         elif urc.name in {"+CPIN", "RDY", "^SIMST", "+QUSIM", "+SIM READY"}:
             self._poll_now.set()
 
