@@ -192,3 +192,16 @@ async def test_simbankctl_status_shows_the_table(rig: Rig, mosquitto: PrivateMos
     for modem_id in DIALECTS:
         assert f"\n{modem_id} " in text
         assert rig.modem(modem_id)["iccid"] in text
+
+
+async def test_a_modem_that_stays_hung_is_reopened(rig: Rig) -> None:
+    """Re-sync and reboot both fail → the port is given up and opened again."""
+    await rig.until(lambda: _all_ready(rig), timeout=25)
+    supervisor = rig.daemon.supervisors["m4"]
+    sessions = supervisor.sessions
+    rig.bank.modems["m4"].hang(True)
+    await rig.until(lambda: supervisor.sessions > sessions, timeout=60)
+    assert rig.events("modem_offline", modem="m4")
+    rig.bank.modems["m4"].hang(False)
+    await rig.until(lambda: rig.modem("m4")["state"] == "ready", timeout=30)
+    assert len(rig.events("modem_online", modem="m4")) == 2

@@ -8,6 +8,8 @@ import pytest
 from pydantic import BaseModel
 
 from simbank.daemon.contract import (
+    COMMANDS,
+    ERROR_CODES,
     EVENT_TYPES,
     BridgeInfo,
     BridgeState,
@@ -40,3 +42,13 @@ def test_every_topic_documented() -> None:
         topics.sim("<iccid>"),
     ):
         assert f"`{topic}`" in DOC
+
+
+@pytest.mark.parametrize("code", ERROR_CODES)
+def test_every_error_code_documented(code: str) -> None:
+    assert f"| `{code}` |" in DOC
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_documented(command: str) -> None:
+    assert f"| `{command}` |" in DOC

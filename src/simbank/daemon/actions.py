@@ -22,6 +22,8 @@ from simbank.errors import AtTimeout, CommandError
 log = structlog.get_logger(__name__)
 
 CALL_END_URCS = ("NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE")
+#: 24.008 causes of a call that ended normally (16 normal clearing, 31 normal, unspecified).
+NORMAL = frozenset({16, 31})
 CLCC_POLL_S = 1.0
 #: How long an unanswered call may ring before we give up (networks end it around 60 s).
 RING_TIMEOUT_S = 90.0
@@ -119,7 +121,8 @@ async def place_call(driver: GenericDriver, number: str, max_duration_s: float) 
                     await driver.hangup()
                 end = "NO ANSWER"
                 break
-            limit = CLCC_POLL_S
+            # Poll often enough to see a short call answered (and under a time-scaled test).
+            limit = min(CLCC_POLL_S, max(0.005, max_duration_s / 10))
             if answered_at is not None:
                 limit = min(limit, max(0.0, max_duration_s - (now - answered_at)))
             with contextlib.suppress(TimeoutError):
@@ -150,4 +153,7 @@ async def place_call(driver: GenericDriver, number: str, max_duration_s: float) 
         cause = await driver.last_call_cause()
     if end == "NO ANSWER":
         return CallResult("no_answer", 0, cause)
+    if answered_at is None and end == "NO CARRIER" and cause is not None and cause.code in NORMAL:
+        # Answered and ended between two polls: charge the whole time since dialling.
+        return CallResult("completed", round(time.monotonic() - started), cause)
     return CallResult("failed", duration, cause)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 
 import structlog
 
 from simbank import __version__
+from simbank.bank.ledger import Ledger
 from simbank.config.models import Config
 from simbank.daemon.contract import BridgeInfo, Topics, utc_now
-from simbank.daemon.mqtt import MqttBridge
+from simbank.daemon.gateway import Gateway
+from simbank.daemon.handlers import Handlers
+from simbank.daemon.mqtt import Inbound, MqttBridge
+from simbank.daemon.requests import RequestRouter
 from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
 
@@ -22,21 +28,53 @@ SHUTDOWN_TIMEOUT_S = 15.0
 class Daemon:
     """``await Daemon(config).run(stop)`` runs until ``stop`` is set, then shuts down cleanly."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], float] = time.time,
+        time_scale: float = 1.0,
+    ) -> None:
+        """``clock`` and ``time_scale`` let tests run a day in a minute against a simulator
+        running at the same scale; production uses the wall clock at scale 1."""
         self.config = config
         self.started_at = utc_now()
         self.topics = Topics(config.mqtt.base_topic, config.gateway.id)
+        self.ledger = Ledger.open(config.gateway.state_dir)
         self.bridge = MqttBridge(
             config.mqtt,
             self.topics,
             config.mqtt.client_id or f"simbankd-{config.gateway.id}",
             info=self._info,
+            subscriptions=(f"{self.topics.request_prefix}#",),
+            handler=self._on_request,
         )
         self.board = StatusBoard(self.bridge, self.topics)
+        self.gateway = Gateway(config, self.ledger, self.board, clock)
         self.supervisors = {
-            m.id: ModemSupervisor(m, self.board, config.gateway.poll_interval_s)
+            m.id: ModemSupervisor(
+                m, self.board, config.gateway.poll_interval_s, self.gateway, time_scale=time_scale
+            )
             for m in config.modems
         }
+        self.gateway.supervisors = self.supervisors
+        self.router = RequestRouter(
+            self.topics,
+            self.bridge,
+            Handlers(self.gateway).table(),
+            self.ledger,
+            self.gateway.clock,
+        )
+        for iccid in self.gateway.sims:
+            self.gateway.publish_sim(iccid)
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the do-not-call list (calls in progress are not touched)."""
+        result = self.gateway.dnc.reload()
+        log.info("dnc_reloaded", numbers=len(self.gateway.dnc), result=str(result))
+
+    async def _on_request(self, inbound: Inbound) -> None:
+        await self.router.submit(inbound)
 
     def _info(self) -> bytes:
         return BridgeInfo(
@@ -49,24 +87,34 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> None:
         with structlog.contextvars.bound_contextvars(gateway=self.config.gateway.id):
             log.info("daemon_starting", version=__version__, modems=len(self.supervisors))
-            async with asyncio.TaskGroup() as tg:
-                bridge_task = tg.create_task(self.bridge.run(), name="mqtt-bridge")
-                modem_tasks = [
-                    tg.create_task(sup.run(), name=f"modem-{modem_id}")
-                    for modem_id, sup in self.supervisors.items()
-                ]
-                await stop.wait()
-                log.info("daemon_stopping")
-                for task in modem_tasks:
-                    task.cancel()
-                await asyncio.gather(*modem_tasks, return_exceptions=True)
-                self.bridge.stop()
-                try:
-                    async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
-                        await asyncio.shield(bridge_task)
-                except TimeoutError:
-                    log.warning("mqtt_offline_not_published")
-                    bridge_task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await bridge_task
+            try:
+                await self._run(stop)
+            finally:
+                self.ledger.close()
             log.info("daemon_stopped")
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as tg:
+            bridge_task = tg.create_task(self.bridge.run(), name="mqtt-bridge")
+            workers = [
+                tg.create_task(self.router.run(), name="requests"),
+                tg.create_task(self.gateway.run(), name="gateway"),
+            ]
+            workers += [
+                tg.create_task(sup.run(), name=f"modem-{modem_id}")
+                for modem_id, sup in self.supervisors.items()
+            ]
+            await stop.wait()
+            log.info("daemon_stopping")
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self.bridge.stop()
+            try:
+                async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+                    await asyncio.shield(bridge_task)
+            except TimeoutError:
+                log.warning("mqtt_offline_not_published")
+                bridge_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await bridge_task

@@ -53,7 +53,9 @@ async def _run(config_path: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await Daemon(config).run(stop)
+    daemon = Daemon(config)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload)
+    await daemon.run(stop)
     return 0
 
 

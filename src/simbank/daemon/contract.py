@@ -292,3 +292,6 @@ class ErrorResponse(_Payload):
     code: ErrorCode
     error: str
     transaction: Any = None
+    detail: dict[str, Any] | None = Field(
+        default=None, description="e.g. which limits refused and when the first frees up"
+    )

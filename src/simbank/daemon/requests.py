@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
@@ -170,8 +171,17 @@ class RequestRouter:
         try:
             data = await self._handlers[command](request)
         except Refused as exc:
+            detail = {k: v for k, v in exc.data.items() if v not in (None, [], {})}
+            frees = detail.get("frees_at")
+            if isinstance(frees, int | float):
+                detail["frees_at"] = datetime.fromtimestamp(frees, UTC).isoformat()
             return ErrorResponse.model_validate(
-                {"code": exc.reason, "error": str(exc), "transaction": transaction}
+                {
+                    "code": exc.reason,
+                    "error": str(exc),
+                    "transaction": transaction,
+                    "detail": detail or None,
+                }
             ).to_json()
         except AtTimeout as exc:
             return self._error("timeout", f"the modem did not answer: {exc}", transaction)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from dataclasses import replace
 from typing import Protocol
 
 import structlog
@@ -100,8 +101,11 @@ class ModemSupervisor:
         board: StatusBoard,
         poll_interval_s: float,
         observer: ModemObserver | None = None,
+        *,
+        time_scale: float = 1.0,
     ) -> None:
         self.cfg = cfg
+        self.time_scale = time_scale
         self.board = board
         self.poll_interval_s = poll_interval_s
         self.observer = observer
@@ -116,6 +120,7 @@ class ModemSupervisor:
         self._switching = False
         self._poll_now = asyncio.Event()
         self._sms_waiting: list[int] = []
+        self._identify_again = False
         self.registration_changed = asyncio.Event()
         #: Held for the whole of an action (switch, call, SMS, USSD, reset): one at a time.
         self.lock = asyncio.Lock()
@@ -123,7 +128,8 @@ class ModemSupervisor:
 
     @property
     def iccid(self) -> str | None:
-        return self._iccid
+        """The SIM in the active slot as last read back; None while that is uncertain."""
+        return None if self._identify_again else self._iccid
 
     @property
     def ready(self) -> bool:
@@ -221,6 +227,9 @@ class ModemSupervisor:
             )
         self.driver = driver
         await driver.setup_urcs()
+        # A call left over from before (a crash, a restart) is ours to end: hang it up.
+        with contextlib.suppress(CommandError, AtTimeout):
+            await driver.hangup()
         log.info(
             "modem_probed",
             dialect=driver.dialect,
@@ -253,9 +262,11 @@ class ModemSupervisor:
 
     def _adopt_sim(self, slot: int, status: SimStatus, iccid: str | None, imsi: str | None) -> None:
         """Make ``iccid`` (read back from the card) the modem's current SIM."""
+        self._identify_again = False
         if self._iccid and self._iccid != iccid:
-            self.board.update_sim(self._iccid, state="available", modem=self.cfg.id, slot=None)
             self._registrations.clear()
+            if self.observer is None:
+                self.board.update_sim(self._iccid, state="available", modem=self.cfg.id, slot=None)
         self._iccid = iccid
         self.imsi = imsi
         self.active_slot = slot
@@ -273,11 +284,16 @@ class ModemSupervisor:
         while True:
             try:
                 if not self._switching:
+                    if self._identify_again:
+                        await self._identify_sim(driver)
                     await self._poll(driver)
                     await self._take_sms(driver)
             except AtTimeout:
                 if channel.consecutive_timeouts >= UNRESPONSIVE_AFTER:
                     await self._escalate(driver, channel)
+            except (CommandError, ProtocolGarbage) as exc:
+                # One bad answer is not a reason to drop the modem: log it, poll again later.
+                log.warning("poll_failed", error=str(exc), raw=exc.raw)
             self._poll_now.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_interval_s):
@@ -343,6 +359,8 @@ class ModemSupervisor:
         driver = self._driver()
         self._switching = True
         self._set_state("switching")
+        # Until the ICCID is read back, nobody may act on the SIM we believed was there.
+        self._identify_again = True
         try:
             self._registrations.clear()
             result = await switch_sim(
@@ -364,7 +382,11 @@ class ModemSupervisor:
         return result
 
     async def call(self, number: str, max_duration_s: float) -> CallResult:
-        return await place_call(self._driver(), number, max_duration_s)
+        scale = self.time_scale
+        result = await place_call(self._driver(), number, max_duration_s / scale)
+        if scale == 1.0:
+            return result
+        return replace(result, duration_s=round(result.duration_s * scale))
 
     async def send_sms(self, number: str, text: str) -> int:
         return await self._driver().send_sms(number, text)

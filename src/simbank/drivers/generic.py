@@ -263,9 +263,16 @@ class GenericDriver:
             response = await self._request(Command(f"AT{prefix}?", prefix=prefix), check=False)
             if not response.ok:
                 continue
-            out.extend(
-                parse_registration(line, solicited=True) for line in info_lines(response, prefix)
-            )
+            for line in info_lines(response, prefix):
+                # A URC of the same prefix can arrive while the query is pending and land
+                # among its answer lines; it has the unsolicited form, so try that too.
+                try:
+                    out.append(parse_registration(line, solicited=True))
+                except ProtocolGarbage:
+                    try:
+                        out.append(parse_registration(line, solicited=False))
+                    except ProtocolGarbage as exc:
+                        self._log.warning("registration_unparsable", reason=str(exc), raw=line)
         return out
 
     def parse_urc(self, urc: Urc) -> UrcEvent | None:

@@ -1,0 +1,283 @@
+"""The durable ledger: one SQLite file (WAL, ``synchronous=FULL``) in the state directory.
+
+Book before act: :meth:`Ledger.book` returns only once the booking is committed to disk, so
+a crash, a ``kill -9`` or a power cut after the AT command was sent still leaves the usage
+on record; a booking never completed counts as used (see :mod:`simbank.bank.usage`). Usage
+is keyed by ICCID, so it follows a SIM moved to another slot or modem. Destinations are
+stored only as keyed hashes (:class:`~simbank.bank.secret.DestinationHasher`).
+
+Calls are synchronous and take a lock, so one ``Ledger`` may be shared with worker threads
+(``asyncio.to_thread``); several ``Ledger`` objects (or processes) may open one file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from simbank.bank.schema import AuditEntry, Evidence, InboundSms, SimRecord, connect, migrate
+from simbank.bank.secret import DestinationHasher, ensure_private_dir, load_or_create_secret
+from simbank.bank.usage import UsageKind, UsageRecord
+from simbank.errors import LedgerError
+
+__all__ = ["LEDGER_FILE", "AuditEntry", "Evidence", "InboundSms", "Ledger", "SimRecord"]
+
+LEDGER_FILE = "ledger.sqlite3"
+RESPONSE_TTL_S = 7 * 86400.0
+
+
+class Ledger:
+    """The SQLite ledger; open with :meth:`open`, finish with :meth:`close`."""
+
+    def __init__(self, conn: sqlite3.Connection, hasher: DestinationHasher, path: Path) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self.hasher = hasher
+        self.path = path
+
+    @classmethod
+    def open(cls, state_dir: Path, *, durable: bool = True) -> Ledger:
+        """Open (creating, 0700/0600, and migrating as needed) the ledger in ``state_dir``.
+
+        ``durable=False`` (``synchronous=NORMAL``) survives a process crash but not a power
+        cut; it exists for tests and benchmarks only.
+        """
+        ensure_private_dir(state_dir)
+        hasher = DestinationHasher(load_or_create_secret(state_dir))
+        path = state_dir / LEDGER_FILE
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise LedgerError(f"{path}: {exc.strerror}") from exc
+        conn = connect(path, durable=durable)
+        try:
+            migrate(conn)
+        except LedgerError:
+            conn.close()
+            raise
+        return cls(conn, hasher, path)
+
+    def close(self) -> None:
+        """Close the file (idempotent). Uncompleted bookings stay on record as used."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed (durably) when the block ends."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise LedgerError(f"ledger write failed: {exc}") from exc
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise LedgerError(f"ledger read failed: {exc}") from exc
+
+    # -- usage ------------------------------------------------------------------------------
+
+    def book(
+        self,
+        iccid: str,
+        kind: UsageKind,
+        now: float,
+        *,
+        reserved_s: int = 0,
+        destination: str | None = None,
+        modem: str | None = None,
+        transaction: str | None = None,
+    ) -> int:
+        """Record intended usage, committed durably before returning; returns the booking id.
+
+        ``destination`` is the number in clear: only its keyed hash is stored.
+        """
+        digest = None if destination is None else self.hasher.hash(destination)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO usage (iccid, kind, booked_at, reserved_s, destination, modem, txn)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (iccid, UsageKind(kind).value, now, reserved_s, digest, modem, transaction),
+            )
+            booking = cursor.lastrowid
+        assert booking is not None
+        return booking
+
+    def complete(self, booking_id: int, now: float, outcome: str, duration_s: int = 0) -> None:
+        """Record a booking's outcome (once; completing it again is an error)."""
+        with self._write() as conn:
+            found = conn.execute(
+                "SELECT completed_at FROM usage WHERE id = ?", (booking_id,)
+            ).fetchone()
+            if found is None:
+                raise LedgerError(f"no booking {booking_id}")
+            if found[0] is not None:
+                raise LedgerError(f"booking {booking_id} is already completed")
+            conn.execute(
+                "UPDATE usage SET completed_at = ?, outcome = ?, duration_s = ? WHERE id = ?",
+                (now, outcome, duration_s, booking_id),
+            )
+
+    def usage_records(self, iccid: str, since: float) -> list[UsageRecord]:
+        """The SIM's records booked at or after ``since`` (including any in the future), in
+        booking-time order (served by the ``(iccid, booked_at)`` index)."""
+        rows = self._read(
+            "SELECT id, iccid, kind, booked_at, reserved_s, completed_at, outcome, duration_s,"
+            " destination, modem, txn FROM usage WHERE iccid = ? AND booked_at >= ?"
+            " ORDER BY booked_at, id",
+            (iccid, since),
+        )
+        return [UsageRecord(r[0], r[1], UsageKind(r[2]), *r[3:]) for r in rows]
+
+    def destination_calls(self, destination_hash: str, since: float) -> int:
+        """Calls booked to this destination hash since ``since``, by any SIM of the gateway."""
+        rows = self._read(
+            "SELECT COUNT(*) FROM usage WHERE destination = ? AND booked_at >= ? AND kind = 'call'",
+            (destination_hash, since),
+        )
+        return int(rows[0][0])
+
+    # -- SIM states, evidence, audit --------------------------------------------------------
+
+    def set_sim_state(
+        self, iccid: str, state: str, now: float, reason: str | None = None, note: str | None = None
+    ) -> None:
+        """Set a SIM's state; ``since`` moves only when the state changes."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO sim_state (iccid, state, reason, since, note) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (iccid) DO UPDATE SET reason = excluded.reason,"
+                " note = excluded.note, since = CASE WHEN sim_state.state = excluded.state"
+                " THEN sim_state.since ELSE excluded.since END, state = excluded.state",
+                (iccid, state, reason, now, note),
+            )
+
+    def sim_states(self) -> dict[str, SimRecord]:
+        """Every SIM's last known state."""
+        rows = self._read("SELECT iccid, state, reason, since, note FROM sim_state ORDER BY iccid")
+        return {r[0]: SimRecord(state=r[1], reason=r[2], since=r[3], note=r[4]) for r in rows}
+
+    def add_evidence(self, iccid: str, now: float, kind: str, detail: dict[str, object]) -> None:
+        """Record one piece of block evidence."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO evidence (iccid, at, kind, detail) VALUES (?, ?, ?, ?)",
+                (iccid, now, kind, _dump(detail)),
+            )
+
+    def evidence(self, iccid: str, since: float | None = None) -> list[Evidence]:
+        """The SIM's block evidence, oldest first."""
+        rows = self._read(
+            "SELECT id, iccid, at, kind, detail FROM evidence WHERE iccid = ? AND at >= ?"
+            " ORDER BY at, id",
+            (iccid, _floor(since)),
+        )
+        return [Evidence(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+    def audit(self, now: float, actor: str, action: str, detail: dict[str, object]) -> None:
+        """Append to the audit trail (rotations, operator commands)."""
+        iccid = detail.get("iccid")
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO audit (at, actor, action, iccid, detail) VALUES (?, ?, ?, ?, ?)",
+                (now, actor, action, iccid if isinstance(iccid, str) else None, _dump(detail)),
+            )
+
+    def audit_trail(self, iccid: str | None = None, since: float | None = None) -> list[AuditEntry]:
+        """The audit trail, oldest first, optionally for one SIM."""
+        sql = "SELECT id, at, actor, action, iccid, detail FROM audit WHERE at >= ?"
+        params: tuple[Any, ...] = (_floor(since),)
+        if iccid is not None:
+            sql += " AND iccid = ?"
+            params += (iccid,)
+        rows = self._read(sql + " ORDER BY at, id", params)
+        return [AuditEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+
+    # -- settings that must survive a restart (circuit breaker, traffic pause) ---------------
+
+    def put_setting(self, key: str, value: Mapping[str, object], now: float) -> None:
+        """Store a small JSON document under ``key`` (replacing the previous one)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key)"
+                " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (key, _dump(value), now),
+            )
+
+    def get_setting(self, key: str) -> dict[str, Any] | None:
+        """The document stored under ``key``, if any."""
+        rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    # -- inbound SMS and request de-duplication ----------------------------------------------
+
+    def store_inbound_sms(
+        self, iccid: str, now: float, sender: str, text: str, modem_index: int | None
+    ) -> int:
+        """Keep a received SMS; returns its id."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO inbound_sms (iccid, received_at, sender, text, modem_index)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (iccid, now, sender, text, modem_index),
+            )
+            sms_id = cursor.lastrowid
+        assert sms_id is not None
+        return sms_id
+
+    def inbound_sms(self, iccid: str | None = None) -> list[InboundSms]:
+        """Received SMS, oldest first, optionally for one SIM."""
+        sql = "SELECT id, iccid, received_at, sender, text, modem_index FROM inbound_sms"
+        params: tuple[Any, ...] = ()
+        if iccid is not None:
+            sql += " WHERE iccid = ?"
+            params = (iccid,)
+        rows = self._read(sql + " ORDER BY received_at, id", params)
+        return [InboundSms(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    def remember_response(
+        self, command: str, transaction: str, response: bytes, now: float
+    ) -> None:
+        """Keep the first response to (command, transaction); forget those older than a week."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO responses (command, txn, response, at) VALUES (?, ?, ?, ?)",
+                (command, transaction, response, now),
+            )
+            conn.execute("DELETE FROM responses WHERE at < ?", (now - RESPONSE_TTL_S,))
+
+    def find_response(self, command: str, transaction: str) -> bytes | None:
+        """The response already given to (command, transaction), if any."""
+        rows = self._read(
+            "SELECT response FROM responses WHERE command = ? AND txn = ?", (command, transaction)
+        )
+        return bytes(rows[0][0]) if rows else None
+
+
+def _dump(detail: Mapping[str, object]) -> str:
+    return json.dumps(detail, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _floor(since: float | None) -> float:
+    return float("-inf") if since is None else since

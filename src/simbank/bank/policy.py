@@ -1,0 +1,235 @@
+"""Quota policy: pure functions of (limits, usage summary, clock) that allow or refuse.
+
+Every refusal names its reason (an MQTT error code, DESIGN §5), the limit concerned and,
+when it can know, the epoch second at which the refusal lifts. Checks run from the widest
+scope to the narrowest: the gateway (circuit breaker, do-not-call), the time of day (quiet
+hours), the SIM's own quota, then the destination's gateway-wide daily cap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from simbank.bank.usage import HOUR_S, Usage, UsageKind
+from simbank.config.models import PolicyConfig
+from simbank.errors import Refused
+
+RefusalCode = Literal[
+    "quota_exhausted", "quiet_hours", "do_not_call", "destination_cap", "circuit_open"
+]
+DEFAULT_POLICY = "default"
+_DAY_MIN = 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an action may not happen now, and (if known) when it may."""
+
+    code: RefusalCode
+    message: str
+    limit: str | None = None
+    frees_at: float | None = None
+
+    def as_error(self) -> Refused:
+        """The refusal as the error the daemon turns into an MQTT error response."""
+        return Refused(self.code, self.message, limit=self.limit, frees_at=self.frees_at)
+
+
+@dataclass(frozen=True, slots=True)
+class QuietWindow:
+    """A local-time window [start, end) in minutes after midnight; wraps if end <= start."""
+
+    start_min: int
+    end_min: int
+
+    @classmethod
+    def parse(cls, text: str) -> QuietWindow:
+        """Parse 'HH:MM-HH:MM' (as validated by the config)."""
+        start, end = text.split("-")
+        return cls(_minutes(start), _minutes(end))
+
+    def contains(self, minute: int) -> bool:
+        """Whether a minute of the day falls inside (start == end means the whole day)."""
+        if self.start_min < self.end_min:
+            return self.start_min <= minute < self.end_min
+        return minute >= self.start_min or minute < self.end_min
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A policy's numbers, ready for the checks."""
+
+    calls_per_hour: int = 20
+    calls_per_day: int = 100
+    call_seconds_per_day: int = 7200
+    sms_per_day: int = 50
+    min_call_gap_s: int = 30
+    quiet_hours: tuple[QuietWindow, ...] = ()
+    calls_per_destination_per_day: int = 2
+    rest_after_calls: int = 0
+    rest_s: int = 0
+
+    @classmethod
+    def from_config(cls, config: PolicyConfig) -> Limits:
+        """The limits of one configured policy."""
+        return cls(
+            calls_per_hour=config.calls_per_hour,
+            calls_per_day=config.calls_per_day,
+            call_seconds_per_day=config.call_seconds_per_day,
+            sms_per_day=config.sms_per_day,
+            min_call_gap_s=config.min_call_gap_s,
+            quiet_hours=tuple(QuietWindow.parse(w) for w in config.quiet_hours),
+            calls_per_destination_per_day=config.calls_per_destination_per_day,
+            rest_after_calls=config.rest_after_calls,
+            rest_s=config.rest_s,
+        )
+
+
+def quiet_until(windows: tuple[QuietWindow, ...], now: float, tz: ZoneInfo) -> float | None:
+    """If ``now`` is in quiet hours, when they end (epoch s; ``inf`` if never); else None."""
+    local = dt.datetime.fromtimestamp(now, tz)
+    minute = local.hour * 60 + local.minute
+    if not any(w.contains(minute) for w in windows):
+        return None
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    for step in range(1, 2 * _DAY_MIN + 1):  # walk to the first quiet-free minute
+        later = minute + step
+        if not any(w.contains(later % _DAY_MIN) for w in windows):
+            wall = day + dt.timedelta(minutes=later)
+            ends = wall.replace(tzinfo=tz).timestamp()
+            if ends <= now:  # the repeated hour when clocks go back: its second pass
+                ends = wall.replace(tzinfo=tz, fold=1).timestamp()
+            return max(ends, now + 1)
+    return float("inf")
+
+
+def check_call(
+    limits: Limits,
+    usage: Usage,
+    now: float,
+    tz: ZoneInfo,
+    *,
+    max_duration_s: int,
+    destination_calls_today: int,
+    on_dnc: bool,
+    circuit_open: bool,
+) -> Refusal | None:
+    """May this SIM place a call of up to ``max_duration_s`` now? None if it may."""
+    refusal = _gateway(limits, now, tz, on_dnc=on_dnc, circuit_open=circuit_open)
+    if refusal is not None:
+        return refusal
+    if usage.last_call_end is not None and now < usage.last_call_end + limits.min_call_gap_s:
+        gap_end = usage.last_call_end + limits.min_call_gap_s
+        return _quota(
+            "min_call_gap_s", gap_end, f"{limits.min_call_gap_s} s must pass between calls"
+        )
+    if limits.rest_after_calls and usage.calls_since_rest >= limits.rest_after_calls:
+        assert usage.last_call_end is not None
+        rest_end = usage.last_call_end + limits.rest_s
+        return _quota(
+            "rest_after_calls",
+            rest_end,
+            f"the SIM rests {limits.rest_s} s after {limits.rest_after_calls} calls",
+        )
+    if usage.calls_hour >= limits.calls_per_hour:
+        frees = None
+        if limits.calls_per_hour > 0:
+            frees = usage.hour_calls[usage.calls_hour - limits.calls_per_hour] + HOUR_S
+        return _quota("calls_per_hour", frees, f"{limits.calls_per_hour} calls per rolling hour")
+    if usage.calls_day >= limits.calls_per_day:
+        frees = _next_day(limits.calls_per_day, usage)
+        return _quota("calls_per_day", frees, f"{limits.calls_per_day} calls per day")
+    if usage.call_seconds_day + max_duration_s > limits.call_seconds_per_day:
+        fits = max_duration_s <= limits.call_seconds_per_day
+        text = f"{usage.call_seconds_day} of {limits.call_seconds_per_day} call seconds used today"
+        return _quota("call_seconds_per_day", usage.day_end if fits else None, text)
+    if destination_calls_today >= limits.calls_per_destination_per_day:
+        return Refusal(
+            "destination_cap",
+            f"this destination had {destination_calls_today} call(s) today, the cap is "
+            f"{limits.calls_per_destination_per_day}",
+            limit="calls_per_destination_per_day",
+            frees_at=usage.day_end if limits.calls_per_destination_per_day > 0 else None,
+        )
+    return None
+
+
+def check_sms(
+    limits: Limits, usage: Usage, now: float, tz: ZoneInfo, *, on_dnc: bool, circuit_open: bool
+) -> Refusal | None:
+    """May this SIM send an SMS now? None if it may."""
+    refusal = _gateway(limits, now, tz, on_dnc=on_dnc, circuit_open=circuit_open)
+    if refusal is not None:
+        return refusal
+    if usage.sms_day >= limits.sms_per_day:
+        frees = _next_day(limits.sms_per_day, usage)
+        return _quota("sms_per_day", frees, f"{limits.sms_per_day} SMS per day")
+    return None
+
+
+def headroom(limits: Limits, usage: Usage, kind: UsageKind | None = None) -> float:
+    """How much quota is left, 0..1: the smallest remaining fraction among the limits that
+    matter for ``kind`` (calls, SMS, or both when None). A zero limit leaves no headroom."""
+    call_pairs: tuple[tuple[int, int], ...] = (
+        (usage.calls_hour, limits.calls_per_hour),
+        (usage.calls_day, limits.calls_per_day),
+        (usage.call_seconds_day, limits.call_seconds_per_day),
+    )
+    sms_pairs: tuple[tuple[int, int], ...] = ((usage.sms_day, limits.sms_per_day),)
+    pairs = call_pairs if kind is UsageKind.CALL else sms_pairs if kind is UsageKind.SMS else ()
+    if not pairs:
+        pairs = call_pairs + sms_pairs
+    return min(max(0.0, 1.0 - used / limit) if limit > 0 else 0.0 for used, limit in pairs)
+
+
+def select_policy(policies: Mapping[str, PolicyConfig], iccid: str, imsi: str | None) -> str:
+    """The policy for a SIM: the longest ICCID or IMSI prefix that matches wins (ties: the
+    ICCID match, then the policy name in order); no match → 'default'."""
+    best: tuple[int, int, str] | None = None
+    for name in sorted(policies):
+        config = policies[name]
+        candidates = [(len(p), 1) for p in config.iccid_prefixes if p and iccid.startswith(p)]
+        if imsi is not None:
+            candidates += [(len(p), 0) for p in config.imsi_prefixes if p and imsi.startswith(p)]
+        for length, by_iccid in candidates:
+            if best is None or (length, by_iccid) > best[:2]:
+                best = (length, by_iccid, name)
+    return DEFAULT_POLICY if best is None else best[2]
+
+
+def _gateway(
+    limits: Limits, now: float, tz: ZoneInfo, *, on_dnc: bool, circuit_open: bool
+) -> Refusal | None:
+    if circuit_open:
+        return Refusal("circuit_open", "outbound traffic is paused until an operator resumes it")
+    if on_dnc:
+        return Refusal("do_not_call", "the number is on the do-not-call list")
+    until = quiet_until(limits.quiet_hours, now, tz)
+    if until is not None:
+        frees = until if until != float("inf") else None
+        return Refusal("quiet_hours", "no outbound traffic in quiet hours", "quiet_hours", frees)
+    return None
+
+
+def _next_day(limit: int, usage: Usage) -> float | None:
+    return usage.day_end if limit > 0 else None
+
+
+def _quota(limit: str, frees_at: float | None, rule: str) -> Refusal:
+    when = "" if frees_at is None else f" (frees at {_iso(frees_at)})"
+    return Refusal(
+        "quota_exhausted", f"quota {limit}: {rule}{when}", limit=limit, frees_at=frees_at
+    )
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")

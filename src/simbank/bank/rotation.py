@@ -1,0 +1,182 @@
+"""Rotation planning: which SIM of a modem (or of the gateway) should do the next action.
+
+Pure: it sees each slot as a :class:`SlotView` (the SIM's state, usage summary and limits)
+and returns a :class:`Plan`. A modem keeps its active SIM while that SIM may act. When it
+may not, the planner switches at once to the eligible SIM with the most headroom for the
+action. A rotation *for headroom* alone (``rebalance=True``, the ``sim/rotate`` command)
+waits until the active SIM has been active ``min_dwell_s``, so SIMs do not thrash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from simbank.bank.policy import Limits, Refusal, check_call, check_sms, headroom
+from simbank.bank.usage import Usage, UsageKind
+
+USABLE_STATES = frozenset({"available", "active", "resting"})
+
+
+@dataclass(frozen=True, slots=True)
+class SlotView:
+    """One slot as the planner sees it (``iccid`` None: empty or unread)."""
+
+    slot: int
+    iccid: str | None
+    state: str
+    usage: Usage | None = None
+    limits: Limits | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What is about to be done. The destination facts are gateway-wide, so shared."""
+
+    kind: UsageKind
+    max_duration_s: int = 0
+    destination_calls_today: int = 0
+    on_dnc: bool = False
+    circuit_open: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """``stay`` on the active slot, ``switch`` to ``slot``, or ``none`` eligible."""
+
+    decision: Literal["stay", "switch", "none"]
+    slot: int | None
+    headroom: float = 0.0
+    refusals: Mapping[int, Refusal] = field(default_factory=dict)
+    unusable: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def frees_at(self) -> float | None:
+        """The earliest time a refused slot may act again (None: unknown or never)."""
+        times = [r.frees_at for r in self.refusals.values() if r.frees_at is not None]
+        return min(times, default=None)
+
+    @property
+    def error_code(self) -> str:
+        """For a ``none`` plan: the shared refusal code, or ``no_eligible_sim``."""
+        codes = {r.code for r in self.refusals.values()}
+        if len(codes) == 1 and not self.unusable:
+            return codes.pop()
+        return "no_eligible_sim"
+
+
+@dataclass(frozen=True, slots=True)
+class ModemView:
+    """A modem ready to act: its slots and which one is active since when."""
+
+    modem: str
+    slots: Sequence[SlotView]
+    active_slot: int | None
+    active_since: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayPlan:
+    """Where a modem-less call/SMS goes (``modem`` None: nowhere), with every modem's plan."""
+
+    modem: str | None
+    plan: Plan
+    plans: Mapping[str, Plan]
+
+    @property
+    def error_code(self) -> str:
+        """Why nothing can act: one shared refusal code, or ``no_eligible_sim``."""
+        codes = {p.error_code for p in self.plans.values()}
+        return codes.pop() if len(codes) == 1 else "no_eligible_sim"
+
+
+def refusal_for(view: SlotView, action: Action, now: float, tz: ZoneInfo) -> Refusal | None:
+    """The policy's answer for one usable slot (which must have usage and limits)."""
+    assert view.usage is not None
+    assert view.limits is not None
+    if action.kind is UsageKind.CALL:
+        return check_call(
+            view.limits,
+            view.usage,
+            now,
+            tz,
+            max_duration_s=action.max_duration_s,
+            destination_calls_today=action.destination_calls_today,
+            on_dnc=action.on_dnc,
+            circuit_open=action.circuit_open,
+        )
+    if action.kind is UsageKind.SMS:
+        return check_sms(
+            view.limits, view.usage, now, tz, on_dnc=action.on_dnc, circuit_open=action.circuit_open
+        )
+    return None if not action.circuit_open else Refusal("circuit_open", "traffic is paused")
+
+
+def plan(
+    slots: Sequence[SlotView],
+    active_slot: int | None,
+    active_since: float | None,
+    now: float,
+    *,
+    tz: ZoneInfo,
+    action: Action,
+    min_dwell_s: float,
+    rebalance: bool = False,
+) -> Plan:
+    """Decide which slot of one modem does ``action``."""
+    refusals: dict[int, Refusal] = {}
+    unusable: dict[int, str] = {}
+    room: dict[int, float] = {}
+    for view in slots:
+        if view.iccid is None:
+            unusable[view.slot] = "empty"
+        elif view.state not in USABLE_STATES:
+            unusable[view.slot] = view.state
+        elif view.usage is None or view.limits is None:
+            unusable[view.slot] = "unknown_usage"
+        elif (refusal := refusal_for(view, action, now, tz)) is not None:
+            refusals[view.slot] = refusal
+        else:
+            room[view.slot] = headroom(view.limits, view.usage, action.kind)
+    others = {slot: r for slot, r in room.items() if slot != active_slot}
+    best = max(others, key=lambda s: (others[s], -s), default=None)
+    if active_slot in room:
+        dwelt = active_since is None or now - active_since >= min_dwell_s
+        better = best is not None and others[best] > room[active_slot]
+        if rebalance and dwelt and better:
+            assert best is not None
+            return Plan("switch", best, others[best], refusals, unusable)
+        return Plan("stay", active_slot, room[active_slot], refusals, unusable)
+    if best is None:
+        return Plan("none", None, 0.0, refusals, unusable)
+    return Plan("switch", best, others[best], refusals, unusable)
+
+
+def best_for_gateway(
+    modems: Sequence[ModemView], now: float, *, tz: ZoneInfo, action: Action, min_dwell_s: float
+) -> GatewayPlan:
+    """Choose the modem (and slot) for an action that names no modem: a modem whose active
+    SIM may act beats one that must switch first; then the most headroom; then modem id."""
+    plans = {
+        m.modem: plan(
+            m.slots,
+            m.active_slot,
+            m.active_since,
+            now,
+            tz=tz,
+            action=action,
+            min_dwell_s=min_dwell_s,
+        )
+        for m in modems
+    }
+    ranked = sorted(
+        (p.decision != "stay", -p.headroom, modem)
+        for modem, p in plans.items()
+        if p.decision != "none"
+    )
+    if not ranked:
+        return GatewayPlan(None, Plan("none", None), plans)
+    modem = ranked[0][2]
+    return GatewayPlan(modem, plans[modem], plans)

@@ -1,0 +1,213 @@
+"""The ledger's SQLite schema, as an ordered list of migrations (``PRAGMA user_version``), and
+the shapes of the rows it hands out.
+
+Each migration runs in its own ``BEGIN IMMEDIATE`` transaction that re-reads the version
+first, so two processes opening a fresh file at once apply each migration exactly once.
+Migrations are only ever appended; a released one is never edited.
+
+The usage table is append-only, enforced by triggers: rows are never deleted, and the only
+update allowed is completing a booking once (outcome, completion time, duration).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from simbank.errors import LedgerError
+
+BUSY_TIMEOUT_MS = 10_000
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the first schema.
+    (
+        """CREATE TABLE usage (
+            id INTEGER PRIMARY KEY,
+            iccid TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('call', 'sms', 'ussd')),
+            booked_at REAL NOT NULL,
+            reserved_s INTEGER NOT NULL DEFAULT 0 CHECK (reserved_s >= 0),
+            completed_at REAL,
+            outcome TEXT,
+            duration_s INTEGER NOT NULL DEFAULT 0 CHECK (duration_s >= 0),
+            destination TEXT,
+            modem TEXT,
+            txn TEXT
+        )""",
+        # The policy reads one SIM's recent rows; the destination cap counts one hash's rows.
+        "CREATE INDEX usage_by_sim ON usage (iccid, booked_at)",
+        "CREATE INDEX usage_by_destination ON usage (destination, booked_at)"
+        " WHERE destination IS NOT NULL",
+        """CREATE TRIGGER usage_no_delete BEFORE DELETE ON usage
+            BEGIN SELECT RAISE(ABORT, 'usage is append-only'); END""",
+        """CREATE TRIGGER usage_complete_once BEFORE UPDATE ON usage
+            WHEN OLD.completed_at IS NOT NULL OR NEW.completed_at IS NULL
+              OR NEW.id IS NOT OLD.id OR NEW.iccid IS NOT OLD.iccid OR NEW.kind IS NOT OLD.kind
+              OR NEW.booked_at IS NOT OLD.booked_at OR NEW.reserved_s IS NOT OLD.reserved_s
+              OR NEW.destination IS NOT OLD.destination OR NEW.modem IS NOT OLD.modem
+              OR NEW.txn IS NOT OLD.txn
+            BEGIN SELECT RAISE(ABORT, 'a booking is completed once and never rewritten'); END""",
+        """CREATE TABLE sim_state (
+            iccid TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            reason TEXT,
+            since REAL NOT NULL,
+            note TEXT
+        )""",
+        """CREATE TABLE evidence (
+            id INTEGER PRIMARY KEY,
+            iccid TEXT NOT NULL,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL
+        )""",
+        "CREATE INDEX evidence_by_sim ON evidence (iccid, at)",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            iccid TEXT,
+            detail TEXT NOT NULL
+        )""",
+        "CREATE INDEX audit_by_sim ON audit (iccid, at)",
+        """CREATE TABLE inbound_sms (
+            id INTEGER PRIMARY KEY,
+            iccid TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            sender TEXT NOT NULL,
+            text TEXT NOT NULL,
+            modem_index INTEGER
+        )""",
+        "CREATE INDEX inbound_sms_by_sim ON inbound_sms (iccid, received_at)",
+        """CREATE TABLE responses (
+            command TEXT NOT NULL,
+            txn TEXT NOT NULL,
+            response BLOB NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (command, txn)
+        )""",
+        "CREATE INDEX responses_by_age ON responses (at)",
+    ),
+    # 2: small JSON documents that must survive a restart (circuit breaker, traffic pause).
+    (
+        """CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class SimRecord:
+    """A SIM's current state as last set (``since``: when it entered that state)."""
+
+    state: str
+    reason: str | None
+    since: float
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One piece of block evidence."""
+
+    id: int
+    iccid: str
+    at: float
+    kind: str
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One rotation or operator command (``iccid`` taken from ``detail['iccid']``)."""
+
+    id: int
+    at: float
+    actor: str
+    action: str
+    iccid: str | None
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A received SMS (``sender`` as the modem reported it)."""
+
+    id: int
+    iccid: str
+    received_at: float
+    sender: str
+    text: str
+    modem_index: int | None
+
+
+def connect(path: Path, *, durable: bool = True) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode with ``synchronous=FULL`` (``NORMAL`` if not ``durable``).
+
+    The connection is in autocommit mode: every write is an explicit transaction.
+    """
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = _switch_to_wal(conn)
+        if mode != "wal":
+            raise LedgerError(f"{path}: cannot switch to WAL (journal_mode is {mode})")
+        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.Error as exc:
+        raise LedgerError(f"{path}: cannot open the ledger: {exc}") from exc
+    return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> str:
+    """Set WAL mode, retrying while another connection holds the lock: switching a fresh file
+    can fail at once with 'database is locked' (the busy handler is not consulted)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The version the file is at (0: empty)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every missing migration; returns how many were applied (0 when up to date)."""
+    applied = 0
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            version = schema_version(conn)
+            if version > SCHEMA_VERSION:
+                conn.execute("ROLLBACK")
+                raise LedgerError(
+                    f"the ledger is at schema {version}, newer than this simbank ({SCHEMA_VERSION})"
+                )
+            if version == SCHEMA_VERSION:
+                conn.execute("COMMIT")
+                return applied
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise LedgerError(
+                f"migration to schema {schema_version(conn) + 1} failed: {exc}"
+            ) from exc
+        applied += 1

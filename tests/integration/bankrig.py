@@ -1,0 +1,154 @@
+"""A running gateway for end-to-end tests: simulator + real mosquitto + daemon + MQTT clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simbank.config.models import (
+    Config,
+    DetectionConfig,
+    GatewayConfig,
+    ModemConfig,
+    MqttConfig,
+    PolicyConfig,
+    RotationConfig,
+)
+from simbank.daemon.app import Daemon
+from simbank.daemon.broker import PrivateMosquitto
+from simbank.daemon.contract import Topics
+from simbank.daemon.mqtt import RequestClient, StateWatcher
+from simbank.simulator import Scenario, SimulatedBank
+
+
+@dataclass
+class BankRig:
+    bank: SimulatedBank
+    daemon: Daemon
+    watcher: StateWatcher
+    client: RequestClient
+    topics: Topics
+
+    def modem(self, modem_id: str) -> dict[str, Any]:
+        return self.watcher.state.get(self.topics.modem(modem_id), {})
+
+    def sim(self, iccid: str) -> dict[str, Any]:
+        return self.watcher.state.get(self.topics.sim(iccid), {})
+
+    def events(self, event_type: str, **match: Any) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.watcher.events
+            if e.get("type") == event_type and all(e.get(k) == v for k, v in match.items())
+        ]
+
+    async def request(self, command: str, payload: Any = None, **kw: Any) -> dict[str, Any]:
+        return await self.client.request(command, payload, **kw)
+
+    async def until(self, predicate: Callable[[], Any], timeout: float = 20.0) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            modems = {
+                k.rsplit("/", 1)[-1]: (v.get("state"), v.get("iccid"))
+                for k, v in self.watcher.state.items()
+                if "/modem/" in k
+            }
+            sims = {
+                k.rsplit("/", 1)[-1]: v.get("state")
+                for k, v in self.watcher.state.items()
+                if "/sim/" in k
+            }
+            pytest.fail(f"condition not met in {timeout}s; modems {modems}; sims {sims}")
+
+    def modems_ready(self) -> bool:
+        return all(
+            self.modem(m).get("state") == "ready"
+            and (self.modem(m).get("registration") or {}).get("state")
+            in {"registered_home", "registered_roaming"}
+            for m in self.bank.modems
+        ) and all(
+            m in self.daemon.gateway.inventoried
+            for m in self.bank.modems
+            if len(self.bank.modems[m].slots) > 1
+        )
+
+    async def inventory_done(self, timeout: float = 30.0) -> None:
+        gw = self.daemon.gateway
+
+        def done() -> bool:
+            for mid, modem in self.bank.modems.items():
+                for slot in range(1, len(modem.slots) + 1):
+                    if (mid, slot) not in gw.slots:
+                        return False
+            return not any(t.get_name().startswith("inventory-") for t in gw._background)
+
+        await self.until(done, timeout)
+
+
+def make_config(
+    tmp_path: Path,
+    broker: PrivateMosquitto,
+    base_topic: str,
+    bank: SimulatedBank,
+    *,
+    policy: PolicyConfig | None = None,
+    detection: DetectionConfig | None = None,
+    **extra: Any,
+) -> Config:
+    return Config(
+        gateway=GatewayConfig(id="gw1", state_dir=tmp_path / "state", poll_interval_s=1.0),
+        mqtt=MqttConfig(port=broker.port, base_topic=base_topic),
+        modems=[
+            ModemConfig(id=mid, port=str(m.path), slots=len(m.slots))
+            for mid, m in bank.modems.items()
+        ],
+        policies={"default": policy or PolicyConfig(quiet_hours=[])},
+        detection=detection or DetectionConfig(),
+        rotation=RotationConfig(min_dwell_s=0, sim_ready_timeout_s=10, registration_timeout_s=10),
+        **extra,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tmp_path: Path,
+    broker: PrivateMosquitto,
+    base_topic: str,
+    scenario: Scenario,
+    *,
+    time_scale: float = 1.0,
+    start: float | None = None,
+    **config: Any,
+) -> AsyncIterator[BankRig]:
+    async with SimulatedBank(scenario, directory=tmp_path / "ports") as bank:
+        cfg = make_config(tmp_path, broker, base_topic, bank, **config)
+        origin = time.time() if start is None else start
+        t0 = time.monotonic()
+
+        def clock() -> float:
+            return origin + (time.monotonic() - t0) * time_scale
+
+        daemon = Daemon(cfg, clock=clock, time_scale=time_scale)
+        topics = Topics(base_topic, "gw1")
+        watcher = StateWatcher(cfg.mqtt, base_topic, f"watch-{base_topic}", gateway="gw1")
+        stop = asyncio.Event()
+        watch_task = asyncio.create_task(watcher.run(), name="test-watcher")
+        daemon_task = asyncio.create_task(daemon.run(stop), name="test-daemon")
+        try:
+            async with RequestClient(cfg.mqtt, topics, f"client-{base_topic}") as client:
+                yield BankRig(bank, daemon, watcher, client, topics)
+        finally:
+            stop.set()
+            await asyncio.wait_for(daemon_task, 30)
+            watch_task.cancel()
+            await asyncio.gather(watch_task, return_exceptions=True)

@@ -1,0 +1,228 @@
+"""Book before act survives SIGKILL; a time-scaled day of demand never trips the carrier."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from bankrig import running
+
+from simbank.bank.ledger import Ledger
+from simbank.config.models import DetectionConfig, MqttConfig, PolicyConfig
+from simbank.daemon.broker import PrivateMosquitto
+from simbank.daemon.contract import Topics
+from simbank.daemon.mqtt import RequestClient, StateWatcher
+from simbank.simulator import Scenario, SimulatedBank
+from simbank.simulator.scenario import ModemSpec, OperatorLimits, SimSpec, Timing, make_iccid
+
+pytestmark = pytest.mark.integration
+
+
+def _config_text(tmp_path: Path, port: int, base: str, paths: dict[str, str]) -> str:
+    modems = "".join(f'[[modems]]\nid = "{m}"\nport = "{p}"\nslots = 2\n' for m, p in paths.items())
+    return (
+        f'[gateway]\nid = "gw1"\nstate_dir = "{tmp_path / "state"}"\npoll_interval_s = 1\n'
+        f'[mqtt]\nport = {port}\nbase_topic = "{base}"\n'
+        "[rotation]\nmin_dwell_s = 0\nsim_ready_timeout_s = 10\nregistration_timeout_s = 10\n"
+        "[policies.default]\ncalls_per_hour = 3\nmin_call_gap_s = 0\n"
+        "calls_per_destination_per_day = 50\nquiet_hours = []\n"
+        '[logging]\nformat = "json"\n' + modems
+    )
+
+
+def _start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "simbank.daemon.cli", "run", "--config", str(config)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def _wait_ready(watcher: StateWatcher, topics: Topics, timeout: float = 30) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            state = watcher.state.get(topics.modem("m1"), {})
+            if (
+                state.get("state") == "ready"
+                and (state.get("registration") or {}).get("state") == "registered_home"
+            ):
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_sigkill_mid_call_keeps_the_booking_and_the_quota(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
+) -> None:
+    scenario = Scenario(
+        timing=Timing(boot_s=0.5, sim_init_s=0.3, ring_s=0.2, talk_s=60),
+        modems=[
+            ModemSpec(
+                id="m1",
+                dialect="quectel",
+                slots=[
+                    SimSpec(iccid=make_iccid(900 + n), registration_delay_s=0.2) for n in (0, 1)
+                ],
+            )
+        ],
+    )
+    async with SimulatedBank(scenario, directory=tmp_path / "ports") as bank:
+        slot1, slot2 = (s.iccid for s in bank.modems["m1"].slots if s is not None)
+        config = tmp_path / "simbank.toml"
+        config.write_text(
+            _config_text(tmp_path, mosquitto.port, base_topic, {"m1": str(bank.modems["m1"].path)})
+        )
+        log = tmp_path / "daemon.log"
+        topics = Topics(base_topic, "gw1")
+        mqtt = MqttConfig(port=mosquitto.port, base_topic=base_topic)
+        watcher = StateWatcher(mqtt, base_topic, f"w-{base_topic}", gateway="gw1")
+        watch_task = asyncio.create_task(watcher.run())
+        daemon = _start_daemon(config, log)
+        try:
+            async with RequestClient(mqtt, topics, f"c-{base_topic}") as client:
+                await _wait_ready(watcher, topics)
+                first = await client.request(
+                    "call", {"number": "+15550100011", "max_duration_s": 1}, timeout=30
+                )
+                assert first["status"] == "ok", first
+                assert first["data"]["iccid"] == slot1
+                # The second call is killed mid-way: the booking was committed before ATD.
+                pending = asyncio.create_task(
+                    client.request(
+                        "call", {"number": "+15550100012", "max_duration_s": 40}, timeout=60
+                    )
+                )
+                async with asyncio.timeout(20):
+                    while bank.modems["m1"].call is None:
+                        await asyncio.sleep(0.02)
+                os.kill(daemon.pid, signal.SIGKILL)
+                daemon.wait(timeout=10)
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+
+                with Ledger.open(tmp_path / "state") as ledger:
+                    records = ledger.usage_records(slot1, 0)
+                assert len(records) == 2
+                assert records[0].completed and records[0].outcome == "completed"
+                assert not records[1].completed  # no outcome: counts as used...
+                assert records[1].charged_s == 40  # ...with its whole reservation
+                assert records[1].destination and "555" not in records[1].destination
+
+                daemon = _start_daemon(config, log)
+                await asyncio.sleep(1.0)
+                await _wait_ready(watcher, topics)
+                answers = []
+                for n in range(5):
+                    answers.append(
+                        await client.request(
+                            "call",
+                            {"number": f"+1555010{20 + n:04d}", "max_duration_s": 1},
+                            timeout=60,
+                        )
+                    )
+                codes = [a.get("code") or a["data"]["iccid"] for a in answers]
+                # The killed call has no outcome, so it is taken to run its whole 40 s
+                # reservation: slot 1 may not call again before that (min gap after a call's
+                # end), slot 2 takes its 3 calls per hour, then nothing is left.
+                assert codes == [slot2, slot2, slot2, "quota_exhausted", "quota_exhausted"], codes
+                assert {"calls_per_hour", "min_call_gap_s"} <= set(answers[3]["detail"]["limits"])
+        finally:
+            if daemon.poll() is None:
+                daemon.send_signal(signal.SIGTERM)
+                try:
+                    daemon.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+            watch_task.cancel()
+            await asyncio.gather(watch_task, return_exceptions=True)
+        calls = bank.carrier.stats.calls_by_iccid
+        assert calls[slot1] == 2
+        assert calls[slot2] == 3
+
+
+def _midnight_plus(hours: float) -> float:
+    today = datetime.now(UTC).date()
+    return datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp() + hours * 3600
+
+
+async def test_a_day_of_demand_ends_with_no_carrier_block(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
+) -> None:
+    """4 modems × 2 SIMs, demand far above quota for a (time-scaled) day: every SIM is used,
+    none exceeds our policy, and the carrier's stricter hidden limits never trip."""
+    scale = 1800.0
+    modems = [
+        ModemSpec(
+            id=f"m{i + 1}",
+            dialect=dialect,
+            slots=[
+                SimSpec(iccid=make_iccid(500 + 2 * i + n), registration_delay_s=5) for n in (0, 1)
+            ],
+        )
+        for i, dialect in enumerate(["quectel", "simcom", "huawei", "fibocom"])
+    ]
+    scenario = Scenario(
+        time_scale=scale,
+        timing=Timing(boot_s=5, sim_init_s=2, ring_s=4, talk_s=600, rssi_period_s=600),
+        carrier={
+            "test": OperatorLimits(
+                calls_per_hour=8, calls_per_day=40, min_call_gap_s=60, action="bar"
+            )
+        },
+        modems=modems,
+    )
+    policy = PolicyConfig(
+        calls_per_hour=6,
+        calls_per_day=30,
+        call_seconds_per_day=7200,
+        min_call_gap_s=90,
+        calls_per_destination_per_day=3,
+        quiet_hours=[],
+    )
+    start = _midnight_plus(0.5)
+    async with running(
+        tmp_path,
+        mosquitto,
+        base_topic,
+        scenario,
+        time_scale=scale,
+        start=start,
+        policy=policy,
+        detection=DetectionConfig(),
+    ) as rig:
+        await rig.inventory_done(timeout=60)
+        results: dict[str, int] = {}
+        day_end = start + 22 * 3600
+        n = 0
+        sem = asyncio.Semaphore(4)
+
+        async def one(number: str) -> None:
+            async with sem:
+                answer = await rig.request(
+                    "call", {"number": number, "max_duration_s": 120}, timeout=60
+                )
+            key = answer["data"]["outcome"] if answer["status"] == "ok" else answer["code"]
+            results[key] = results.get(key, 0) + 1
+
+        tasks = []
+        while rig.daemon.gateway.clock() < day_end:
+            n += 1
+            tasks.append(asyncio.create_task(one(f"+1555{n % 1000:07d}")))
+            await asyncio.sleep(60 / scale * 5)  # a request every 5 simulated minutes... ×4
+            if len(tasks) > 400:
+                break
+        await asyncio.gather(*tasks)
+        stats = rig.bank.carrier.stats
+        assert stats.blocks == [], stats.blocks
+        served = results.get("completed", 0)
+        assert served > 0, results
+        for iccid in rig.bank.sims:
+            assert stats.calls_by_iccid.get(iccid, 0) <= policy.calls_per_day
+        # Every SIM carried traffic: rotation spread the load.
+        assert len([i for i in rig.bank.sims if stats.calls_by_iccid.get(i, 0) > 0]) == 8
+        print(f"\nday of demand: {n} requests, results {results}, carrier calls {stats.calls}")
