@@ -244,6 +244,11 @@ async def test_sms_send_and_inbound_sms(
         # Deleted from the modem only after it was stored.
         card = rig.bank.sim(iccid)
         await rig.until(lambda: not card.sms)
+        # An operator message with a suspension keyword makes the SIM suspected.
+        rig.bank.send_sms(iccid, "TESTNET", "Your line has been suspended, call support")
+        await rig.until(lambda: rig.events("sim_suspected", iccid=iccid))
+        assert rig.events("sim_suspected", iccid=iccid)[0]["reason"] == "operator_message"
+        await rig.until(lambda: rig.sim(iccid).get("state") == "suspected")
 
 
 async def test_operator_commands(

@@ -43,6 +43,7 @@ class PrivateMosquitto:
 
     def __init__(self, directory: Path, port: int | None = None, extra_conf: str = "") -> None:
         self.directory = directory
+        self._fixed_port = port is not None
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self._extra = extra_conf
@@ -54,6 +55,19 @@ class PrivateMosquitto:
         return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> None:
+        """Start mosquitto; with a port we picked ourselves, retry on another if it was taken
+        between our check and mosquitto's bind (tests run in parallel workers)."""
+        for attempt in range(5):
+            try:
+                self._start_once()
+            except SimbankError:
+                if self._fixed_port or attempt == 4:
+                    raise
+                self.port = free_port()
+            else:
+                return
+
+    def _start_once(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         conf = self.directory / "mosquitto.conf"
         conf.write_text(
