@@ -5,19 +5,15 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from bankrig import BankRig as Rig
+from bankrig import running
 
-from simbank.config.models import Config, GatewayConfig, ModemConfig, MqttConfig
-from simbank.daemon.app import Daemon
 from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt import StateWatcher
-from simbank.simulator import Scenario, SimulatedBank
+from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 
 pytestmark = pytest.mark.integration
@@ -30,36 +26,6 @@ DIALECTS = {
     "m4": ("fibocom", "Fibocom"),
     "m5": ("generic", None),
 }
-
-
-@dataclass
-class Rig:
-    bank: SimulatedBank
-    daemon: Daemon
-    watcher: StateWatcher
-    topics: Topics
-
-    def modem(self, modem_id: str) -> dict[str, Any]:
-        return self.watcher.state.get(self.topics.modem(modem_id), {})
-
-    def sim(self, iccid: str) -> dict[str, Any]:
-        return self.watcher.state.get(self.topics.sim(iccid), {})
-
-    def events(self, event_type: str, **match: Any) -> list[dict[str, Any]]:
-        return [
-            e
-            for e in self.watcher.events
-            if e.get("type") == event_type and all(e.get(k) == v for k, v in match.items())
-        ]
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                while not predicate():
-                    await asyncio.sleep(0.05)
-        except TimeoutError:
-            state = {k.rsplit("/", 1)[-1]: v.get("state") for k, v in self.watcher.state.items()}
-            pytest.fail(f"condition not met in {timeout}s; state: {state}")
 
 
 def scenario() -> Scenario:
@@ -80,28 +46,8 @@ def scenario() -> Scenario:
 
 @pytest.fixture
 async def rig(tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str) -> AsyncIterator[Rig]:
-    async with SimulatedBank(scenario(), directory=tmp_path / "ports") as bank:
-        config = Config(
-            gateway=GatewayConfig(id="gw1", state_dir=tmp_path / "state", poll_interval_s=1.0),
-            mqtt=MqttConfig(port=mosquitto.port, base_topic=base_topic),
-            modems=[
-                ModemConfig(id=mid, port=str(m.path), slots=len(m.slots))
-                for mid, m in bank.modems.items()
-            ],
-        )
-        daemon = Daemon(config)
-        topics = Topics(base_topic, "gw1")
-        watcher = StateWatcher(config.mqtt, base_topic, f"watch-{base_topic}", gateway="gw1")
-        stop = asyncio.Event()
-        watch_task = asyncio.create_task(watcher.run(), name="test-watcher")
-        daemon_task = asyncio.create_task(daemon.run(stop), name="test-daemon")
-        try:
-            yield Rig(bank, daemon, watcher, topics)
-        finally:
-            stop.set()
-            await asyncio.wait_for(daemon_task, 20)
-            watch_task.cancel()
-            await asyncio.gather(watch_task, return_exceptions=True)
+    async with running(tmp_path, mosquitto, base_topic, scenario()) as bank_rig:
+        yield bank_rig
 
 
 def _all_ready(rig: Rig) -> bool:

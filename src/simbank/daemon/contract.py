@@ -7,7 +7,7 @@ names stable: operators' scripts depend on them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -156,23 +156,6 @@ class Event(BaseModel):
 MAX_REQUEST_BYTES = 16 * 1024
 """Larger request payloads are refused with ``validation_error`` before they are parsed."""
 
-ERROR_CODES = (
-    "invalid_json",
-    "validation_error",
-    "unknown_command",
-    "unknown_modem",
-    "unknown_sim",
-    "no_eligible_sim",
-    "quota_exhausted",
-    "quiet_hours",
-    "do_not_call",
-    "destination_cap",
-    "circuit_open",
-    "busy",
-    "timeout",
-    "modem_error",
-    "not_permitted",
-)
 ErrorCode = Literal[
     "invalid_json",
     "validation_error",
@@ -190,6 +173,7 @@ ErrorCode = Literal[
     "modem_error",
     "not_permitted",
 ]
+ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
 _E164 = r"^\+?[1-9]\d{6,14}$"
 _ICCID = r"^89\d{16,20}[0-9Ff]?$"

@@ -102,24 +102,31 @@ class Handlers:
         except TimeoutError as exc:
             raise Refused("busy", f"modem {sup.cfg.id} is busy") from exc
 
+    def _plan(self, modem_id: str, action: Action, *, rebalance: bool = False) -> Plan:
+        """This modem's plan for ``action`` now; a ``none`` plan raises its refusal."""
+        now = self.gw.clock()
+        view = self.gw.modem_view(modem_id, now)
+        decision = plan(
+            view.slots,
+            view.active_slot,
+            view.active_since,
+            now,
+            tz=self.gw.tz,
+            action=action,
+            min_dwell_s=self.gw.config.rotation.min_dwell_s,
+            rebalance=rebalance,
+        )
+        if decision.decision == "none" and not rebalance:
+            raise _refusal(decision)
+        return decision
+
     def _choose(self, action: Action, modem: str | None) -> ModemSupervisor:
         """The modem for an action (the plan itself is made again under the modem's lock)."""
         now = self.gw.clock()
         rot = self.gw.config.rotation
         if modem is not None:
             sup = self._ready(modem)
-            view = self.gw.modem_view(modem, now)
-            decision = plan(
-                view.slots,
-                view.active_slot,
-                view.active_since,
-                now,
-                tz=self.gw.tz,
-                action=action,
-                min_dwell_s=rot.min_dwell_s,
-            )
-            if decision.decision == "none":
-                raise _refusal(decision)
+            self._plan(modem, action)
             return sup
         ready = [m for m, s in self.gw.supervisors.items() if s.ready]
         idle = [m for m in ready if not self.gw.supervisors[m].lock.locked()] or ready
@@ -182,19 +189,7 @@ class Handlers:
 
     async def _prepare(self, sup: ModemSupervisor, action: Action) -> str:
         """Inside the modem lock: plan again (usage may have moved) and switch if needed."""
-        now = self.gw.clock()
-        view = self.gw.modem_view(sup.cfg.id, now)
-        decision = plan(
-            view.slots,
-            view.active_slot,
-            view.active_since,
-            now,
-            tz=self.gw.tz,
-            action=action,
-            min_dwell_s=self.gw.config.rotation.min_dwell_s,
-        )
-        if decision.decision == "none":
-            raise _refusal(decision)
+        decision = self._plan(sup.cfg.id, action)
         if decision.decision == "switch":
             assert decision.slot is not None
             await self._switch(sup, decision.slot, "rotation")
@@ -350,22 +345,11 @@ class Handlers:
 
     async def sim_rotate(self, req: Request) -> dict[str, Any]:
         assert isinstance(req, ModemRequest)
-        gw = self.gw
         sup = self._ready(req.modem)
         await self._locked(sup)
         try:
-            now = gw.clock()
-            view = gw.modem_view(req.modem, now)
-            action = Action(UsageKind.CALL, max_duration_s=60)
-            decision = plan(
-                view.slots,
-                view.active_slot,
-                view.active_since,
-                now,
-                tz=gw.tz,
-                action=action,
-                min_dwell_s=gw.config.rotation.min_dwell_s,
-                rebalance=True,
+            decision = self._plan(
+                req.modem, Action(UsageKind.CALL, max_duration_s=60), rebalance=True
             )
             if decision.decision != "switch":
                 return {
