@@ -83,6 +83,19 @@ async def switch_sim(
 
 Outcome = Literal["completed", "busy", "no_answer", "failed"]
 
+HANGUP_ON_CANCEL_S = 3.0
+
+
+async def _hang_up_on_the_way_out(driver: GenericDriver) -> None:
+    """The daemon is stopping mid-call: end the call instead of leaving it to run."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(HANGUP_ON_CANCEL_S):
+            await driver.hangup()
+    log.info("call_aborted_on_stop")
+
 
 @dataclass(frozen=True, slots=True)
 class CallResult:
@@ -109,6 +122,9 @@ async def place_call(driver: GenericDriver, number: str, max_duration_s: float) 
             await driver.dial(number)
         except CommandError as exc:
             end = (exc.raw or "ERROR").strip()
+        except asyncio.CancelledError:
+            await _hang_up_on_the_way_out(driver)
+            raise
         while end is None:
             now = time.monotonic()
             if answered_at is not None and now - answered_at >= max_duration_s:
@@ -125,14 +141,22 @@ async def place_call(driver: GenericDriver, number: str, max_duration_s: float) 
             limit = min(CLCC_POLL_S, max(0.005, max_duration_s / 10))
             if answered_at is not None:
                 limit = min(limit, max(0.0, max_duration_s - (now - answered_at)))
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(limit):
                     end = await asyncio.shield(ended)
                     break
+            except TimeoutError:
+                pass
+            except asyncio.CancelledError:
+                await _hang_up_on_the_way_out(driver)
+                raise
             try:
                 calls = await driver.list_calls()
             except (CommandError, AtTimeout):
                 continue
+            except asyncio.CancelledError:
+                await _hang_up_on_the_way_out(driver)
+                raise
             if not calls and not ended.done():
                 # The call is gone without a URC we saw (some modems only show it in CLCC).
                 end = "NO CARRIER"

@@ -11,6 +11,7 @@ import structlog
 
 from simbank import __version__
 from simbank.bank.ledger import Ledger
+from simbank.config.loader import load_config
 from simbank.config.models import Config
 from simbank.daemon.contract import BridgeInfo, Topics, utc_now
 from simbank.daemon.gateway import Gateway
@@ -19,6 +20,7 @@ from simbank.daemon.mqtt import Inbound, MqttBridge
 from simbank.daemon.requests import RequestRouter
 from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
+from simbank.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +36,12 @@ class Daemon:
         *,
         clock: Callable[[], float] = time.time,
         time_scale: float = 1.0,
+        config_path: str | None = None,
     ) -> None:
         """``clock`` and ``time_scale`` let tests run a day in a minute against a simulator
         running at the same scale; production uses the wall clock at scale 1."""
         self.config = config
+        self.config_path = config_path
         self.started_at = utc_now()
         self.topics = Topics(config.mqtt.base_topic, config.gateway.id)
         self.ledger = Ledger.open(config.gateway.state_dir)
@@ -69,9 +73,32 @@ class Daemon:
             self.gateway.publish_sim(iccid)
 
     def reload(self) -> None:
-        """SIGHUP: re-read the do-not-call list (calls in progress are not touched)."""
+        """SIGHUP: re-read the policies and the do-not-call list; calls in progress go on.
+
+        Only ``[policies]`` and ``[compliance]`` change without a restart; a changed modem,
+        broker or gateway section is reported and left as it was.
+        """
+        if self.config_path is not None:
+            try:
+                fresh = load_config(self.config_path)
+            except ConfigError as exc:
+                log.warning("reload_refused", problems=exc.lines)
+            else:
+                changed = [
+                    name
+                    for name in ("gateway", "mqtt", "modems", "detection", "rotation")
+                    if getattr(fresh, name) != getattr(self.config, name)
+                ]
+                if changed:
+                    log.warning("reload_needs_restart", sections=changed)
+                self.gateway.reconfigure(fresh.policies, fresh.compliance)
         result = self.gateway.dnc.reload()
-        log.info("dnc_reloaded", numbers=len(self.gateway.dnc), result=str(result))
+        log.info(
+            "reloaded",
+            policies=sorted(self.gateway.limits),
+            dnc_numbers=len(self.gateway.dnc),
+            dnc_problems=len(result.problems),
+        )
 
     async def _on_request(self, inbound: Inbound) -> None:
         await self.router.submit(inbound)
@@ -96,16 +123,18 @@ class Daemon:
     async def _run(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
             bridge_task = tg.create_task(self.bridge.run(), name="mqtt-bridge")
-            workers = [
-                tg.create_task(self.router.run(), name="requests"),
-                tg.create_task(self.gateway.run(), name="gateway"),
-            ]
+            requests = tg.create_task(self.router.run(), name="requests")
+            workers = [tg.create_task(self.gateway.run(), name="gateway")]
             workers += [
                 tg.create_task(sup.run(), name=f"modem-{modem_id}")
                 for modem_id, sup in self.supervisors.items()
             ]
             await stop.wait()
             log.info("daemon_stopping")
+            # Requests first, while the modems are still there: a call in progress is hung
+            # up and its booking completed (charged in full), then the modems are closed.
+            requests.cancel()
+            await asyncio.gather(requests, return_exceptions=True)
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)

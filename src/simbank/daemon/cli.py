@@ -53,7 +53,7 @@ async def _run(config_path: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    daemon = Daemon(config)
+    daemon = Daemon(config, config_path=config_path)
     loop.add_signal_handler(signal.SIGHUP, daemon.reload)
     await daemon.run(stop)
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,13 +27,14 @@ from simbank.bank.ledger import Ledger
 from simbank.bank.policy import Limits, check_call, select_policy
 from simbank.bank.rotation import ModemView, SlotView
 from simbank.bank.usage import Usage, history_start, summarise
-from simbank.config.models import Config
+from simbank.config.models import ComplianceConfig, Config, PolicyConfig
 from simbank.daemon.contract import BlockInfo
 from simbank.daemon.contract import Usage as UsagePayload
 from simbank.daemon.redact import redact_text
 from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
 from simbank.drivers.types import Registration, SimStatus
+from simbank.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 
@@ -122,6 +123,23 @@ class Gateway:
             if record.state in STICKY_STATES and record.reason:
                 with contextlib.suppress(ValueError):
                     self.detector.restore(iccid, record.state, record.reason)  # type: ignore[arg-type]
+
+    def reconfigure(
+        self, policies: Mapping[str, PolicyConfig], compliance: ComplianceConfig
+    ) -> None:
+        """New policies and compliance settings (SIGHUP); every SIM's policy is chosen again."""
+        self.config = self.config.model_copy(
+            update={"policies": dict(policies), "compliance": compliance}
+        )
+        self.limits = {name: Limits.from_config(p) for name, p in policies.items()}
+        if compliance.do_not_call_file != self.dnc.path:
+            try:
+                self.dnc = DoNotCallList.load(compliance.do_not_call_file, self.ledger.hasher)
+            except ConfigError as exc:
+                log.warning("dnc_not_loaded_keeping_old", error=str(exc))
+        for iccid, info in self.sims.items():
+            info.policy = select_policy(self.config.policies, iccid, info.imsi)
+            self.publish_sim(iccid)
 
     # -- traffic switch ----------------------------------------------------------------------
     @property

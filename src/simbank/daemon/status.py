@@ -14,6 +14,8 @@ from simbank.daemon.contract import Event, ModemState, SimState, Topics, utc_now
 
 log = structlog.get_logger(__name__)
 
+_NOT_LOGGED = frozenset({"text", "evidence", "sender", "note"})
+
 
 class Publisher(Protocol):
     def set_retained(self, topic: str, payload: bytes) -> None: ...
@@ -63,5 +65,7 @@ class StatusBoard:
     def event(self, event_type: str, **fields: Any) -> Event:
         event = Event(type=event_type, **fields)
         self._pub.publish(self._topics.bridge_event, event.to_json())
-        log.info("event_published", type=event_type, **fields)
+        # Message text and evidence stay out of the logs (they live in the ledger).
+        logged = {k: v for k, v in fields.items() if k not in _NOT_LOGGED}
+        log.info("event_published", type=event_type, **logged)
         return event
