@@ -27,5 +27,8 @@ test: lint typecheck
 soak: setup
 	$(BIN)/pytest -q -m soak --timeout 3600
 
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -225,6 +225,28 @@ class ComplianceConfig(_Section):
     )
 
 
+class MetricsConfig(_Section):
+    """Optional Prometheus endpoint (labels carry modem ids and ICCIDs, never phone numbers)."""
+
+    enabled: bool = Field(default=False, description="Serve /metrics over HTTP.")
+    host: str = Field(
+        default="127.0.0.1", description="Address to bind; loopback unless allow_remote."
+    )
+    port: int = Field(default=9464, ge=1, le=65535, description="TCP port of the endpoint.")
+    allow_remote: bool = Field(
+        default=False, description="Allow binding a non-loopback address (put TLS in front)."
+    )
+
+
+class HomeAssistantConfig(_Section):
+    """Optional Home Assistant MQTT discovery: one device per modem."""
+
+    enabled: bool = Field(default=False, description="Publish discovery messages.")
+    prefix: str = Field(
+        default="homeassistant", min_length=1, description="Home Assistant's discovery prefix."
+    )
+
+
 class LoggingConfig(_Section):
     """Log output."""
 
@@ -252,6 +274,10 @@ class Config(_Section):
     rotation: RotationConfig = Field(default_factory=RotationConfig, description="SIM rotation.")
     compliance: ComplianceConfig = Field(
         default_factory=ComplianceConfig, description="Compliance guards."
+    )
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus metrics.")
+    homeassistant: HomeAssistantConfig = Field(
+        default_factory=HomeAssistantConfig, description="Home Assistant discovery."
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
 

@@ -16,7 +16,9 @@ from simbank.config.models import (
     Config,
     DetectionConfig,
     GatewayConfig,
+    HomeAssistantConfig,
     LoggingConfig,
+    MetricsConfig,
     ModemConfig,
     MqttConfig,
     PolicyConfig,
@@ -88,6 +90,8 @@ def render() -> str:
     out += _section("[policies.<name>]", PolicyConfig)
     out += _section("[rotation]", RotationConfig)
     out += _section("[compliance]", ComplianceConfig)
+    out += _section("[metrics]", MetricsConfig)
+    out += _section("[homeassistant]", HomeAssistantConfig)
     out += _section("[logging]", LoggingConfig)
     return "\n".join(out).rstrip() + "\n"
 
