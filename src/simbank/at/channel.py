@@ -39,6 +39,7 @@ class _Request:
     command: Command
     future: asyncio.Future[Response]
     timer: asyncio.TimerHandle | None = field(default=None)
+    sent_at: float | None = None
 
 
 class AtChannel(asyncio.Protocol):
@@ -47,6 +48,8 @@ class AtChannel(asyncio.Protocol):
     def __init__(self, name: str, *, max_line: int = 2048) -> None:
         self.name = name
         self.consecutive_timeouts = 0
+        #: Called with (seconds, timed_out) when a command ends: for latency metrics.
+        self.on_result: Callable[[float, bool], None] | None = None
         self._codec = AtCodec(max_line=max_line)
         self._transport: asyncio.Transport | None = None
         self._queue: deque[_Request] = deque()
@@ -184,6 +187,14 @@ class AtChannel(asyncio.Protocol):
 
     # -- internals -------------------------------------------------------------------------
 
+    def _report(self, request: _Request, *, timed_out: bool) -> None:
+        if self.on_result is None or request.sent_at is None:
+            return
+        try:
+            self.on_result(asyncio.get_running_loop().time() - request.sent_at, timed_out)
+        except Exception:  # noqa: BLE001 - a metrics hook must never break the channel
+            self._log.exception("at_result_hook_failed")
+
     def _describe(self, command: Command) -> str:
         return mask_command(command.text) if command.sensitive else command.text
 
@@ -201,6 +212,7 @@ class AtChannel(asyncio.Protocol):
                 continue
             self._current = request
             loop = asyncio.get_running_loop()
+            request.sent_at = loop.time()
             request.timer = loop.call_later(request.command.timeout, self._on_timeout, request)
             self._log.debug("at_tx", command=self._describe(request.command))
             self._transport.write(data)
@@ -212,6 +224,7 @@ class AtChannel(asyncio.Protocol):
         self._current = None
         self._codec.abandon()
         self.consecutive_timeouts += 1
+        self._report(request, timed_out=True)
         text = self._describe(request.command)
         self._log.warning(
             "at_timeout",
@@ -258,6 +271,7 @@ class AtChannel(asyncio.Protocol):
                 "at_rx", command=command.text, lines=list(response.lines), final=response.final.raw
             )
         if request is not None:
+            self._report(request, timed_out=False)
             if request.timer is not None:
                 request.timer.cancel()
             if not request.future.done():

@@ -16,6 +16,8 @@ from simbank.config.models import Config
 from simbank.daemon.contract import BridgeInfo, Topics, utc_now
 from simbank.daemon.gateway import Gateway
 from simbank.daemon.handlers import Handlers
+from simbank.daemon.homeassistant import DiscoveryPublisher, birth_topic, is_birth
+from simbank.daemon.metrics import Metrics, MetricsServer, serve
 from simbank.daemon.mqtt import Inbound, MqttBridge
 from simbank.daemon.requests import RequestRouter
 from simbank.daemon.status import StatusBoard
@@ -45,15 +47,30 @@ class Daemon:
         self.started_at = utc_now()
         self.topics = Topics(config.mqtt.base_topic, config.gateway.id)
         self.ledger = Ledger.open(config.gateway.state_dir)
+        ha = config.homeassistant
+        subscriptions = [f"{self.topics.request_prefix}#"]
+        if ha.enabled:
+            subscriptions.append(birth_topic(ha.prefix))
         self.bridge = MqttBridge(
             config.mqtt,
             self.topics,
             config.mqtt.client_id or f"simbankd-{config.gateway.id}",
             info=self._info,
-            subscriptions=(f"{self.topics.request_prefix}#",),
+            subscriptions=tuple(subscriptions),
             handler=self._on_request,
         )
         self.board = StatusBoard(self.bridge, self.topics)
+        self.metrics: Metrics | None = None
+        if config.metrics.enabled:
+            self.metrics = Metrics()
+            self.metrics.mqtt_connected.set_function(lambda: float(self.bridge.connected))
+            self.board.watchers.append(self.metrics)
+        self.discovery: DiscoveryPublisher | None = None
+        if ha.enabled:
+            self.discovery = DiscoveryPublisher(
+                self.bridge, config.mqtt.base_topic, config.gateway.id, ha.prefix
+            )
+            self.board.watchers.append(self.discovery)
         self.gateway = Gateway(config, self.ledger, self.board, clock)
         self.supervisors = {
             m.id: ModemSupervisor(
@@ -62,6 +79,9 @@ class Daemon:
             for m in config.modems
         }
         self.gateway.supervisors = self.supervisors
+        if self.metrics is not None:
+            for sup in self.supervisors.values():
+                sup.at_hook = self.metrics.observe_at
         self.router = RequestRouter(
             self.topics,
             self.bridge,
@@ -69,6 +89,8 @@ class Daemon:
             self.ledger,
             self.gateway.clock,
         )
+        if self.metrics is not None:
+            self.router.on_response = self.metrics.observe_request
         for iccid in self.gateway.sims:
             self.gateway.publish_sim(iccid)
 
@@ -101,7 +123,11 @@ class Daemon:
         )
 
     async def _on_request(self, inbound: Inbound) -> None:
-        await self.router.submit(inbound)
+        if inbound.topic.startswith(self.topics.request_prefix):
+            await self.router.submit(inbound)
+        elif self.discovery is not None and is_birth(inbound, self.discovery.prefix):
+            log.info("homeassistant_online_resending_discovery")
+            self.discovery.resend()
 
     def _info(self) -> bytes:
         return BridgeInfo(
@@ -121,6 +147,19 @@ class Daemon:
             log.info("daemon_stopped")
 
     async def _run(self, stop: asyncio.Event) -> None:
+        metrics_server: MetricsServer | None = None
+        if self.metrics is not None:
+            m = self.config.metrics
+            metrics_server = await serve(self.metrics, m.host, m.port, allow_remote=m.allow_remote)
+            log.info("metrics_serving", host=m.host, port=metrics_server.port)
+        try:
+            await self._run_tasks(stop)
+        finally:
+            if metrics_server is not None:
+                metrics_server.close()
+                await metrics_server.wait_closed()
+
+    async def _run_tasks(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tg:
             bridge_task = tg.create_task(self.bridge.run(), name="mqtt-bridge")
             requests = tg.create_task(self.router.run(), name="requests")

@@ -51,6 +51,11 @@ class Publisher(Protocol):
     ) -> None: ...
 
 
+def _status_of(response: bytes) -> str:
+    data = json.loads(response)
+    return str(data.get("code") or data.get("status"))
+
+
 def _validation_message(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
@@ -84,6 +89,8 @@ class RequestRouter:
         self._in_flight: dict[tuple[str, str], asyncio.Future[bytes]] = {}
         self.handled = 0
         self.rejected_busy = 0
+        #: Called with (command, "ok" or the error code) for every answer: request metrics.
+        self.on_response: Callable[[str, str], None] | None = None
 
     async def submit(self, inbound: Inbound) -> None:
         """The bridge's inbound handler: queue it, or answer ``busy`` right away."""
@@ -115,6 +122,8 @@ class RequestRouter:
                 log.exception("request_crashed", command=command)
                 response = ErrorResponse(code="modem_error", error="internal error").to_json()
             self.handled += 1
+            if self.on_response is not None:
+                self.on_response(command, _status_of(response))
             self._reply(inbound, command, response)
 
     def _reply(self, inbound: Inbound, command: str, response: bytes) -> None:

@@ -6,6 +6,7 @@ no change publish nothing (the timestamp alone is not news).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -22,12 +23,21 @@ class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes) -> None: ...
 
 
+class BoardWatcher(Protocol):
+    """Something that follows every change the board publishes (metrics, discovery)."""
+
+    def observe_modem(self, state: ModemState) -> None: ...
+    def observe_sim(self, state: SimState) -> None: ...
+    def observe_event(self, event_type: str, fields: Mapping[str, object]) -> None: ...
+
+
 class StatusBoard:
     """Holds the latest ModemState / SimState and publishes them."""
 
     def __init__(self, publisher: Publisher, topics: Topics) -> None:
         self._pub = publisher
         self._topics = topics
+        self.watchers: list[BoardWatcher] = []
         self.modems: dict[str, ModemState] = {}
         self.sims: dict[str, SimState] = {}
 
@@ -35,6 +45,8 @@ class StatusBoard:
         state = ModemState(id=modem_id, port=port, state="absent")
         self.modems[modem_id] = state
         self._pub.set_retained(self._topics.modem(modem_id), state.to_json())
+        for watcher in self.watchers:
+            watcher.observe_modem(state)
         return state
 
     def update_modem(self, modem_id: str, **changes: Any) -> ModemState:
@@ -46,6 +58,8 @@ class StatusBoard:
         new = ModemState.model_validate(new.model_dump())
         self.modems[modem_id] = new
         self._pub.set_retained(self._topics.modem(modem_id), new.to_json())
+        for watcher in self.watchers:
+            watcher.observe_modem(new)
         return new
 
     def update_sim(self, iccid: str, **changes: Any) -> SimState:
@@ -60,6 +74,8 @@ class StatusBoard:
             new = SimState.model_validate(new.model_dump())
         self.sims[iccid] = new
         self._pub.set_retained(self._topics.sim(iccid), new.to_json())
+        for watcher in self.watchers:
+            watcher.observe_sim(new)
         return new
 
     def event(self, event_type: str, **fields: Any) -> Event:
@@ -68,4 +84,6 @@ class StatusBoard:
         # Message text and evidence stay out of the logs (they live in the ledger).
         logged = {k: v for k, v in fields.items() if k not in _NOT_LOGGED}
         log.info("event_published", type=event_type, **logged)
+        for watcher in self.watchers:
+            watcher.observe_event(event_type, fields)
         return event

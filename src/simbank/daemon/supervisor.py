@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Protocol
 
 import structlog
@@ -125,6 +127,8 @@ class ModemSupervisor:
         #: Held for the whole of an action (switch, call, SMS, USSD, reset): one at a time.
         self.lock = asyncio.Lock()
         self.sessions = 0
+        #: Called with (modem id, seconds, timed_out) for every AT command: latency metrics.
+        self.at_hook: Callable[[str, float, bool], None] | None = None
 
     @property
     def iccid(self) -> str | None:
@@ -190,6 +194,8 @@ class ModemSupervisor:
             log.warning("modem_open_failed", error=str(exc))
             return "open_failed"
         self.sessions += 1
+        if self.at_hook is not None:
+            channel.on_result = partial(self.at_hook, self.cfg.id)
         try:
             await self._session(channel)
         except PortLost as exc:

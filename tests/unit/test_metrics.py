@@ -1,0 +1,202 @@
+"""Metrics: the exposition after feeding states, events, AT timings and requests."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from simbank.daemon.contract import ModemState, SimState, Usage
+from simbank.daemon.metrics import AT_BUCKETS, MASKED, Metrics, safe_label
+
+ICCID = "8986001234567890123"
+ICCID_F = "89860012345678901234F"
+
+
+def _samples(metrics: Metrics) -> list[Sample]:
+    text = metrics.exposition().decode()
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def _value(metrics: Metrics, name: str, **labels: str) -> float:
+    found = [s.value for s in _samples(metrics) if s.name == name and s.labels == labels]
+    assert len(found) == 1, f"{name}{labels}: {found}"
+    return found[0]
+
+
+def _modem(modem_id: str, state: str) -> ModemState:
+    return ModemState.model_validate({"id": modem_id, "port": "/dev/null", "state": state})
+
+
+def test_modem_counts_follow_each_modems_latest_state() -> None:
+    m = Metrics()
+    m.observe_modem(_modem("m1", "probing"))
+    m.observe_modem(_modem("m2", "ready"))
+    m.observe_modem(_modem("m1", "ready"))
+    assert _value(m, "simbank_modems", state="ready") == 2
+    assert _value(m, "simbank_modems", state="probing") == 0
+    assert _value(m, "simbank_modems", state="offline") == 0  # every state has a series
+    assert _value(m, "simbank_modem_up", modem="m1") == 1
+    m.observe_modem(_modem("m2", "unresponsive"))
+    assert _value(m, "simbank_modems", state="ready") == 1
+    assert _value(m, "simbank_modems", state="unresponsive") == 1
+    assert _value(m, "simbank_modem_up", modem="m2") == 0
+    m.observe_modem(_modem("m2", "switching"))
+    assert _value(m, "simbank_modem_up", modem="m2") == 1
+
+
+def test_sim_states_usage_and_limits() -> None:
+    m = Metrics()
+    limits = {"calls_per_hour": 20, "calls_per_day": 100, "sms_per_day": 50, "quiet_hours": []}
+    usage = Usage(calls_hour=3, calls_day=7, call_seconds_day=410, sms_day=1)
+    m.observe_sim(SimState(iccid=ICCID, state="active", usage=usage, limits=limits))
+    m.observe_sim(SimState(iccid=ICCID_F, state="blocked"))
+    assert _value(m, "simbank_sims", state="active") == 1
+    assert _value(m, "simbank_sims", state="blocked") == 1
+    assert _value(m, "simbank_sims", state="resting") == 0
+    assert _value(m, "simbank_sim_usage", iccid=ICCID, kind="calls_hour") == 3
+    assert _value(m, "simbank_sim_usage", iccid=ICCID, kind="call_seconds_day") == 410
+    assert _value(m, "simbank_sim_limit", iccid=ICCID, kind="calls_hour") == 20
+    assert _value(m, "simbank_sim_limit", iccid=ICCID, kind="sms_day") == 50
+    assert not [
+        s
+        for s in _samples(m)
+        if s.name == "simbank_sim_limit" and s.labels["kind"] == "call_seconds_day"
+    ]
+    # The SIM rests: moves between states; a limit that goes away loses its series.
+    m.observe_sim(SimState(iccid=ICCID, state="resting", limits={"calls_per_hour": 20}))
+    assert _value(m, "simbank_sims", state="active") == 0
+    assert _value(m, "simbank_sims", state="resting") == 1
+    assert not [
+        s for s in _samples(m) if s.name == "simbank_sim_limit" and s.labels["kind"] == "calls_day"
+    ]
+
+
+def test_events_count_blocks_by_reason_and_rotations_by_modem() -> None:
+    m = Metrics()
+    m.observe_modem(_modem("m1", "ready"))
+    assert _value(m, "simbank_rotations_total", modem="m1") == 0  # exists before the first
+    assert _value(m, "simbank_blocks_total", reason="stuck_searching") == 0
+    m.observe_event("sim_blocked", {"iccid": ICCID, "modem": "m1", "reason": "calls_barred"})
+    m.observe_event("sim_blocked", {"iccid": ICCID, "modem": "m1", "reason": "calls_barred"})
+    m.observe_event("sim_blocked", {"iccid": ICCID, "reason": "Weird Reason!"})
+    m.observe_event("sim_blocked", {"iccid": ICCID})
+    m.observe_event("sim_rotated", {"modem": "m1", "slot": 2, "iccid": ICCID})
+    m.observe_event("modem_online", {"modem": "m1"})
+    assert _value(m, "simbank_blocks_total", reason="calls_barred") == 2
+    assert _value(m, "simbank_blocks_total", reason="other") == 2
+    assert _value(m, "simbank_rotations_total", modem="m1") == 1
+
+
+def test_at_histogram_buckets_and_timeouts() -> None:
+    m = Metrics()
+    m.observe_at("m1", 0.0008, timed_out=False)
+    m.observe_at("m1", 0.02, timed_out=False)
+    m.observe_at("m1", 30.0, timed_out=True)
+    buckets = {
+        s.labels["le"]: s.value
+        for s in _samples(m)
+        if s.name == "simbank_at_command_seconds_bucket" and s.labels["modem"] == "m1"
+    }
+    bounds = sorted(float(le) for le in buckets)
+    assert bounds[:-1] == list(AT_BUCKETS)
+    assert math.isinf(bounds[-1])
+    assert AT_BUCKETS[0] == 0.001
+    assert AT_BUCKETS[-1] == 40.0
+    assert buckets["0.001"] == 1
+    assert buckets["0.025"] == 2
+    assert buckets["20.0"] == 2
+    assert buckets["40.0"] == 3
+    assert _value(m, "simbank_at_command_seconds_count", modem="m1") == 3
+    assert _value(m, "simbank_at_timeouts_total", modem="m1") == 1
+
+
+def test_requests_by_command_and_status_are_bounded() -> None:
+    m = Metrics()
+    m.observe_request("call", "ok")
+    m.observe_request("call", "quota_exhausted")
+    m.observe_request("sim/rotate", "ok")
+    m.observe_request("no/such/command/" + "x" * 50, "unknown_command")
+    m.observe_request("status", "made-up")
+    assert _value(m, "simbank_requests_total", command="call", status="ok") == 1
+    assert _value(m, "simbank_requests_total", command="call", status="quota_exhausted") == 1
+    assert _value(m, "simbank_requests_total", command="sim/rotate", status="ok") == 1
+    assert _value(m, "simbank_requests_total", command="other", status="unknown_command") == 1
+    assert _value(m, "simbank_requests_total", command="status", status="other") == 1
+
+
+def test_mqtt_connected_gauge() -> None:
+    m = Metrics()
+    assert _value(m, "simbank_mqtt_connected") == 0
+    m.set_mqtt_connected(True)
+    assert _value(m, "simbank_mqtt_connected") == 1
+    m.set_mqtt_connected(False)
+    assert _value(m, "simbank_mqtt_connected") == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("m1", "m1"),
+        ("modem_a-2", "modem_a-2"),
+        (ICCID, ICCID),
+        (ICCID_F, ICCID_F),
+        ("8944110068256270054", "8944110068256270054"),
+        ("123456", "123456"),  # too short for a number
+        ("+15550100123", MASKED),
+        ("15550100123", MASKED),
+        ("5550100", MASKED),
+        ("+861391234567", MASKED),
+        ("m-15550100123", MASKED),  # hidden inside an id
+        ("call +447700900123 now", MASKED),
+        ("1234567890123456", "1234567890123456"),  # 16 digits: not a phone number
+    ],
+)
+def test_safe_label(value: str, expected: str) -> None:
+    assert safe_label(value) == expected
+
+
+def test_phone_numbers_never_reach_the_exposition() -> None:
+    m = Metrics()
+    m.observe_modem(_modem("m1", "ready"))
+    m.observe_at("+15550100123", 0.1, timed_out=True)
+    m.observe_event("sim_rotated", {"modem": "15550100123"})
+    m.observe_event("sim_blocked", {"reason": "+15550100123"})
+    text = m.exposition().decode()
+    assert "5550100123" not in text
+    assert _value(m, "simbank_at_timeouts_total", modem=MASKED) == 1
+    assert _value(m, "simbank_rotations_total", modem=MASKED) == 1
+    assert _value(m, "simbank_blocks_total", reason="other") == 1
+
+
+def test_every_metrics_has_its_own_registry() -> None:
+    first, second = Metrics(), Metrics()
+    first.observe_modem(_modem("m1", "ready"))
+    assert _value(first, "simbank_modems", state="ready") == 1
+    assert _value(second, "simbank_modems", state="ready") == 0
+    assert REGISTRY.get_sample_value("simbank_mqtt_connected") is None
+
+
+def test_series_names() -> None:
+    m = Metrics()
+    m.observe_modem(_modem("m1", "ready"))
+    m.observe_sim(SimState(iccid=ICCID, state="active", limits={"calls_per_hour": 1}))
+    m.observe_at("m1", 0.1, timed_out=False)
+    m.observe_request("status", "ok")
+    names = {s.name for s in _samples(m)}
+    assert {
+        "simbank_modems",
+        "simbank_modem_up",
+        "simbank_sims",
+        "simbank_sim_usage",
+        "simbank_sim_limit",
+        "simbank_at_command_seconds_bucket",
+        "simbank_at_timeouts_total",
+        "simbank_blocks_total",
+        "simbank_rotations_total",
+        "simbank_mqtt_connected",
+        "simbank_requests_total",
+    } <= names
