@@ -103,11 +103,12 @@ def make_config(
     *,
     policy: PolicyConfig | None = None,
     detection: DetectionConfig | None = None,
+    mqtt: MqttConfig | None = None,
     **extra: Any,
 ) -> Config:
     return Config(
         gateway=GatewayConfig(id="gw1", state_dir=tmp_path / "state", poll_interval_s=1.0),
-        mqtt=MqttConfig(port=broker.port, base_topic=base_topic),
+        mqtt=mqtt or MqttConfig(port=broker.port, base_topic=base_topic),
         modems=[
             ModemConfig(id=mid, port=str(m.path), slots=len(m.slots))
             for mid, m in bank.modems.items()
@@ -145,6 +146,8 @@ async def running(
         watch_task = asyncio.create_task(watcher.run(), name="test-watcher")
         daemon_task = asyncio.create_task(daemon.run(stop), name="test-daemon")
         try:
+            # Requests sent before the daemon subscribed would be lost: wait for it.
+            await asyncio.wait_for(daemon.bridge.wait_connected(), 20)
             async with RequestClient(cfg.mqtt, topics, f"client-{base_topic}") as client:
                 yield BankRig(bank, daemon, watcher, client, topics)
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import ssl
 from collections import deque
@@ -59,38 +60,94 @@ def _correlation_properties(correlation: bytes | None) -> Properties | None:
 
 
 def _read_password(path: Path) -> str:
+    """The first line of ``path``, stripped; errors name the file, never what is in it."""
     try:
-        return path.read_text(encoding="utf-8").splitlines()[0].strip()
-    except (OSError, IndexError) as exc:
-        raise ConfigError(f"mqtt.password_file: cannot read {path}") from exc
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"mqtt.password_file: cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(f"mqtt.password_file: {path} is not UTF-8 text") from None
+    lines = text.splitlines()
+    password = lines[0].strip() if lines else ""
+    if not password:
+        raise ConfigError(
+            f"mqtt.password_file: {path} is empty (the password goes on its first line)"
+        )
+    return password
 
 
 def _is_loopback(host: str) -> bool:
-    return host in {"localhost", "::1"} or host.startswith("127.")
+    """``localhost`` or a literal loopback address; a name like ``127.0.0.1.example.com``
+    resolves wherever its owner likes, so it is not loopback."""
+    name = host.rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
+    if cfg.tls_ca is None:
+        if cfg.tls_cert is not None:
+            raise ConfigError("mqtt.tls_cert: a client certificate needs tls_ca (enables TLS)")
+        return None
+    try:
+        context = ssl.create_default_context(cafile=str(cfg.tls_ca))
+    except OSError as exc:  # ssl.SSLError included
+        raise ConfigError(f"mqtt.tls_ca: cannot load {cfg.tls_ca}: {exc.strerror or exc}") from exc
+    if cfg.tls_cert is not None and cfg.tls_key is not None:
+        key = cfg.tls_key
+
+        def encrypted() -> bytes:
+            raise ConfigError(f"mqtt.tls_key: {key} is encrypted; the daemon needs a plain key")
+
+        try:
+            context.load_cert_chain(str(cfg.tls_cert), str(key), password=encrypted)
+        except OSError as exc:
+            raise ConfigError(
+                f"mqtt.tls_cert/tls_key: cannot load {cfg.tls_cert} with {key}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+    return context
+
+
+_PROTOCOLS = {"3.1.1": aiomqtt.ProtocolVersion.V311, "5": aiomqtt.ProtocolVersion.V5}
 
 
 def client_options(cfg: MqttConfig, client_id: str, will_topic: str) -> dict[str, object]:
-    """Keyword arguments for aiomqtt.Client built from the config (TLS, auth, protocol, will)."""
-    password = _read_password(cfg.password_file) if cfg.password_file else None
-    if password and cfg.tls_ca is None and not _is_loopback(cfg.host) and not cfg.allow_insecure:
+    """Keyword arguments for aiomqtt.Client built from the config (TLS, auth, protocol, will).
+
+    Raises :class:`ConfigError` (naming the file or key, never a secret) for an unreadable or
+    empty password file, a password without a user name, unloadable TLS files, or a password
+    that would cross the network in clear (TLS off, broker not on loopback, no
+    ``allow_insecure``).
+    """
+    password = _read_password(cfg.password_file) if cfg.password_file is not None else None
+    if password is not None and cfg.username is None:
+        raise ConfigError("mqtt.password_file: set mqtt.username too (no password without a user)")
+    tls_context = _tls_context(cfg)
+    if (
+        password is not None
+        and tls_context is None
+        and not _is_loopback(cfg.host)
+        and not cfg.allow_insecure
+    ):
         raise ConfigError(
-            "mqtt: refusing to send a password without TLS to a non-loopback broker "
-            "(set tls_ca, or allow_insecure = true)"
+            f"mqtt: refusing to send a password without TLS to {cfg.host}, which is not "
+            "loopback (set tls_ca, or allow_insecure = true)"
         )
-    tls_context = None
-    if cfg.tls_ca is not None:
-        tls_context = ssl.create_default_context(cafile=str(cfg.tls_ca))
-        if cfg.tls_cert and cfg.tls_key:
-            tls_context.load_cert_chain(str(cfg.tls_cert), str(cfg.tls_key))
     return {
         "hostname": cfg.host,
         "port": cfg.port,
         "username": cfg.username,
         "password": password,
         "identifier": client_id,
-        "protocol": aiomqtt.ProtocolVersion.V5
-        if cfg.protocol == "5"
-        else aiomqtt.ProtocolVersion.V311,
+        "protocol": _PROTOCOLS[cfg.protocol],
         "keepalive": cfg.keepalive_s,
         "tls_context": tls_context,
         "will": aiomqtt.Will(
@@ -363,6 +420,11 @@ class RequestClient:
         assert self._client is not None
         self._counter += 1
         key = f"{id(self):x}-{self._counter}"
+        # With 3.1.1 answers are matched by transaction: wait under the one actually sent.
+        if isinstance(transaction, str):
+            key = transaction
+        elif isinstance(payload, dict) and isinstance(payload.get("transaction"), str):
+            key = payload["transaction"]
         if isinstance(payload, bytes):
             body = payload
         else:
