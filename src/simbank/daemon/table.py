@@ -1,6 +1,7 @@
-"""Plain-text status table of a gateway, built from its retained MQTT state.
+"""Plain-text status tables of a gateway, built from its retained MQTT state.
 
-Shared by ``simbankd demo`` and ``simbankctl status`` so both show the same thing.
+Shared by ``simbankd demo``, ``simbankctl status`` and ``simbankctl watch`` so all show the
+same thing. Pure functions of the state: no I/O, no colours (``watch`` adds those).
 """
 
 from __future__ import annotations
@@ -11,10 +12,30 @@ from typing import Any
 from simbank.daemon.contract import Topics
 
 _COLUMNS = ("MODEM", "STATE", "MODEL", "SLOT", "ICCID", "SIM", "REGISTRATION", "OPERATOR", "dBm")
+SIM_COLUMNS = ("ICCID", "MODEM", "SLOT", "STATE", "POLICY", "USAGE", "BLOCK")
+
+#: (usage key, limit key, label) of the quota counters a SIM shows, in display order
+QUOTAS = (
+    ("calls_hour", "calls_per_hour", "calls/h"),
+    ("calls_day", "calls_per_day", "calls/d"),
+    ("call_seconds_day", "call_seconds_per_day", "s/d"),
+    ("sms_day", "sms_per_day", "sms/d"),
+)
 
 
 def _cell(value: Any) -> str:
     return "-" if value is None or value == "" else str(value)
+
+
+def sims_of(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[Mapping[str, Any]]:
+    """The retained SIM payloads of this gateway, sorted by modem, slot, then ICCID."""
+    prefix = f"{topics.root}/sim/"
+    sims = [v for k, v in state.items() if k.startswith(prefix)]
+    return sorted(
+        sims,
+        key=lambda s: (s.get("modem") is None, str(s.get("modem") or ""), s.get("slot") or 0,
+                       str(s.get("iccid"))),
+    )  # fmt: skip
 
 
 def modem_rows(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[tuple[str, ...]]:
@@ -47,6 +68,60 @@ def modem_rows(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[t
     return rows
 
 
+def usage_pairs(sim: Mapping[str, Any]) -> list[tuple[str, int, int | None]]:
+    """``(label, used, limit)`` for each quota counter of a SIM payload."""
+    usage = sim.get("usage") or {}
+    limits = sim.get("limits") or {}
+    out: list[tuple[str, int, int | None]] = []
+    for used_key, limit_key, label in QUOTAS:
+        limit = limits.get(limit_key)
+        out.append(
+            (label, int(usage.get(used_key) or 0), limit if isinstance(limit, int) else None)
+        )
+    return out
+
+
+def usage_text(sim: Mapping[str, Any]) -> str:
+    """``calls/h 3/20  calls/d 10/100  s/d 75/3600  sms/d 0/50``."""
+    return "  ".join(
+        f"{label} {used}/{'-' if limit is None else limit}"
+        for label, used, limit in usage_pairs(sim)
+    )
+
+
+def bar(used: int, limit: int | None, width: int = 10) -> str:
+    """An ASCII gauge ``[###-------]``; full when at or over the limit (and for a 0 limit)."""
+    if width <= 0:
+        return ""
+    if limit is None:
+        return "[" + "?" * width + "]"
+    filled = width if limit <= 0 or used >= limit else round(width * max(used, 0) / limit)
+    if used > 0 and filled == 0:
+        filled = 1  # any use shows
+    if used < limit and filled == width:
+        filled = width - 1  # full means "no headroom" only
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def sim_rows(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[tuple[str, ...]]:
+    """One row per SIM of this gateway (see :data:`SIM_COLUMNS`)."""
+    rows: list[tuple[str, ...]] = []
+    for sim in sims_of(state, topics):
+        block = sim.get("block") or {}
+        rows.append(
+            (
+                _cell(sim.get("iccid")),
+                _cell(sim.get("modem")),
+                _cell(sim.get("slot")),
+                _cell(sim.get("state")),
+                _cell(sim.get("policy")),
+                usage_text(sim),
+                _cell(block.get("reason")),
+            )
+        )
+    return rows
+
+
 def render_table(rows: Iterable[tuple[str, ...]], columns: tuple[str, ...] = _COLUMNS) -> str:
     rows = list(rows)
     widths = [
@@ -59,30 +134,61 @@ def render_table(rows: Iterable[tuple[str, ...]], columns: tuple[str, ...] = _CO
     return "\n".join(lines)
 
 
+def event_line(event: Mapping[str, Any]) -> str:
+    """``20:14:03  sim_rotated  modem=m1, slot=2, ...`` (time of day, UTC)."""
+    extra = ", ".join(
+        f"{k}={_short(v)}" for k, v in event.items() if k not in {"type", "ts", "evidence"}
+    )
+    if event.get("evidence"):
+        extra += f"{', ' if extra else ''}evidence={len(event['evidence'])} item(s)"
+    return f"{str(event.get('ts', ''))[11:19]:8}  {event.get('type')}  {extra}".rstrip()
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def header(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> str:
+    """``gateway <root>  bridge: online  modems ready: 3/4  SIMs: 2 active, 1 resting``."""
+    bridge = state.get(topics.bridge_state, {}).get("state", "unknown")
+    rows = modem_rows(state, topics)
+    online = sum(1 for r in rows if r[1] == "ready")
+    by_state: dict[str, int] = {}
+    for sim in sims_of(state, topics):
+        by_state[str(sim.get("state"))] = by_state.get(str(sim.get("state")), 0) + 1
+    sim_text = ", ".join(f"{n} {s}" for s, n in sorted(by_state.items())) or "none seen"
+    return (
+        f"gateway {topics.root}  bridge: {bridge}  modems ready: {online}/{len(rows)}  "
+        f"SIMs: {sim_text}"
+    )
+
+
+def traffic_text(traffic: Mapping[str, Any]) -> str:
+    """The ``traffic`` part of the ``status`` answer: running, paused, or the circuit open."""
+    if traffic.get("paused"):
+        return f"traffic: PAUSED ({traffic.get('pause_reason') or 'no reason given'})"
+    if traffic.get("circuit_open"):
+        return f"traffic: CIRCUIT OPEN ({traffic.get('blocks_in_window', '?')} blocks in window)"
+    return "traffic: running"
+
+
 def render_status(
     state: Mapping[str, Mapping[str, Any]],
     topics: Topics,
     events: Iterable[Mapping[str, Any]] = (),
+    *,
+    sims: bool = False,
+    traffic: Mapping[str, Any] | None = None,
 ) -> str:
-    """Bridge line, modem table, SIM counts and the last events."""
-    bridge = state.get(topics.bridge_state, {}).get("state", "unknown")
-    rows = modem_rows(state, topics)
-    online = sum(1 for r in rows if r[1] == "ready")
-    sims = [v for k, v in state.items() if k.startswith(f"{topics.root}/sim/")]
-    by_state: dict[str, int] = {}
-    for sim in sims:
-        by_state[str(sim.get("state"))] = by_state.get(str(sim.get("state")), 0) + 1
-    sim_text = ", ".join(f"{n} {s}" for s, n in sorted(by_state.items())) or "none seen"
-    out = [
-        f"gateway {topics.root}  bridge: {bridge}  modems ready: {online}/{len(rows)}  "
-        f"SIMs: {sim_text}",
-        "",
-        render_table(rows),
-    ]
+    """Bridge line, modem table, (with ``sims``) the SIM table, and the last events; with
+    ``traffic`` (from the ``status`` command) whether outbound traffic may flow."""
+    first = header(state, topics) + (f"  {traffic_text(traffic)}" if traffic else "")
+    out = [first, "", render_table(modem_rows(state, topics))]
+    if sims:
+        out += ["", render_table(sim_rows(state, topics), SIM_COLUMNS)]
     recent = list(events)[-8:]
     if recent:
         out += ["", "recent events:"]
-        for ev in recent:
-            extra = ", ".join(f"{k}={v}" for k, v in ev.items() if k not in {"type", "ts"})
-            out.append(f"  {str(ev.get('ts', ''))[11:19]}  {ev.get('type')}  {extra}")
+        out.extend(f"  {event_line(ev)}" for ev in recent)
     return "\n".join(out)

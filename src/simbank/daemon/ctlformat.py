@@ -1,0 +1,177 @@
+"""Human-readable rendering of ``simbankctl`` answers: one line per action, the SIM report.
+
+Pure functions of the response ``data``. Phone numbers are never part of an answer, and
+nothing here is given the number the operator typed, so none can be echoed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from simbank.daemon.table import render_table, usage_text
+
+Data = Mapping[str, Any]
+
+
+def when(value: Any) -> str:
+    """An epoch float or ISO string as ``YYYY-MM-DD HH:MM:SS`` UTC; ``-`` when missing."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    text = str(value)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _sim(data: Data) -> str:
+    return f"SIM {data['iccid']}" if data.get("iccid") else "no SIM"
+
+
+def _call(d: Data) -> str:
+    cause = ""
+    if d.get("cause") is not None:
+        cause = f", cause {d['cause']}" + (f" ({d['cause_text']})" if d.get("cause_text") else "")
+    return (
+        f"call via {d.get('modem')} ({_sim(d)}): {d.get('outcome')}, "
+        f"{d.get('duration_s', 0)} s{cause}"
+    )
+
+
+def _sms(d: Data) -> str:
+    return f"SMS sent via {d.get('modem')} ({_sim(d)}), reference {d.get('reference')}"
+
+
+def _ussd(d: Data) -> str:
+    return f"{d.get('modem')} ({_sim(d)}): {d.get('text')}"
+
+
+def _rotate(d: Data) -> str:
+    if d.get("rotated"):
+        return f"{d.get('modem')} rotated to slot {d.get('slot')} ({_sim(d)})"
+    why = f": {d['why']}" if d.get("why") else ""
+    return f"{d.get('modem')} stayed on slot {d.get('slot')} ({_sim(d)}){why}"
+
+
+def _select(d: Data) -> str:
+    registered = "registered" if d.get("registered") else "not registered"
+    return (
+        f"{d.get('modem')} on slot {d.get('slot')} ({_sim(d)}), "
+        f"SIM status {d.get('sim_status')}, {registered}"
+    )
+
+
+def _sim_state(d: Data) -> str:
+    return f"SIM {d.get('iccid')} is now {d.get('state')}"
+
+
+def _release(d: Data) -> str:
+    return f"SIM {d.get('iccid')} released (was {d.get('was')}), now {d.get('state')}"
+
+
+def _reset(d: Data) -> str:
+    return f"{d.get('modem')} reset: {d.get('state')} ({_sim(d)})"
+
+
+def _pause(d: Data) -> str:
+    return f"traffic paused: {d.get('reason')}"
+
+
+def _resume(d: Data) -> str:
+    circuit = "open" if d.get("circuit_open") else "closed"
+    return f"traffic resumed (circuit {circuit})"
+
+
+ANSWERS: dict[str, Callable[[Data], str]] = {
+    "call": _call,
+    "sms/send": _sms,
+    "ussd": _ussd,
+    "sim/rotate": _rotate,
+    "sim/select": _select,
+    "sim/enable": _sim_state,
+    "sim/disable": _sim_state,
+    "sim/release": _release,
+    "modem/reset": _reset,
+    "traffic/pause": _pause,
+    "traffic/resume": _resume,
+}
+
+
+def answer(command: str, data: Data) -> str:
+    """The one-line summary of a successful command."""
+    render = ANSWERS.get(command)
+    if render is None:
+        return ", ".join(f"{k}={v}" for k, v in sorted(data.items()))
+    return render(data)
+
+
+def error_line(response: Data) -> str:
+    """``simbankctl: <code>: <error>`` plus what the detail adds (limits, when they free)."""
+    line = f"simbankctl: {response.get('code', 'error')}: {response.get('error', '')}".rstrip()
+    detail = response.get("detail") or {}
+    extra = []
+    if detail.get("limits"):
+        extra.append(f"limits: {', '.join(map(str, detail['limits']))}")
+    if detail.get("frees_at"):
+        extra.append(f"frees at {when(detail['frees_at'])} UTC")
+    return line + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def _details(entry: Data, skip: set[str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in entry.items() if k not in skip and v is not None)
+
+
+def report(data: Data) -> str:
+    """The ``sim/report`` answer as sections: identity, usage timeline, evidence, audit."""
+    out = [
+        f"SIM {data.get('iccid')}",
+        f"  state   {data.get('state')}"
+        + (f" since {when(data.get('since'))}" if data.get("since") else "")
+        + (f" ({data['reason']})" if data.get("reason") else ""),
+        f"  policy  {data.get('policy') or '-'}",
+        f"  modem   {data.get('modem') or '-'}, slot {data.get('slot') or '-'}",
+    ]
+    sim_state = data.get("sim_state")
+    if isinstance(sim_state, Mapping):
+        out.append(f"  usage   {usage_text(sim_state)}")
+    usage = list(data.get("usage") or [])
+    out += ["", f"usage, last 30 days ({len(usage)} record(s)):"]
+    if usage:
+        rows = [
+            (
+                when(u.get("booked_at")),
+                str(u.get("kind") or "-"),
+                str(u.get("outcome") or "pending"),
+                f"{u.get('duration_s') or 0} s" if u.get("kind") == "call" else "-",
+                str(u.get("destination") or "-")[:8],
+                str(u.get("modem") or "-"),
+            )
+            for u in sorted(usage, key=lambda u: u.get("booked_at") or 0)
+        ]
+        columns = ("TIME (UTC)", "KIND", "OUTCOME", "DURATION", "DEST", "MODEM")
+        out.append(_indent(render_table(rows, columns)))
+    evidence = list(data.get("evidence") or [])
+    out += ["", f"block evidence ({len(evidence)}):"]
+    out.extend(
+        f"  {when(e.get('at'))}  {e.get('kind')}  {_details(e, {'at', 'kind'})}".rstrip()
+        for e in evidence
+    )
+    audit = list(data.get("audit") or [])
+    out += ["", f"audit trail ({len(audit)}):"]
+    out.extend(
+        f"  {when(a.get('at'))}  {a.get('actor')}  {a.get('action')}  "
+        f"{_details(a, {'at', 'actor', 'action', 'iccid'})}".rstrip()
+        for a in audit
+    )
+    return "\n".join(out)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.splitlines())
