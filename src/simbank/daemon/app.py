@@ -20,6 +20,7 @@ from simbank.daemon.homeassistant import DiscoveryPublisher, birth_topic, is_bir
 from simbank.daemon.metrics import Metrics, MetricsServer, serve
 from simbank.daemon.mqtt import Inbound, MqttBridge
 from simbank.daemon.requests import RequestRouter
+from simbank.daemon.sdnotify import Notifier, WatchdogPinger, summary_line
 from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
 from simbank.errors import ConfigError
@@ -27,6 +28,7 @@ from simbank.errors import ConfigError
 log = structlog.get_logger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 15.0
+STATUS_EVERY_S = 5.0
 
 
 class Daemon:
@@ -129,6 +131,23 @@ class Daemon:
             log.info("homeassistant_online_resending_discovery")
             self.discovery.resend()
 
+    def _summary(self) -> str:
+        return summary_line(
+            {m: s.state for m, s in self.board.modems.items()},
+            {i: s.state for i, s in self.board.sims.items()},
+            self.bridge.connected,
+        )
+
+    async def _report_status(self, notifier: Notifier) -> None:
+        """systemd's STATUS= line, refreshed while something changes (at most every 5 s)."""
+        last = ""
+        while True:
+            line = self._summary()
+            if line != last:
+                notifier.status(line)
+                last = line
+            await asyncio.sleep(STATUS_EVERY_S)
+
     def _info(self) -> bytes:
         return BridgeInfo(
             version=__version__,
@@ -168,8 +187,21 @@ class Daemon:
                 tg.create_task(sup.run(), name=f"modem-{modem_id}")
                 for modem_id, sup in self.supervisors.items()
             ]
+            notifier = Notifier.from_env()
+            alive = [requests, bridge_task, *workers]
+            aux = [
+                tg.create_task(
+                    WatchdogPinger(notifier, lambda: all(not t.done() for t in alive)).run(),
+                    name="watchdog",
+                ),
+                tg.create_task(self._report_status(notifier), name="sd-status"),
+            ]
+            notifier.ready(self._summary())
             await stop.wait()
             log.info("daemon_stopping")
+            notifier.stopping()
+            for task in aux:
+                task.cancel()
             # Requests first, while the modems are still there: a call in progress is hung
             # up and its booking completed (charged in full), then the modems are closed.
             requests.cancel()
