@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -155,3 +157,39 @@ async def running(
             await asyncio.wait_for(daemon_task, 30)
             watch_task.cancel()
             await asyncio.gather(watch_task, return_exceptions=True)
+
+
+def config_text(
+    tmp_path: Path, port: int, base: str, paths: dict[str, str], calls_per_hour: int = 3
+) -> str:
+    """A simbank.toml for a daemon run as a subprocess (modems with 2 slots each)."""
+    modems = "".join(f'[[modems]]\nid = "{m}"\nport = "{p}"\nslots = 2\n' for m, p in paths.items())
+    return (
+        f'[gateway]\nid = "gw1"\nstate_dir = "{tmp_path / "state"}"\npoll_interval_s = 1\n'
+        f'[mqtt]\nport = {port}\nbase_topic = "{base}"\n'
+        "[rotation]\nmin_dwell_s = 0\nsim_ready_timeout_s = 10\nregistration_timeout_s = 10\n"
+        "[policies.default]\n"
+        f"calls_per_hour = {calls_per_hour}\nmin_call_gap_s = 0\n"
+        "calls_per_destination_per_day = 50\nquiet_hours = []\n"
+        '[logging]\nformat = "json"\n' + modems
+    )
+
+
+def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "simbank.daemon.cli", "run", "--config", str(config)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+async def wait_ready(watcher: StateWatcher, topics: Topics, timeout: float = 30) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            state = watcher.state.get(topics.modem("m1"), {})
+            if (
+                state.get("state") == "ready"
+                and (state.get("registration") or {}).get("state") == "registered_home"
+            ):
+                return
+            await asyncio.sleep(0.05)

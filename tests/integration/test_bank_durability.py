@@ -6,12 +6,11 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from bankrig import running
+from bankrig import config_text, running, start_daemon, wait_ready
 
 from simbank.bank.ledger import Ledger
 from simbank.config.models import DetectionConfig, MqttConfig, PolicyConfig
@@ -22,38 +21,6 @@ from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.scenario import ModemSpec, OperatorLimits, SimSpec, Timing, make_iccid
 
 pytestmark = pytest.mark.integration
-
-
-def _config_text(tmp_path: Path, port: int, base: str, paths: dict[str, str]) -> str:
-    modems = "".join(f'[[modems]]\nid = "{m}"\nport = "{p}"\nslots = 2\n' for m, p in paths.items())
-    return (
-        f'[gateway]\nid = "gw1"\nstate_dir = "{tmp_path / "state"}"\npoll_interval_s = 1\n'
-        f'[mqtt]\nport = {port}\nbase_topic = "{base}"\n'
-        "[rotation]\nmin_dwell_s = 0\nsim_ready_timeout_s = 10\nregistration_timeout_s = 10\n"
-        "[policies.default]\ncalls_per_hour = 3\nmin_call_gap_s = 0\n"
-        "calls_per_destination_per_day = 50\nquiet_hours = []\n"
-        '[logging]\nformat = "json"\n' + modems
-    )
-
-
-def _start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "simbank.daemon.cli", "run", "--config", str(config)],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-async def _wait_ready(watcher: StateWatcher, topics: Topics, timeout: float = 30) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            state = watcher.state.get(topics.modem("m1"), {})
-            if (
-                state.get("state") == "ready"
-                and (state.get("registration") or {}).get("state") == "registered_home"
-            ):
-                return
-            await asyncio.sleep(0.05)
 
 
 async def test_sigkill_mid_call_keeps_the_booking_and_the_quota(
@@ -75,17 +42,17 @@ async def test_sigkill_mid_call_keeps_the_booking_and_the_quota(
         slot1, slot2 = (s.iccid for s in bank.modems["m1"].slots if s is not None)
         config = tmp_path / "simbank.toml"
         config.write_text(
-            _config_text(tmp_path, mosquitto.port, base_topic, {"m1": str(bank.modems["m1"].path)})
+            config_text(tmp_path, mosquitto.port, base_topic, {"m1": str(bank.modems["m1"].path)})
         )
         log = tmp_path / "daemon.log"
         topics = Topics(base_topic, "gw1")
         mqtt = MqttConfig(port=mosquitto.port, base_topic=base_topic)
         watcher = StateWatcher(mqtt, base_topic, f"w-{base_topic}", gateway="gw1")
         watch_task = asyncio.create_task(watcher.run())
-        daemon = _start_daemon(config, log)
+        daemon = start_daemon(config, log)
         try:
             async with RequestClient(mqtt, topics, f"c-{base_topic}") as client:
-                await _wait_ready(watcher, topics)
+                await wait_ready(watcher, topics)
                 first = await client.request(
                     "call", {"number": "+15550100011", "max_duration_s": 1}, timeout=30
                 )
@@ -113,9 +80,9 @@ async def test_sigkill_mid_call_keeps_the_booking_and_the_quota(
                 assert records[1].charged_s == 40  # ...with its whole reservation
                 assert records[1].destination and "555" not in records[1].destination
 
-                daemon = _start_daemon(config, log)
+                daemon = start_daemon(config, log)
                 await asyncio.sleep(1.0)
-                await _wait_ready(watcher, topics)
+                await wait_ready(watcher, topics)
                 answers = []
                 for n in range(5):
                     answers.append(
