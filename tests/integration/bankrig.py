@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from simbank.daemon.broker import PrivateMosquitto
 from simbank.daemon.contract import Topics
 from simbank.daemon.mqtt import RequestClient, StateWatcher
 from simbank.simulator import Scenario, SimulatedBank
+from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 
 
 @dataclass
@@ -193,3 +195,112 @@ async def wait_ready(watcher: StateWatcher, topics: Topics, timeout: float = 30)
             ):
                 return
             await asyncio.sleep(0.05)
+
+
+def one_modem(dialect: str, first_serial: int, talk_s: float = 60) -> Scenario:
+    """One dual-SIM modem, fast timings: the scenario of the subprocess tests."""
+    return Scenario(
+        timing=Timing(boot_s=0.5, sim_init_s=0.3, ring_s=0.2, talk_s=talk_s),
+        modems=[
+            ModemSpec(
+                id="m1",
+                dialect=dialect,  # type: ignore[arg-type]
+                slots=[
+                    SimSpec(iccid=make_iccid(first_serial + n), registration_delay_s=0.2)
+                    for n in (0, 1)
+                ],
+            )
+        ],
+    )
+
+
+@dataclass
+class ProcessRig:
+    """``simbankd run`` as a subprocess (as systemd runs it) against an in-process simulator."""
+
+    tmp_path: Path
+    port: int
+    base: str
+    bank: SimulatedBank
+    watcher: StateWatcher
+    client: RequestClient
+    topics: Topics
+    config: Path
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def slots(self) -> tuple[str, str]:
+        first, second = (c.iccid for c in self.bank.modems["m1"].slots if c is not None)
+        return first, second
+
+    def write_config(self, calls_per_hour: int = 3) -> None:
+        paths = {m: str(modem.path) for m, modem in self.bank.modems.items()}
+        self.config.write_text(
+            config_text(self.tmp_path, self.port, self.base, paths, calls_per_hour)
+        )
+
+    def start(self) -> None:
+        self.process = start_daemon(self.config, self.log)
+
+    async def ready(self) -> None:
+        """m1 ready on slot 1 with its slot inventory done (both SIMs known)."""
+        await wait_ready(self.watcher, self.topics)
+        slot1, slot2 = self.slots
+        modem = self.topics.modem("m1")
+        async with asyncio.timeout(20):
+            while not (
+                self.topics.sim(slot2) in self.watcher.state
+                and self.watcher.state[modem].get("iccid") == slot1
+                and self.watcher.state[modem].get("state") == "ready"
+            ):
+                await asyncio.sleep(0.05)
+
+    async def call_in_progress(self) -> None:
+        async with asyncio.timeout(20):
+            while self.bank.modems["m1"].call is None:
+                await asyncio.sleep(0.02)
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.asynccontextmanager
+async def daemon_process(
+    tmp_path: Path, broker: PrivateMosquitto, base_topic: str, scenario: Scenario
+) -> AsyncIterator[ProcessRig]:
+    async with SimulatedBank(scenario, directory=tmp_path / "ports") as bank:
+        topics = Topics(base_topic, "gw1")
+        mqtt = MqttConfig(port=broker.port, base_topic=base_topic)
+        watcher = StateWatcher(mqtt, base_topic, f"w-{base_topic}", gateway="gw1")
+        watch_task = asyncio.create_task(watcher.run(), name="process-rig-watcher")
+        rig: ProcessRig | None = None
+        try:
+            async with RequestClient(mqtt, topics, f"c-{base_topic}") as client:
+                rig = ProcessRig(
+                    tmp_path,
+                    broker.port,
+                    base_topic,
+                    bank,
+                    watcher,
+                    client,
+                    topics,
+                    tmp_path / "simbank.toml",
+                    tmp_path / "daemon.log",
+                )
+                rig.write_config()
+                rig.start()
+                yield rig
+        finally:
+            if rig is not None:
+                rig.stop()
+            watch_task.cancel()
+            await asyncio.gather(watch_task, return_exceptions=True)

@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from bankrig import config_text, running, start_daemon, wait_ready
+from bankrig import daemon_process, one_modem, running
 
 from simbank.bank.ledger import Ledger
-from simbank.config.models import DetectionConfig, MqttConfig, PolicyConfig
+from simbank.config.models import DetectionConfig, PolicyConfig
 from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt import RequestClient, StateWatcher
-from simbank.simulator import Scenario, SimulatedBank
+from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, OperatorLimits, SimSpec, Timing, make_iccid
 
 pytestmark = pytest.mark.integration
@@ -26,88 +23,49 @@ pytestmark = pytest.mark.integration
 async def test_sigkill_mid_call_keeps_the_booking_and_the_quota(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
 ) -> None:
-    scenario = Scenario(
-        timing=Timing(boot_s=0.5, sim_init_s=0.3, ring_s=0.2, talk_s=60),
-        modems=[
-            ModemSpec(
-                id="m1",
-                dialect="quectel",
-                slots=[
-                    SimSpec(iccid=make_iccid(900 + n), registration_delay_s=0.2) for n in (0, 1)
-                ],
-            )
-        ],
-    )
-    async with SimulatedBank(scenario, directory=tmp_path / "ports") as bank:
-        slot1, slot2 = (s.iccid for s in bank.modems["m1"].slots if s is not None)
-        config = tmp_path / "simbank.toml"
-        config.write_text(
-            config_text(tmp_path, mosquitto.port, base_topic, {"m1": str(bank.modems["m1"].path)})
+    async with daemon_process(tmp_path, mosquitto, base_topic, one_modem("quectel", 900)) as rig:
+        slot1, slot2 = rig.slots
+        await rig.ready()
+        first = await rig.client.request(
+            "call", {"number": "+15550100011", "max_duration_s": 1}, timeout=30
         )
-        log = tmp_path / "daemon.log"
-        topics = Topics(base_topic, "gw1")
-        mqtt = MqttConfig(port=mosquitto.port, base_topic=base_topic)
-        watcher = StateWatcher(mqtt, base_topic, f"w-{base_topic}", gateway="gw1")
-        watch_task = asyncio.create_task(watcher.run())
-        daemon = start_daemon(config, log)
-        try:
-            async with RequestClient(mqtt, topics, f"c-{base_topic}") as client:
-                await wait_ready(watcher, topics)
-                first = await client.request(
-                    "call", {"number": "+15550100011", "max_duration_s": 1}, timeout=30
-                )
-                assert first["status"] == "ok", first
-                assert first["data"]["iccid"] == slot1
-                # The second call is killed mid-way: the booking was committed before ATD.
-                pending = asyncio.create_task(
-                    client.request(
-                        "call", {"number": "+15550100012", "max_duration_s": 40}, timeout=60
-                    )
-                )
-                async with asyncio.timeout(20):
-                    while bank.modems["m1"].call is None:
-                        await asyncio.sleep(0.02)
-                os.kill(daemon.pid, signal.SIGKILL)
-                daemon.wait(timeout=10)
-                pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
+        assert first["status"] == "ok", first
+        assert first["data"]["iccid"] == slot1
+        # The second call is killed mid-way: the booking was committed before ATD.
+        pending = asyncio.create_task(
+            rig.client.request("call", {"number": "+15550100012", "max_duration_s": 40}, timeout=60)
+        )
+        await rig.call_in_progress()
+        assert rig.process is not None
+        os.kill(rig.process.pid, signal.SIGKILL)
+        rig.process.wait(timeout=10)
+        pending.cancel()
+        await asyncio.gather(pending, return_exceptions=True)
 
-                with Ledger.open(tmp_path / "state") as ledger:
-                    records = ledger.usage_records(slot1, 0)
-                assert len(records) == 2
-                assert records[0].completed and records[0].outcome == "completed"
-                assert not records[1].completed  # no outcome: counts as used...
-                assert records[1].charged_s == 40  # ...with its whole reservation
-                assert records[1].destination and "555" not in records[1].destination
+        with Ledger.open(tmp_path / "state") as ledger:
+            records = ledger.usage_records(slot1, 0)
+        assert len(records) == 2
+        assert records[0].completed and records[0].outcome == "completed"
+        assert not records[1].completed  # no outcome: counts as used...
+        assert records[1].charged_s == 40  # ...with its whole reservation
+        assert records[1].destination and "555" not in records[1].destination
 
-                daemon = start_daemon(config, log)
-                await asyncio.sleep(1.0)
-                await wait_ready(watcher, topics)
-                answers = []
-                for n in range(5):
-                    answers.append(
-                        await client.request(
-                            "call",
-                            {"number": f"+1555010{20 + n:04d}", "max_duration_s": 1},
-                            timeout=60,
-                        )
-                    )
-                codes = [a.get("code") or a["data"]["iccid"] for a in answers]
-                # The killed call has no outcome, so it is taken to run its whole 40 s
-                # reservation: slot 1 may not call again before that (min gap after a call's
-                # end), slot 2 takes its 3 calls per hour, then nothing is left.
-                assert codes == [slot2, slot2, slot2, "quota_exhausted", "quota_exhausted"], codes
-                assert {"calls_per_hour", "min_call_gap_s"} <= set(answers[3]["detail"]["limits"])
-        finally:
-            if daemon.poll() is None:
-                daemon.send_signal(signal.SIGTERM)
-                try:
-                    daemon.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    daemon.kill()
-            watch_task.cancel()
-            await asyncio.gather(watch_task, return_exceptions=True)
-        calls = bank.carrier.stats.calls_by_iccid
+        rig.start()
+        await asyncio.sleep(1.0)
+        await rig.ready()
+        answers = [
+            await rig.client.request(
+                "call", {"number": f"+1555010{20 + n:04d}", "max_duration_s": 1}, timeout=60
+            )
+            for n in range(5)
+        ]
+        codes = [a.get("code") or a["data"]["iccid"] for a in answers]
+        # The killed call has no outcome, so it is taken to run its whole 40 s
+        # reservation: slot 1 may not call again before that (min gap after a call's
+        # end), slot 2 takes its 3 calls per hour, then nothing is left.
+        assert codes == [slot2, slot2, slot2, "quota_exhausted", "quota_exhausted"], codes
+        assert {"calls_per_hour", "min_call_gap_s"} <= set(answers[3]["detail"]["limits"])
+        calls = rig.bank.carrier.stats.calls_by_iccid
         assert calls[slot1] == 2
         assert calls[slot2] == 3
 
