@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import time
 import tty
 from collections.abc import AsyncIterator, Callable
@@ -301,3 +302,28 @@ async def test_permission_denied_is_unavailable(tmp_path: os.PathLike[str]) -> N
     os.chmod(path, 0)
     with pytest.raises(PortUnavailable, match="permission denied"):
         await open_port(path, 115200, "noperm")
+
+
+async def test_ports_work_with_descriptors_past_1024(modem: FakeModem) -> None:
+    """A gateway with a few hundred modems opens ports on descriptors >= FD_SETSIZE (1024),
+    where pyserial's select()-based read fails: ours reads what epoll reported readable."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard descriptor limit ({hard}) is below 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    fillers: list[int] = []
+    try:
+        while not fillers or fillers[-1] < 1100:
+            fillers.append(os.open(os.devnull, os.O_RDONLY))
+        modem.script[b"AT+CSQ"] = b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+        chan = await open_port(modem.path, 115200, "pty-high")
+        try:
+            response = await chan.request(Command("AT+CSQ", prefix="+CSQ"))
+            assert response.value("+CSQ") == "20,99"
+        finally:
+            chan.close()
+            await asyncio.wait_for(chan.wait_closed(), 2)
+    finally:
+        for fd in fillers:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

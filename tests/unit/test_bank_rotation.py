@@ -233,3 +233,28 @@ def test_a_plan_never_picks_a_slot_the_policy_refuses(
             ))  # fmt: skip
         if active in allowed and not rebalance:
             assert result.decision == "stay"
+
+
+def test_waits_for_an_active_sim_that_frees_up_soon_instead_of_switching() -> None:
+    """The active SIM is only inside its 30 s gap: wait rather than re-register another."""
+    views = [sim(0, calls=1, state="active", last_end=NOW - 10), sim(1)]
+    waiting = plan(views, 0, NOW - 3600, NOW, tz=UTC, action=CALL, min_dwell_s=60, wait_limit_s=30)
+    assert (waiting.decision, waiting.slot) == ("wait", 0)
+    assert waiting.wait_until == pytest.approx(NOW + 20)
+    # Too long a wait, or waiting switched off: switch as before.
+    for limit in (10, 0):
+        switched = plan(
+            views, 0, NOW - 3600, NOW, tz=UTC, action=CALL, min_dwell_s=60, wait_limit_s=limit
+        )
+        assert (switched.decision, switched.slot) == ("switch", 1)
+
+
+def test_gateway_prefers_a_modem_that_may_act_now_over_one_that_waits() -> None:
+    waiting = ModemView("m1", [sim(0, calls=1, state="active", last_end=NOW - 10)], 0, NOW - 3600)
+    ready = ModemView("m2", [sim(0, calls=5, state="active")], 0, NOW - 3600)
+    choice = best_for_gateway(
+        [waiting, ready], NOW, tz=UTC, action=CALL, min_dwell_s=60, wait_limit_s=30
+    )
+    assert choice.modem == "m2"
+    alone = best_for_gateway([waiting], NOW, tz=UTC, action=CALL, min_dwell_s=60, wait_limit_s=30)
+    assert (alone.modem, alone.plan.decision) == ("m1", "wait")

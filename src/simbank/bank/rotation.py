@@ -44,13 +44,15 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """``stay`` on the active slot, ``switch`` to ``slot``, or ``none`` eligible."""
+    """``stay`` on the active slot, ``switch`` to ``slot``, ``wait`` for the active slot until
+    ``wait_until`` (cheaper than a switch and a re-registration), or ``none`` eligible."""
 
-    decision: Literal["stay", "switch", "none"]
+    decision: Literal["stay", "switch", "wait", "none"]
     slot: int | None
     headroom: float = 0.0
     refusals: Mapping[int, Refusal] = field(default_factory=dict)
     unusable: Mapping[int, str] = field(default_factory=dict)
+    wait_until: float | None = None
 
     @property
     def frees_at(self) -> float | None:
@@ -124,8 +126,15 @@ def plan(
     action: Action,
     min_dwell_s: float,
     rebalance: bool = False,
+    wait_limit_s: float = 0.0,
 ) -> Plan:
-    """Decide which slot of one modem does ``action``."""
+    """Decide which slot of one modem does ``action``.
+
+    When the active SIM is refused only for a moment (its minimum gap, a rest, the rolling
+    hour) and may act again within ``wait_limit_s``, the plan is to ``wait`` for it: every
+    switch costs a re-registration, and a SIM that re-registers before every call looks
+    like exactly the kind of SIM box carriers block.
+    """
     refusals: dict[int, Refusal] = {}
     unusable: dict[int, str] = {}
     room: dict[int, float] = {}
@@ -140,6 +149,18 @@ def plan(
             refusals[view.slot] = refusal
         else:
             room[view.slot] = headroom(view.limits, view.usage, action.kind)
+    active_refusal = refusals.get(active_slot) if active_slot is not None else None
+    if (
+        wait_limit_s > 0
+        and not rebalance
+        and active_refusal is not None
+        and active_refusal.code == "quota_exhausted"
+        and active_refusal.frees_at is not None
+        and now < active_refusal.frees_at <= now + wait_limit_s
+    ):
+        return Plan(
+            "wait", active_slot, 0.0, refusals, unusable, wait_until=active_refusal.frees_at
+        )
     others = {slot: r for slot, r in room.items() if slot != active_slot}
     best = max(others, key=lambda s: (others[s], -s), default=None)
     if active_slot in room:
@@ -155,7 +176,13 @@ def plan(
 
 
 def best_for_gateway(
-    modems: Sequence[ModemView], now: float, *, tz: ZoneInfo, action: Action, min_dwell_s: float
+    modems: Sequence[ModemView],
+    now: float,
+    *,
+    tz: ZoneInfo,
+    action: Action,
+    min_dwell_s: float,
+    wait_limit_s: float = 0.0,
 ) -> GatewayPlan:
     """Choose the modem (and slot) for an action that names no modem: a modem whose active
     SIM may act beats one that must switch first; then the most headroom; then modem id."""
@@ -168,13 +195,13 @@ def best_for_gateway(
             tz=tz,
             action=action,
             min_dwell_s=min_dwell_s,
+            wait_limit_s=wait_limit_s,
         )
         for m in modems
     }
+    cost = {"stay": 0, "wait": 1, "switch": 2}
     ranked = sorted(
-        (p.decision != "stay", -p.headroom, modem)
-        for modem, p in plans.items()
-        if p.decision != "none"
+        (cost[p.decision], -p.headroom, modem) for modem, p in plans.items() if p.decision != "none"
     )
     if not ranked:
         return GatewayPlan(None, Plan("none", None), plans)

@@ -201,6 +201,12 @@ class RotationConfig(_Section):
         description="A SIM stays active at least this long before a "
         "rotation for headroom (a SIM that may not act at all is switched at once).",
     )
+    wait_for_active_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="When the active SIM may act again within this long (its minimum gap, a "
+        "rest), wait for it instead of switching: fewer re-registrations (0: always switch).",
+    )
     sim_ready_timeout_s: float = Field(
         default=30.0, gt=0, description="After a slot switch, wait this long for +CPIN: READY."
     )

@@ -73,7 +73,7 @@ class Daemon:
                 self.bridge, config.mqtt.base_topic, config.gateway.id, ha.prefix
             )
             self.board.watchers.append(self.discovery)
-        self.gateway = Gateway(config, self.ledger, self.board, clock)
+        self.gateway = Gateway(config, self.ledger, self.board, clock, time_scale)
         self.supervisors = {
             m.id: ModemSupervisor(
                 m, self.board, config.gateway.poll_interval_s, self.gateway, time_scale=time_scale

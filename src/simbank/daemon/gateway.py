@@ -90,8 +90,10 @@ class Gateway:
         ledger: Ledger,
         board: StatusBoard,
         clock: Callable[[], float] = time.time,
+        time_scale: float = 1.0,
     ) -> None:
         self.config = config
+        self.time_scale = time_scale
         self.ledger = ledger
         self.board = board
         self.clock = clock

@@ -38,6 +38,9 @@ log = structlog.get_logger(__name__)
 
 #: How long a request waits for a modem that is busy with another action.
 MODEM_WAIT_S = 120.0
+#: A "wait for the active SIM" plan is re-checked at most this often before giving up.
+WAIT_ROUNDS = 3
+WAIT_SLACK_S = 0.05
 
 
 class Handlers:
@@ -115,6 +118,7 @@ class Handlers:
             action=action,
             min_dwell_s=self.gw.config.rotation.min_dwell_s,
             rebalance=rebalance,
+            wait_limit_s=self.gw.config.rotation.wait_for_active_s,
         )
         if decision.decision == "none" and not rebalance:
             raise _refusal(decision)
@@ -131,7 +135,12 @@ class Handlers:
         ready = [m for m, s in self.gw.supervisors.items() if s.ready]
         idle = [m for m in ready if not self.gw.supervisors[m].lock.locked()] or ready
         choice = best_for_gateway(
-            self._views(idle, now), now, tz=self.gw.tz, action=action, min_dwell_s=rot.min_dwell_s
+            self._views(idle, now),
+            now,
+            tz=self.gw.tz,
+            action=action,
+            min_dwell_s=rot.min_dwell_s,
+            wait_limit_s=rot.wait_for_active_s,
         )
         if choice.modem is None:
             if not choice.plans:
@@ -190,6 +199,16 @@ class Handlers:
     async def _prepare(self, sup: ModemSupervisor, action: Action) -> str:
         """Inside the modem lock: plan again (usage may have moved) and switch if needed."""
         decision = self._plan(sup.cfg.id, action)
+        for _ in range(WAIT_ROUNDS):
+            if decision.decision != "wait" or decision.wait_until is None:
+                break
+            # The active SIM frees up in a moment: wait for it (holding the modem) rather
+            # than switch and re-register.
+            delay = (decision.wait_until - self.gw.clock()) / self.gw.time_scale
+            await asyncio.sleep(max(0.0, delay) + WAIT_SLACK_S)
+            decision = self._plan(sup.cfg.id, action)
+        if decision.decision == "wait":
+            raise _refusal(decision)
         if decision.decision == "switch":
             assert decision.slot is not None
             await self._switch(sup, decision.slot, "rotation")

@@ -33,6 +33,8 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[Request], Awaitable[dict[str, Any]]]
 
 QUEUE_MAX = 256
+#: Commands that change nothing: answered afresh every time, their answers not stored.
+READ_ONLY = frozenset({"status", "sim/report"})
 WORKERS = 16
 
 
@@ -153,7 +155,8 @@ class RequestRouter:
             request = model.model_validate(data)
         except ValidationError as exc:
             return self._error("validation_error", _validation_message(exc), transaction)
-        if transaction is None:
+        if transaction is None or command in READ_ONLY:
+            # Nothing to do twice, and a status answer is large: not kept in the ledger.
             return await self._execute(command, request)
         key = (command, json.dumps(transaction, sort_keys=True, separators=(",", ":")))
         if self._store is not None and (first := self._store.find_response(*key)) is not None:

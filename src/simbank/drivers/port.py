@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import os
 import termios
 
 import serial
@@ -31,6 +32,37 @@ def _reason(path: str, exc: BaseException) -> str:
     if code == errno.EBUSY or "exclusively lock" in text or "busy" in text.lower():
         return f"{path}: busy (already opened by another process or channel)"
     return f"{path}: cannot open: {text}"
+
+
+class EpollSerial(serial.Serial):
+    """pyserial's POSIX Serial with one change: ``read`` is a single non-blocking
+    ``os.read``. pyserial's own ``read`` calls ``select()``, which cannot take a descriptor
+    of 1024 or more: on a gateway with a few hundred modems (five descriptors each) every
+    port opened past that point failed. The transport only reads when epoll says the port
+    is readable, so the select was redundant anyway. Any read error becomes a
+    SerialException, which ends the port's session instead of spinning the loop."""
+
+    def read(self, size: int = 1) -> bytes:
+        if not self.is_open or self.fd is None:
+            raise serial.PortNotOpenError
+        try:
+            data = os.read(self.fd, size)
+        except BlockingIOError:
+            return b""
+        except OSError as exc:
+            raise serial.SerialException(f"read failed: {exc}") from exc
+        if not data:
+            raise serial.SerialException(
+                "device reports readiness to read but returned no data "
+                "(device disconnected or multiple access on port?)"
+            )
+        return data
+
+
+def _open(path: str, baudrate: int) -> EpollSerial:
+    return EpollSerial(
+        path, baudrate=baudrate, exclusive=True, rtscts=False, dsrdtr=False, xonxoff=False
+    )
 
 
 def _forbid_other_opens(port: serial.Serial | None) -> None:
@@ -58,15 +90,11 @@ async def open_port(
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):
-            transport, _ = await serial_asyncio_fast.create_serial_connection(
-                loop,
-                lambda: channel,
-                path,
-                baudrate=baudrate,
-                exclusive=True,
-                rtscts=False,
-                dsrdtr=False,
-                xonxoff=False,
+            # open() runs in a worker thread, as pyserial-asyncio-fast itself does: a tty
+            # open can block (and cannot be cancelled) on misbehaving USB devices.
+            port = await loop.run_in_executor(None, _open, path, baudrate)
+            transport, _ = await serial_asyncio_fast.connection_for_serial(
+                loop, lambda: channel, port
             )
             await channel.wait_connected(timeout)
             _forbid_other_opens(transport.serial)
