@@ -35,6 +35,8 @@ log = structlog.get_logger(__name__)
 BrokerError = aiomqtt.MqttError
 
 EVENT_QUEUE_MAX = 10_000
+#: QoS 1 messages in flight at once (paho's default window is 20).
+PUBLISH_WINDOW = 16
 PUBLISH_TIMEOUT_S = 10.0
 
 
@@ -178,7 +180,9 @@ class MqttBridge:
         self._handler = handler
         self._retained: dict[str, bytes] = {}
         self._dirty: dict[str, None] = {}
-        self._events: deque[tuple[str, bytes, bytes | None]] = deque()
+        # (sequence number, topic, payload, correlation data)
+        self._events: deque[tuple[int, str, bytes, bytes | None]] = deque()
+        self._event_seq = 0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
@@ -205,7 +209,8 @@ class MqttBridge:
         if len(self._events) >= EVENT_QUEUE_MAX:
             self._events.popleft()
             self.dropped_events += 1
-        self._events.append((topic, payload, correlation_data))
+        self._event_seq += 1
+        self._events.append((self._event_seq, topic, payload, correlation_data))
         self._wake.set()
 
     def stop(self) -> None:
@@ -254,24 +259,57 @@ class MqttBridge:
             log.info("mqtt_offline_published")
 
     async def _pump(self, client: aiomqtt.Client) -> None:
-        while True:
-            while self._dirty:
-                topic = next(iter(self._dirty))
-                payload = self._retained[topic]
-                await client.publish(topic, payload, qos=1, retain=True)
-                # Only forget the topic if no newer value arrived while we were publishing.
-                if self._retained[topic] is payload:
-                    self._dirty.pop(topic, None)
-            while self._events:
-                topic, payload, correlation = self._events[0]
+        """Keep up to PUBLISH_WINDOW QoS 1 messages in flight (waiting for each PUBACK in turn
+        made an event wait behind every retained update). Events and responses go before
+        retained state; each is forgotten only once acknowledged. Publishes start in order,
+        so the wire order is the queue order."""
+        window = asyncio.Semaphore(PUBLISH_WINDOW)
+        sent_upto = 0  # events with a higher sequence number have not been sent this session
+        in_flight: set[str] = set()  # retained topics being published
+        acked: set[int] = set()
+
+        async def send_event(seq: int, topic: str, payload: bytes, corr: bytes | None) -> None:
+            try:
                 await client.publish(
-                    topic, payload, qos=1, properties=_correlation_properties(correlation)
+                    topic, payload, qos=1, properties=_correlation_properties(corr)
                 )
-                self._events.popleft()
-            if self._stopping.is_set():
-                return
-            await self._wake.wait()
-            self._wake.clear()
+            finally:
+                window.release()
+            acked.add(seq)
+            while self._events and self._events[0][0] in acked:
+                acked.discard(self._events.popleft()[0])
+            self._wake.set()
+
+        async def send_retained(topic: str, payload: bytes) -> None:
+            try:
+                await client.publish(topic, payload, qos=1, retain=True)
+            finally:
+                window.release()
+                in_flight.discard(topic)
+            if self._retained.get(topic) is payload:  # no newer value arrived meanwhile
+                self._dirty.pop(topic, None)
+            self._wake.set()
+
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                event = next((e for e in self._events if e[0] > sent_upto), None)
+                topic = None
+                if event is None:
+                    topic = next((t for t in self._dirty if t not in in_flight), None)
+                if event is None and topic is None:
+                    if self._stopping.is_set() and not in_flight and not self._events:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await window.acquire()
+                if event is not None:
+                    sent_upto = event[0]
+                    tg.create_task(send_event(*event))
+                else:
+                    assert topic is not None
+                    in_flight.add(topic)
+                    tg.create_task(send_retained(topic, self._retained[topic]))
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
