@@ -372,3 +372,18 @@ def test_do_not_call_list_loads_hashes_reports_bad_lines_and_reloads(tmp_path: P
     with pytest.raises(ConfigError):
         DoNotCallList.load(path, hasher)
     assert len(DoNotCallList.load(None, hasher)) == 0
+
+
+def test_a_verdict_is_one_commit_with_all_its_evidence(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path) as ledger:
+        ledger.record_verdict(
+            "8999010000000000001",
+            "blocked",
+            1000.0,
+            "reject_cause",
+            [(990.0, "registration", {"stat": 3}), (1000.0, "reject_cause", {"cause": 7})],
+        )
+        record = ledger.sim_states()["8999010000000000001"]
+        assert (record.state, record.reason, record.since) == ("blocked", "reject_cause", 1000.0)
+        kinds = [e.kind for e in ledger.evidence("8999010000000000001")]
+        assert kinds == ["registration", "reject_cause"]

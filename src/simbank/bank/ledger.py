@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,29 @@ class Ledger:
                 " note = excluded.note, since = CASE WHEN sim_state.state = excluded.state"
                 " THEN sim_state.since ELSE excluded.since END, state = excluded.state",
                 (iccid, state, reason, now, note),
+            )
+
+    def record_verdict(
+        self,
+        iccid: str,
+        state: str,
+        now: float,
+        reason: str,
+        evidence: Sequence[tuple[float, str, dict[str, object]]],
+    ) -> None:
+        """A detector verdict: the SIM's new state and all its evidence in ONE durable commit
+        (one fsync, not one per observation: the verdict reaches MQTT that much sooner)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO sim_state (iccid, state, reason, since, note) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (iccid) DO UPDATE SET reason = excluded.reason,"
+                " note = excluded.note, since = CASE WHEN sim_state.state = excluded.state"
+                " THEN sim_state.since ELSE excluded.since END, state = excluded.state",
+                (iccid, state, reason, now, None),
+            )
+            conn.executemany(
+                "INSERT INTO evidence (iccid, at, kind, detail) VALUES (?, ?, ?, ?)",
+                [(iccid, at, kind, _dump(detail)) for at, kind, detail in evidence],
             )
 
     def sim_states(self) -> dict[str, SimRecord]:

@@ -393,9 +393,13 @@ class Gateway:
         for verdict in verdicts:
             now = self.clock()
             iccid = verdict.iccid
-            self.ledger.set_sim_state(iccid, verdict.state, verdict.since, reason=verdict.reason)
-            for obs in verdict.evidence:
-                self.ledger.add_evidence(iccid, obs.at, obs.kind, dict(obs.detail))
+            self.ledger.record_verdict(
+                iccid,
+                verdict.state,
+                verdict.since,
+                verdict.reason,
+                [(obs.at, obs.kind, dict(obs.detail)) for obs in verdict.evidence],
+            )
             info = self.sims.get(iccid)
             self.board.event(
                 f"sim_{verdict.state}",
