@@ -135,6 +135,23 @@ async def test_puk_locks_and_barred_calls_block(
         assert rig.events("sim_blocked", iccid=barred)[0]["reason"] == "calls_barred"
 
 
+async def test_a_sim_that_locks_in_service_is_seen_at_once(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
+) -> None:
+    """A card that re-initialises on its own asking for its PUK (+CPIN: SIM PUK, no switch
+    by us) is read again at once: quarantined as locked, and the modem moves on."""
+    async with running(tmp_path, mosquitto, base_topic, two_slot_bank({})) as rig:
+        await rig.inventory_done()
+        await rig.until(rig.modems_ready)
+        iccid = rig.modem("m1")["iccid"]
+        rig.bank.sim(iccid).set_behaviour("puk")
+        await rig.until(lambda: rig.events("sim_locked", iccid=iccid), timeout=10)
+        await rig.until(lambda: rig.sim(iccid).get("state") == "locked")
+        answer = await rig.request("call", {"number": "+15550100002", "max_duration_s": 1})
+        assert answer["status"] == "ok", answer
+        assert answer["data"]["iccid"] != iccid
+
+
 async def test_two_blocks_open_the_circuit_until_resumed(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
 ) -> None:

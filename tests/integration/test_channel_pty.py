@@ -213,6 +213,26 @@ async def test_unplug_fails_pending_and_queued_at_once(
         await channel.request("AT")
 
 
+async def test_abort_gives_up_a_hung_command_and_its_queue_but_keeps_the_port(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    """A dial queued behind a hang must not hold the re-sync for its own 40 s timeout."""
+    modem.script[b"AT+CREG?"] = None
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    in_flight = asyncio.create_task(channel.request(Command("AT+CREG?", timeout=30)))
+    queued = asyncio.create_task(channel.request(Command("ATD+15550100123;", timeout=40)))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    assert channel.abort("modem unresponsive") == 2
+    for task in (in_flight, queued):
+        with pytest.raises(AtTimeout, match="modem unresponsive"):
+            await asyncio.wait_for(task, 2)
+    assert time.monotonic() - started < 1.0
+    assert channel.connected
+    assert b"ATD" not in modem.received  # the queued dial was never sent
+    assert (await channel.request("AT")).ok
+
+
 async def test_close_fails_pending_requests(modem: FakeModem, channel: AtChannel) -> None:
     modem.script[b"AT+COPS?"] = None
     in_flight = asyncio.create_task(channel.request(Command("AT+COPS?", timeout=30)))

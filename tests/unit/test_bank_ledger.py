@@ -327,6 +327,51 @@ def test_the_first_response_to_a_transaction_is_kept(ledger: Ledger) -> None:
     assert ledger.find_response("call", "t1") is None
 
 
+def test_an_inbound_sms_read_again_is_kept_once(ledger: Ledger) -> None:
+    """Stored, then the daemon died before deleting it: the pickup after the restart lists
+    it again (same SIM, sender, SMSC timestamp, index and text)."""
+    scts = "2026-11-28T21:00:00+00:00"
+    first = ledger.store_inbound_sms(ICCID, T0, "+15550100150", "hi", 1, sent_at=scts)
+    assert first is not None
+    assert ledger.store_inbound_sms(ICCID, T0 + 60, "+15550100150", "hi", 1, sent_at=scts) is None
+    # Any difference is another message: a later one, another index, another SIM.
+    assert ledger.store_inbound_sms(ICCID, T0, "+15550100150", "hi", 2, sent_at=scts)
+    later = "2026-11-28T21:00:01+00:00"
+    assert ledger.store_inbound_sms(ICCID, T0, "+15550100150", "hi", 1, sent_at=later)
+    assert ledger.store_inbound_sms("other", T0, "+15550100150", "hi", 1, sent_at=scts)
+    # Without a timestamp nothing identifies it: every report is kept.
+    assert ledger.store_inbound_sms(ICCID, T0, "+15550100150", "hi", 1)
+    assert ledger.store_inbound_sms(ICCID, T0, "+15550100150", "hi", 1)
+    assert len(ledger.inbound_sms(ICCID)) == 5
+    assert ledger.inbound_sms(ICCID)[0].id == first
+
+
+def test_a_started_transaction_is_marked_until_its_response_is_stored(
+    ledger: Ledger, state_dir: Path
+) -> None:
+    assert ledger.transaction_started("call", '"t1"') is None
+    ledger.start_transaction("call", '"t1"', T0)
+    ledger.start_transaction("call", '"t1"', T0 + 5)  # the first start is kept
+    assert ledger.transaction_started("sms/send", '"t1"') is None
+    # The mark is on disk at once: another process (the daemon after a crash) sees it.
+    with Ledger.open(state_dir) as other:
+        assert other.transaction_started("call", '"t1"') == T0
+    ledger.remember_response("call", '"t1"', b'{"status":"ok"}', T0 + 9)
+    assert ledger.transaction_started("call", '"t1"') is None
+    assert ledger.find_response("call", '"t1"') == b'{"status":"ok"}'
+    ledger.start_transaction("call", '"t2"', T0)
+    ledger.remember_response("call", '"t3"', b"{}", T0 + 8 * 86400)  # a week on: t2 forgotten
+    assert ledger.transaction_started("call", '"t2"') is None
+
+
+def test_bookings_are_found_by_their_transaction(ledger: Ledger) -> None:
+    booking = ledger.book(ICCID, UsageKind.CALL, T0, reserved_s=40, transaction='"t1"')
+    ledger.book(ICCID, UsageKind.SMS, T0, transaction='"t2"')
+    (record,) = ledger.bookings_for_transaction('"t1"')
+    assert (record.id, record.completed, record.charged_s) == (booking, False, 40)
+    assert ledger.bookings_for_transaction('"t9"') == []
+
+
 @pytest.mark.parametrize(
     ("spelling", "digits"),
     [

@@ -49,6 +49,32 @@ def test_defaults_from_minimal_config() -> None:
         (MINIMAL + '[[modems]]\nid="m1"\nport="/dev/a"\nbaudrate=1234\n', "modems[0].baudrate"),
         (MINIMAL + '[policies.default]\nquiet_hours=["9-5"]\n', "policies.default.quiet_hours"),
         (MINIMAL + '[[modems]]\nid="m1"\nport="/dev/a"\nwat=1\n', "modems[0].wat: unknown key"),
+        # Wrong TOML types are refused, not coerced (strict models).
+        (
+            MINIMAL + "[mqtt]\nport = true\n",
+            "mqtt.port: Input should be a valid integer, not a boolean (true)",
+        ),
+        (
+            MINIMAL + '[mqtt]\nport = "1883"\n',
+            'mqtt.port: Input should be a valid integer, not a string ("1883")',
+        ),
+        (
+            MINIMAL + '[metrics]\nenabled = "yes"\n',
+            'metrics.enabled: Input should be a valid boolean, not a string ("yes")',
+        ),
+        (
+            MINIMAL + "[mqtt]\npassword_file = 5\n",
+            "mqtt.password_file: Input should be a path, not an integer (5)",
+        ),
+        (
+            MINIMAL + '[policies.default]\nquiet_hours = "21:00-09:00"\n',
+            'quiet_hours: Input should be a valid list, not a string ("21:00-09:00")',
+        ),
+        (
+            MINIMAL + '[[modems]]\nid="m1"\nport="/dev/a"\n[[modems]]\nid="m1"\nport="/dev/b"\n',
+            "f.toml: modems: duplicate modem id 'm1' (modems[0] and modems[1])",
+        ),
+        (MINIMAL + "[policies.fast]\n", "f.toml: policies: a [policies.default] table is required"),
     ],
 )
 def test_each_mistake_is_one_clear_line(text: str, expected: str) -> None:
@@ -63,6 +89,41 @@ def test_all_problems_reported_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, "f.toml")
     assert len(info.value.lines) == 2
+
+
+def test_numbers_where_floats_are_expected_stay_fine() -> None:
+    config = parse_config(MINIMAL.replace('"gw1"\n', '"gw1"\npoll_interval_s = 5\n'))
+    assert config.gateway.poll_interval_s == 5.0
+
+
+def test_check_config_checks_the_password_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "f.toml"
+    missing = tmp_path / "no-such-password"
+    config.write_text(MINIMAL + f'[mqtt]\nusername = "gw1"\npassword_file = "{missing}"\n')
+    assert main(["check-config", str(config)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"{config}: mqtt.password_file: cannot read {missing}: No such file or directory"
+    ]
+    missing.write_text("s3cret-Pa55\n")
+    assert main(["check-config", str(config)]) == 0
+    assert "s3cret" not in capsys.readouterr().out
+
+
+def test_a_serial_port_that_does_not_exist_is_a_note_not_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "f.toml"
+    config.write_text(MINIMAL + '[[modems]]\nid = "m1"\nport = "/dev/simbank-test/none"\n')
+    assert main(["check-config", str(config)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{config}: ok (1 modems, 1 policies)",
+        f"{config}: note: modems[0].port /dev/simbank-test/none does not exist now; "
+        "modem m1 is reported absent until it appears",
+    ]
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
@@ -92,7 +153,7 @@ def test_run_with_bad_config_exits_78(tmp_path: Path) -> None:
     )
     assert proc.returncode == EXIT_CONFIG
     assert proc.stderr.strip().splitlines() == [
-        f"{bad}: mqtt.port: Input should be a valid integer, unable to parse string as an integer"
+        f'{bad}: mqtt.port: Input should be a valid integer, not a string ("many")'
     ]
 
 

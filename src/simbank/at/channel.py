@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from simbank.at.codec import AtCodec, Command, Event, Garbage, Prompt, Response, Stray, Urc
+from simbank.at.codec import (
+    MAX_LINE,
+    AtCodec,
+    Command,
+    Event,
+    Garbage,
+    Prompt,
+    Response,
+    Stray,
+    Urc,
+)
 from simbank.errors import AtTimeout, PortLost
 
 UrcCallback = Callable[[Urc], None]
@@ -45,9 +55,11 @@ class _Request:
 class AtChannel(asyncio.Protocol):
     """One modem port: FIFO of commands, one in flight, URC subscriptions."""
 
-    def __init__(self, name: str, *, max_line: int = 2048) -> None:
+    def __init__(self, name: str, *, max_line: int = MAX_LINE) -> None:
         self.name = name
         self.consecutive_timeouts = 0
+        #: Lines the codec could not make sense of so far (a URC may have been among them).
+        self.garbage_seen = 0
         #: Called with (seconds, timed_out) when a command ends: for latency metrics.
         self.on_result: Callable[[float, bool], None] | None = None
         self._codec = AtCodec(max_line=max_line)
@@ -257,6 +269,7 @@ class AtChannel(asyncio.Protocol):
         elif isinstance(event, Stray):
             self._log.debug("at_stray", line=event.line)
         elif isinstance(event, Garbage):
+            self.garbage_seen += 1
             self._log.warning("at_garbage", reason=event.reason, raw=event.raw[:80])
 
     def _complete(self, response: Response) -> None:
@@ -284,6 +297,26 @@ class AtChannel(asyncio.Protocol):
                 callback(urc)
             except Exception:  # noqa: BLE001 - a broken subscriber must not break the port
                 self._log.exception("urc_callback_failed", name=urc.name)
+
+    def abort(self, reason: str) -> int:
+        """Give up the command in flight and every queued one with ``AtTimeout`` (the modem
+        stopped answering: nothing queued behind a hang may delay the re-sync); the port
+        stays open. Returns how many were given up."""
+        requests = list(self._queue)
+        self._queue.clear()
+        if self._current is not None:
+            requests.insert(0, self._current)
+            self._current = None
+            self._codec.abandon()
+        given_up = 0
+        for request in requests:
+            if request.timer is not None:
+                request.timer.cancel()
+            if not request.future.done():
+                text = self._describe(request.command)
+                request.future.set_exception(AtTimeout(f"{self.name}: {text}: {reason}", raw=text))
+                given_up += 1
+        return given_up
 
     def _fail_all(self, exc: BaseException | None) -> None:
         reason = "closed" if self._closing else f"lost ({exc!r})" if exc else "lost"

@@ -22,6 +22,15 @@ SHORT: Final = 3.0
 MEDIUM: Final = 12.0
 LONG: Final = 40.0
 CTRL_Z: Final = b"\x1a"
+MAX_LINE: Final = 2048
+"""Longest line (bytes, line end excluded) the codec frames by default. A longer one comes out as
+one ``Garbage`` holding its first ``max_line`` bytes, and the rest up to the next line end is
+dropped unseen: a stream of noise with no line end never grows the buffer past this."""
+MAX_RESPONSE_LINES: Final = 4096
+"""Most information lines one response keeps (an ``AT+CMGL`` of a full 255-message store is ~510
+lines, ``AT+CLAC`` ~700). Later lines are dropped, with one ``Garbage`` saying so: a modem that
+never sends its final result cannot grow memory (past ``MAX_RESPONSE_LINES * max_line`` bytes)
+while the command waits for its timeout."""
 
 
 class ResultKind(StrEnum):
@@ -229,12 +238,25 @@ class _Pending:
     command: Command
     lines: list[str] = field(default_factory=list)
     prompted: bool = False
+    overflowed: bool = False
+
+    def add(self, line: str) -> Garbage | None:
+        """Keep an information line; past MAX_RESPONSE_LINES drop it (Garbage the first time)."""
+        if len(self.lines) < MAX_RESPONSE_LINES:
+            self.lines.append(line)
+            return None
+        if self.overflowed:
+            return None
+        self.overflowed = True
+        return Garbage(
+            line.encode(), f"response longer than {MAX_RESPONSE_LINES} lines; later lines dropped"
+        )
 
 
 class AtCodec:
     """Frames the byte stream into lines and classifies them against the pending command."""
 
-    def __init__(self, *, max_line: int = 2048) -> None:
+    def __init__(self, *, max_line: int = MAX_LINE) -> None:
         if max_line < 2:
             raise ValueError("max_line must be at least 2")
         self._max_line = max_line
@@ -383,7 +405,7 @@ class AtCodec:
             return
         if self._take_next:
             self._take_next = False
-            p.lines.append(verbatim)
+            self._keep(p, verbatim)
             return
         if self._is_echo(p, line):
             return
@@ -394,12 +416,17 @@ class AtCodec:
             return
         name = line_name(line)
         if name in (p.command.prefix, p.command.name):
-            p.lines.append(line)
+            self._keep(p, line)
             self._take_next = name in _TEXT_BODY_ANSWERS
         elif name in URC_NAMES or line in CALL_RESULTS:
             self._urc(name, line)
         else:
-            p.lines.append(line)
+            self._keep(p, line)
+
+    def _keep(self, p: _Pending, line: str) -> None:
+        dropped = p.add(line)
+        if dropped is not None:
+            self._events.append(dropped)
 
     @staticmethod
     def _is_echo(p: _Pending, line: str) -> bool:

@@ -12,6 +12,7 @@ Calls are synchronous and take a lock, so one ``Ledger`` may be shared with work
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -255,16 +256,43 @@ class Ledger:
 
     # -- inbound SMS and request de-duplication ----------------------------------------------
 
+    def bookings_for_transaction(self, transaction: str) -> list[UsageRecord]:
+        """Every booking made for a request's ``transaction`` (as the handlers record it)."""
+        rows = self._read(
+            "SELECT id, iccid, kind, booked_at, reserved_s, completed_at, outcome, duration_s,"
+            " destination, modem, txn FROM usage WHERE txn = ? ORDER BY id",
+            (transaction,),
+        )
+        return [UsageRecord(r[0], r[1], UsageKind(r[2]), *r[3:]) for r in rows]
+
     def store_inbound_sms(
-        self, iccid: str, now: float, sender: str, text: str, modem_index: int | None
-    ) -> int:
-        """Keep a received SMS; returns its id."""
+        self,
+        iccid: str,
+        now: float,
+        sender: str,
+        text: str,
+        modem_index: int | None,
+        *,
+        sent_at: str | None = None,
+    ) -> int | None:
+        """Keep a received SMS; returns its id, or None when it is already kept.
+
+        ``sent_at`` is the service centre's timestamp: with it, the same message read again
+        (the daemon died before deleting it from the modem, or a pickup lists it again) is
+        recognised and not stored twice. Without it, every call stores a new row.
+        """
+        dedupe = None
+        if sent_at is not None:
+            key = "\x1f".join((iccid, sender, sent_at, str(modem_index), text))
+            dedupe = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
         with self._write() as conn:
             cursor = conn.execute(
-                "INSERT INTO inbound_sms (iccid, received_at, sender, text, modem_index)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (iccid, now, sender, text, modem_index),
+                "INSERT INTO inbound_sms (iccid, received_at, sender, text, modem_index, dedupe)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (iccid, now, sender, text, modem_index, dedupe),
             )
+            if cursor.rowcount == 0:
+                return None
             sms_id = cursor.lastrowid
         assert sms_id is not None
         return sms_id
@@ -279,16 +307,42 @@ class Ledger:
         rows = self._read(sql + " ORDER BY received_at, id", params)
         return [InboundSms(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
+    def start_transaction(self, command: str, transaction: str, now: float) -> None:
+        """Durably record that (command, transaction) is about to be carried out.
+
+        Committed before the command acts; :meth:`remember_response` removes it in the commit
+        that stores the answer. One still there after a restart marks a request a crash
+        interrupted (:meth:`transaction_started`): it is answered, never run again.
+        """
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO transactions (command, txn, started_at) VALUES (?, ?, ?)",
+                (command, transaction, now),
+            )
+
+    def transaction_started(self, command: str, transaction: str) -> float | None:
+        """When (command, transaction) started, if it started and has no stored answer."""
+        rows = self._read(
+            "SELECT started_at FROM transactions WHERE command = ? AND txn = ?",
+            (command, transaction),
+        )
+        return float(rows[0][0]) if rows else None
+
     def remember_response(
         self, command: str, transaction: str, response: bytes, now: float
     ) -> None:
-        """Keep the first response to (command, transaction); forget those older than a week."""
+        """Keep the first response to (command, transaction) and clear its started mark, in
+        one commit; forget responses (and marks) older than a week."""
         with self._write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO responses (command, txn, response, at) VALUES (?, ?, ?, ?)",
                 (command, transaction, response, now),
             )
+            conn.execute(
+                "DELETE FROM transactions WHERE command = ? AND txn = ?", (command, transaction)
+            )
             conn.execute("DELETE FROM responses WHERE at < ?", (now - RESPONSE_TTL_S,))
+            conn.execute("DELETE FROM transactions WHERE started_at < ?", (now - RESPONSE_TTL_S,))
 
     def find_response(self, command: str, transaction: str) -> bytes | None:
         """The response already given to (command, transaction), if any."""

@@ -99,6 +99,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             updated_at REAL NOT NULL
         )""",
     ),
+    # 3: requests started and not yet answered. A row is written (durably) before a command
+    # that changes something runs, and removed in the commit that stores its response: a row
+    # left over after a restart is a request the crash interrupted, never to be run again.
+    (
+        """CREATE TABLE transactions (
+            command TEXT NOT NULL,
+            txn TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            PRIMARY KEY (command, txn)
+        )""",
+        "CREATE INDEX transactions_by_age ON transactions (started_at)",
+        # What an interrupted request booked is looked up by its transaction.
+        "CREATE INDEX usage_by_txn ON usage (txn) WHERE txn IS NOT NULL",
+    ),
+    # 4: an inbound SMS read again (a crash between storing and deleting it on the modem, or
+    # an AT+CMGL pickup) is recognised by a keyed hash of what identifies it and kept once.
+    (
+        "ALTER TABLE inbound_sms ADD COLUMN dedupe TEXT",
+        "CREATE UNIQUE INDEX inbound_sms_once ON inbound_sms (dedupe) WHERE dedupe IS NOT NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -23,8 +24,28 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+_TOML_TYPES = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a float",
+    list: "an array",
+    dict: "a table",
+}
+
+
+def _got(value: object) -> str:
+    """What the file holds, in TOML's words: ``a string ("1883")``."""
+    kind = _TOML_TYPES.get(type(value), type(value).__name__)
+    if isinstance(value, list | dict):
+        return kind
+    shown = json.dumps(value) if isinstance(value, str) else str(value).lower()
+    return f"{kind} ({shown[:40]}{'...' if len(shown) > 40 else ''})"
+
+
 def validation_lines(source: str, exc: ValidationError) -> list[str]:
-    """One ``file: key.path: message`` line per pydantic error."""
+    """One ``file: key.path: message`` line per pydantic error; a value of the wrong type
+    says what it is (``mqtt.port: Input should be a valid integer, not a string ("1883")``)."""
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -33,7 +54,10 @@ def validation_lines(source: str, exc: ValidationError) -> list[str]:
             message = "unknown key"
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
-        lines.append(f"{source}: {_path(loc)}: {message}")
+        elif err["type"].endswith("_type") and not isinstance(err["input"], dict):
+            expected = "Input should be a path" if err["type"] == "path_type" else message
+            message = f"{expected.split(',', 1)[0]}, not {_got(err['input'])}"
+        lines.append(f"{source}: {_path(loc)}: {' '.join(message.split())}")
     return lines
 
 

@@ -1,7 +1,9 @@
 """Configuration models (DESIGN §6, a contract): TOML in, validated pydantic objects out.
 
-Unknown keys are errors everywhere (``extra="forbid"``); every field carries a description,
-from which docs/configuration.md is generated.
+Unknown keys are errors everywhere (``extra="forbid"``), and so are values of the wrong TOML
+type (``strict``: ``port = "1883"`` or ``port = true`` is refused, not read as 1883 or 1; an
+integer is still fine where a float is expected, a string where a path is). Every field carries
+a description, from which docs/configuration.md is generated.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
 
 class GatewayConfig(_Section):
@@ -29,6 +31,7 @@ class GatewayConfig(_Section):
     )
     state_dir: Path = Field(
         default=Path("/var/lib/simbank"),
+        strict=False,
         description="Directory for the ledger and the per-install secret (created 0700).",
     )
     timezone: str = Field(
@@ -67,11 +70,18 @@ class MqttConfig(_Section):
     username: str | None = Field(default=None, description="Broker user name.")
     password_file: Path | None = Field(
         default=None,
+        strict=False,
         description="File holding the broker password (first line); never the password itself.",
     )
-    tls_ca: Path | None = Field(default=None, description="CA certificate file: enables TLS.")
-    tls_cert: Path | None = Field(default=None, description="Client certificate file for TLS.")
-    tls_key: Path | None = Field(default=None, description="Client private key file for TLS.")
+    tls_ca: Path | None = Field(
+        default=None, strict=False, description="CA certificate file: enables TLS."
+    )
+    tls_cert: Path | None = Field(
+        default=None, strict=False, description="Client certificate file for TLS."
+    )
+    tls_key: Path | None = Field(
+        default=None, strict=False, description="Client private key file for TLS."
+    )
     protocol: Literal["3.1.1", "5"] = Field(default="5", description="MQTT protocol version.")
     keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keep-alive interval.")
     allow_insecure: bool = Field(
@@ -127,7 +137,11 @@ class ModemConfig(_Section):
     id: Annotated[str, Field(pattern=ID_PATTERN, max_length=64)] = Field(
         description="Modem id, part of MQTT topics."
     )
-    port: str = Field(min_length=1, description="Serial device path, ideally a stable udev name.")
+    port: str = Field(
+        min_length=1,
+        description="Serial device path, ideally a stable udev name. A port that does not exist "
+        "yet is not an error: the modem is reported absent until it appears.",
+    )
     baudrate: int = Field(
         default=115200,
         description="Serial speed.",
@@ -220,6 +234,7 @@ class ComplianceConfig(_Section):
 
     do_not_call_file: Path | None = Field(
         default=None,
+        strict=False,
         description="File of E.164 numbers never to call or text, one per line ('#' comments); "
         "loaded as hashes, reloaded on SIGHUP.",
     )
@@ -287,20 +302,31 @@ class Config(_Section):
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
 
-    @model_validator(mode="after")
-    def _unique_modems(self) -> Self:
-        seen_ids: set[str] = set()
-        seen_ports: set[str] = set()
-        for modem in self.modems:
-            if modem.id in seen_ids:
-                raise ValueError(f"duplicate modem id {modem.id!r}")
-            if modem.port in seen_ports:
-                raise ValueError(f"port {modem.port!r} is used by two modems")
-            seen_ids.add(modem.id)
-            seen_ports.add(modem.port)
-        if "default" not in self.policies:
-            raise ValueError("policies.default is required")
-        return self
+    @field_validator("modems")
+    @classmethod
+    def _unique_modems(cls, modems: list[ModemConfig]) -> list[ModemConfig]:
+        ids: dict[str, int] = {}
+        ports: dict[str, int] = {}
+        for index, modem in enumerate(modems):
+            if modem.id in ids:
+                raise ValueError(
+                    f"duplicate modem id {modem.id!r} (modems[{ids[modem.id]}] and modems[{index}])"
+                )
+            if modem.port in ports:
+                raise ValueError(
+                    f"port {modem.port!r} is used by two modems (modems[{ports[modem.port]}] "
+                    f"and modems[{index}])"
+                )
+            ids[modem.id] = index
+            ports[modem.port] = index
+        return modems
+
+    @field_validator("policies")
+    @classmethod
+    def _default_policy(cls, policies: dict[str, PolicyConfig]) -> dict[str, PolicyConfig]:
+        if "default" not in policies:
+            raise ValueError("a [policies.default] table is required")
+        return policies
 
     def summary(self) -> dict[str, object]:
         """What bridge/info shows: the shape of the config, never a secret."""

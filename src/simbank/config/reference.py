@@ -27,9 +27,17 @@ from simbank.config.models import (
 
 _HEADER = """# Configuration reference
 
-`simbank.toml` is TOML; unknown keys are errors. `simbankd check-config FILE` validates a file;
-`simbankd run` exits with status 78 and one `file: key.path: message` line per problem when it
-is invalid. An example: [config/simbank.example.toml](../config/simbank.example.toml).
+`simbank.toml` is TOML; unknown keys are errors, and so are values of the wrong TOML type
+(`port = "1883"` or `port = true` is refused, not read as 1883 or 1; an integer is fine where a
+float is expected). `simbankd check-config FILE` validates a file; `simbankd run` exits with
+status 78 (EX_CONFIG) and one `file: key.path: message` line per problem when it is invalid.
+Both also check what the file names: an MQTT password file that is missing, unreadable or
+empty, TLS files that do not load, a password that would cross the network in clear, metrics
+on a non-loopback address without `allow_remote`. A modem's serial port that does not exist is
+*not* an error (modems are plugged in later; the daemon reports the modem `absent` and opens
+the port when it appears): `check-config` prints a note for it. A port value that is not an
+absolute path, or an MQTT or metrics port outside 1-65535, is an error. An example:
+[config/simbank.example.toml](../config/simbank.example.toml).
 
 This page is generated from the field descriptions in `src/simbank/config/models.py`.
 """

@@ -66,6 +66,7 @@ class Daemon:
         if config.metrics.enabled:
             self.metrics = Metrics()
             self.metrics.mqtt_connected.set_function(lambda: float(self.bridge.connected))
+            self.metrics.watch_mqtt(self.bridge.stats)
             self.board.watchers.append(self.metrics)
         self.discovery: DiscoveryPublisher | None = None
         if ha.enabled:

@@ -7,9 +7,11 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from simbank import __version__
 from simbank.config.loader import EXIT_CONFIG, load_config
+from simbank.config.models import Config
 from simbank.errors import ConfigError, SimbankError
 
 
@@ -43,8 +45,42 @@ def _config_error(exc: ConfigError) -> int:
     return EXIT_CONFIG
 
 
+def preflight(config: Config, source: str) -> list[str]:
+    """What ``load_config`` cannot see: the files and addresses the config names.
+
+    Raises :class:`ConfigError` (``file: key: reason`` lines) for an MQTT password file that
+    cannot be read or is empty, TLS files that do not load, a password that would cross the
+    network in clear, or metrics on a non-loopback address without ``allow_remote``. Returns
+    notes that are not errors: a modem's serial port that does not exist (yet) is one, since
+    modems are plugged in later and the daemon reports them ``absent`` until then.
+    """
+    from simbank.daemon.metrics import check_host  # noqa: PLC0415 - after the config is valid
+    from simbank.daemon.mqtt import client_options  # noqa: PLC0415
+
+    problems = []
+    try:
+        client_options(config.mqtt, "check-config", "check-config")
+    except ConfigError as exc:
+        problems += exc.lines
+    if config.metrics.enabled:
+        try:
+            check_host(config.metrics.host, allow_remote=config.metrics.allow_remote)
+        except ConfigError as exc:
+            problems += exc.lines
+    if problems:
+        lines = [f"{source}: {line}" for line in problems]
+        raise ConfigError(lines[0], lines)
+    return [
+        f"{source}: note: modems[{index}].port {modem.port} does not exist now; "
+        f"modem {modem.id} is reported absent until it appears"
+        for index, modem in enumerate(config.modems)
+        if not Path(modem.port).exists()
+    ]
+
+
 async def _run(config_path: str) -> int:
     config = load_config(config_path)
+    preflight(config, config_path)
     from simbank.daemon.app import Daemon  # noqa: PLC0415 - a bad config exits before imports
     from simbank.daemon.logs import configure_logging  # noqa: PLC0415
 
@@ -64,9 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             config = load_config(args.config)
+            notes = preflight(config, args.config)
             print(
                 f"{args.config}: ok ({len(config.modems)} modems, {len(config.policies)} policies)"
             )
+            for note in notes:
+                print(note)
             return 0
         if args.command == "run":
             return asyncio.run(_run(args.config))

@@ -6,10 +6,11 @@ names stable: operators' scripts depend on them.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 DEFAULT_BASE = "simbank"
 
@@ -156,6 +157,63 @@ class Event(BaseModel):
 MAX_REQUEST_BYTES = 16 * 1024
 """Larger request payloads are refused with ``validation_error`` before they are parsed."""
 
+MAX_TRANSACTION_DEPTH = 16
+"""Deepest nesting of arrays/objects a request's ``transaction`` may have (it is echoed back,
+serialised and kept as a de-duplication key; pydantic cannot serialise past 255 levels)."""
+
+
+def _transaction_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a client's JSON ``transaction`` cannot be echoed back as it is, or None.
+
+    ``depth``: how many arrays/objects enclose ``value``.
+    """
+    if isinstance(value, str):
+        return None if _is_unicode(value) else "holds a lone surrogate (\\ud800-\\udfff)"
+    if isinstance(value, dict | list):
+        if depth >= MAX_TRANSACTION_DEPTH:
+            return f"nested deeper than {MAX_TRANSACTION_DEPTH} levels"
+        items: list[Any] = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        return next((p for v in items if (p := _transaction_problem(v, depth + 1))), None)
+    return None
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a str holding lone surrogates (JSON ``"\\ud800"`` decodes to one)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def echoable(value: Any, depth: int = 0) -> Any:
+    """A client's JSON value made safe to serialise in a response: lone surrogates become
+    U+FFFD and an array/object nested deeper than ``MAX_TRANSACTION_DEPTH`` becomes ``null``."""
+    if isinstance(value, dict | list) and depth >= MAX_TRANSACTION_DEPTH:
+        return None
+    if isinstance(value, str):
+        return value if _is_unicode(value) else _replace_surrogates(value)
+    if isinstance(value, dict):
+        return {echoable(str(k), depth): echoable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [echoable(v, depth + 1) for v in value]
+    return value
+
+
+def _replace_surrogates(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _echoable_text(value: Any) -> Any:
+    return _replace_surrogates(value) if isinstance(value, str) else value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+Echoed = Annotated[Any, BeforeValidator(echoable)]
+"""A value from the client, echoed back: never fails to serialise (see ``echoable``)."""
+
 ErrorCode = Literal[
     "invalid_json",
     "validation_error",
@@ -172,6 +230,7 @@ ErrorCode = Literal[
     "timeout",
     "modem_error",
     "not_permitted",
+    "interrupted",
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
@@ -187,6 +246,14 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     transaction: Any = None
+
+    @field_validator("transaction")
+    @classmethod
+    def _transaction_echoable(cls, value: Any) -> Any:
+        problem = _transaction_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class StatusRequest(Request):
@@ -268,14 +335,14 @@ COMMANDS: dict[str, type[Request]] = {
 class OkResponse(_Payload):
     status: Literal["ok"] = "ok"
     data: dict[str, Any] = Field(default_factory=dict)
-    transaction: Any = None
+    transaction: Echoed = None
 
 
 class ErrorResponse(_Payload):
     status: Literal["error"] = "error"
     code: ErrorCode
-    error: str
-    transaction: Any = None
+    error: Annotated[str, BeforeValidator(_echoable_text)]
+    transaction: Echoed = None
     detail: dict[str, Any] | None = Field(
         default=None, description="e.g. which limits refused and when the first frees up"
     )

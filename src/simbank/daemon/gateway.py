@@ -366,11 +366,25 @@ class Gateway:
         self.publish_sim(iccid)
 
     async def sms_received(
-        self, modem_id: str, iccid: str | None, index: int, sender: str | None, text: str
+        self,
+        modem_id: str,
+        iccid: str | None,
+        index: int,
+        sender: str | None,
+        text: str,
+        *,
+        sent_at: str | None = None,
     ) -> None:
         now = self.clock()
         owner = iccid or f"unknown:{modem_id}"
-        sms_id = self.ledger.store_inbound_sms(owner, now, sender or "", text, index)
+        sms_id = self.ledger.store_inbound_sms(
+            owner, now, sender or "", text, index, sent_at=sent_at
+        )
+        if sms_id is None:
+            # Read again (a crash came between storing and deleting it): already kept, and
+            # its event already published.
+            log.info("sms_already_stored", modem=modem_id, index=index)
+            return
         shown = sender if self.config.compliance.show_sms_sender else redact_text(sender or "")
         self.board.event(
             "sms_received", modem=modem_id, iccid=iccid, id=sms_id, sender=shown, text=text

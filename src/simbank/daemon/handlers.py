@@ -8,8 +8,6 @@ with a contract error code; the router turns it into the error response.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from typing import Any
 
 import structlog
@@ -30,7 +28,7 @@ from simbank.daemon.contract import (
     UssdRequest,
 )
 from simbank.daemon.gateway import Gateway
-from simbank.daemon.requests import Handler
+from simbank.daemon.requests import Handler, booking_key
 from simbank.daemon.supervisor import ModemSupervisor
 from simbank.errors import Refused
 
@@ -320,12 +318,15 @@ class Handlers:
                 modem=sup.cfg.id,
                 transaction=_txn(req),
             )
+            gw.publish_sim(iccid)
             outcome, reference = "unknown", None
             try:
                 reference = await sup.send_sms(number, req.text)
                 outcome = "sent"
             finally:
+                # A failed send stays booked: the retained usage must show it too.
                 gw.ledger.complete(booking, gw.clock(), outcome)
+                gw.publish_sim(iccid)
         finally:
             sup.lock.release()
         self._after_use(iccid)
@@ -573,8 +574,4 @@ def _shared_code(plans: Any) -> str:
 
 
 def _txn(req: Request) -> str | None:
-    if req.transaction is None:
-        return None
-    with contextlib.suppress(TypeError, ValueError):
-        return json.dumps(req.transaction, sort_keys=True)[:200]
-    return None
+    return booking_key(req.transaction)

@@ -18,11 +18,13 @@ import functools
 import ipaddress
 import re
 from collections import Counter as Tally
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final, get_args
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from simbank.daemon.contract import (
     COMMANDS,
@@ -216,12 +218,45 @@ class Metrics:
             status=status if status in _REQUEST_STATUSES else OTHER,
         ).inc()
 
+    def watch_mqtt(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        """Expose the MQTT bridge's overload counters (``MqttBridge.stats``), read at each
+        scrape: ``simbank_mqtt_messages_total{kind}`` (received, oversized, dropped_*,
+        published_*) and ``simbank_mqtt_queued{queue}``."""
+        self.registry.register(_MqttCollector(stats))
+
     def set_mqtt_connected(self, connected: bool) -> None:
         self.mqtt_connected.set(1 if connected else 0)
 
     def exposition(self) -> bytes:
         """The text format of every series (what ``GET /metrics`` answers)."""
         return generate_latest(self.registry)
+
+
+class _MqttCollector(Collector):
+    def __init__(self, stats: Callable[[], Mapping[str, int]]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        counted = CounterMetricFamily(
+            "simbank_mqtt_messages",
+            "MQTT messages received, refused unread (oversized), dropped under overload, or "
+            "published",
+            labels=["kind"],
+        )
+        queued = GaugeMetricFamily(
+            "simbank_mqtt_queued", "MQTT messages waiting, by queue", labels=["queue"]
+        )
+        for key, value in sorted(stats.items()):
+            if key.startswith("queued_"):
+                queued.add_metric([key.removeprefix("queued_")], value)
+            else:
+                counted.add_metric([key], value)
+        yield counted
+        yield queued
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
 
 
 def _set_counts(gauge: Gauge, states: tuple[str, ...], current: Mapping[str, str]) -> None:
@@ -322,6 +357,15 @@ class MetricsServer:
         return "200 OK", self._metrics.exposition()
 
 
+def check_host(host: str, *, allow_remote: bool) -> None:
+    """Refuse (:class:`ConfigError`) a non-loopback ``host`` unless ``allow_remote``."""
+    if not allow_remote and not _is_loopback(host):
+        raise ConfigError(
+            f"metrics.host: refusing to listen on non-loopback host {host!r} "
+            "(the metrics name every modem and ICCID; set allow_remote to expose them)"
+        )
+
+
 async def serve(
     metrics: Metrics,
     host: str = DEFAULT_HOST,
@@ -335,11 +379,7 @@ async def serve(
     refused with :class:`ConfigError` unless ``allow_remote``: the series name every modem
     and ICCID of the gateway.
     """
-    if not allow_remote and not _is_loopback(host):
-        raise ConfigError(
-            f"metrics: refusing to listen on non-loopback host {host!r} "
-            "(the metrics name every modem and ICCID; set allow_remote to expose them)"
-        )
+    check_host(host, allow_remote=allow_remote)
     server = MetricsServer(metrics)
     await server.start(host, port)
     log.info("metrics_listening", host=host, port=server.port)

@@ -2,8 +2,9 @@
 
 Retained state is kept as "latest payload per topic"; after every (re)connect the bridge
 publishes ``online``, ``bridge/info`` and every retained topic again, then whatever changed.
-Events wait in a bounded queue while the broker is down (oldest dropped first, counted).
-Modems never wait for MQTT: publishing is a synchronous hand-over.
+Events and responses wait in bounded queues while the broker is down or slow (oldest dropped
+first, counted); inbound messages wait in a bounded queue too, so a flood of requests costs
+CPU, not memory. Modems never wait for MQTT: publishing is a synchronous hand-over.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import socket
 import ssl
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,7 +29,7 @@ from paho.mqtt.properties import Properties
 
 from simbank.config.models import MqttConfig
 from simbank.daemon.backoff import Backoff
-from simbank.daemon.contract import BridgeState, Topics
+from simbank.daemon.contract import MAX_REQUEST_BYTES, BridgeState, ErrorResponse, Topics
 from simbank.errors import ConfigError
 
 log = structlog.get_logger(__name__)
@@ -34,7 +37,34 @@ log = structlog.get_logger(__name__)
 #: What callers outside this module catch when the broker cannot be reached.
 BrokerError = aiomqtt.MqttError
 
+#: Events kept while the broker is away (the oldest is dropped first, counted).
 EVENT_QUEUE_MAX = 10_000
+EVENT_QUEUE_BYTES = 16 * 1024 * 1024
+#: Answers of commands that did something (``ok`` and not read-only): kept longest.
+RESULT_QUEUE_MAX = 1_000
+RESULT_QUEUE_BYTES = 16 * 1024 * 1024
+#: Other responses waiting to be published; under a flood the oldest make room.
+RESPONSE_QUEUE_MAX = 200
+RESPONSE_QUEUE_BYTES = 16 * 1024 * 1024
+#: ``busy`` answers are worth least: only a few wait, behind everything else.
+BUSY_QUEUE_MAX = 100
+BUSY_QUEUE_BYTES = 64 * 1024
+#: Inbound messages waiting for the request handler; beyond this they are dropped unanswered.
+INBOUND_QUEUE_MAX = 1_000
+INBOUND_QUEUE_BYTES = 4 * 1024 * 1024
+#: MQTT 5: the broker drops (unanswered) packets to the daemon larger than this.
+MAX_INBOUND_PACKET = 256 * 1024
+#: The subscribing socket's receive buffer (left alone, Linux grows it up to tcp_rmem's
+#: maximum, 32 MiB on the test host: seconds of flood for a request to wait behind).
+RECEIVE_BUFFER_BYTES = 64 * 1024
+#: Inbound messages handed to the handler per turn of the event loop: enough to outrun the
+#: router under a flood (the excess is answered ``busy`` at once instead of waiting in the
+#: broker's socket buffer), few enough to keep a turn of the loop within ~20 ms.
+READ_BATCH = 512
+#: An overload (something dropped) is logged at most this often, with every counter.
+OVERLOAD_LOG_EVERY_S = 5.0
+#: The subscribing connection's client id is the configured one with this suffix.
+LISTENER_SUFFIX = "-requests"
 #: QoS 1 messages in flight at once (paho's default window is 20).
 PUBLISH_WINDOW = 16
 PUBLISH_TIMEOUT_S = 10.0
@@ -160,7 +190,26 @@ def client_options(cfg: MqttConfig, client_id: str, will_topic: str) -> dict[str
 
 
 class MqttBridge:
-    """Publishes retained state and events; hands inbound requests to a handler."""
+    """Publishes retained state and events; hands inbound requests to a handler.
+
+    Two connections: one publishes (it carries the last will), one subscribes (client id
+    ``<client_id>-requests``), so a flood of requests never delays a PUBACK. Everything
+    between the broker and the daemon is bounded, so a flood costs CPU, never unbounded
+    memory:
+
+    * inbound: requests wait in a queue of at most ``INBOUND_QUEUE_MAX`` messages and
+      ``INBOUND_QUEUE_BYTES`` bytes; what does not fit is dropped unanswered. A request larger
+      than ``MAX_REQUEST_BYTES`` is answered ``validation_error`` as it arrives and never
+      queued; with MQTT 5 the broker is told not to send packets over ``MAX_INBOUND_PACKET``
+      at all (it drops them).
+    * outbound, in this order: events, retained state (one latest payload per topic),
+      results (``ok`` answers of commands that act), other responses, ``busy`` answers; each
+      queue is bounded and its oldest unsent message makes room (events only overflow while
+      the broker is away).
+
+    Drops are counted (:meth:`stats`) and logged as ``mqtt_overloaded`` at most every
+    ``OVERLOAD_LOG_EVERY_S``.
+    """
 
     def __init__(
         self,
@@ -180,21 +229,55 @@ class MqttBridge:
         self._handler = handler
         self._retained: dict[str, bytes] = {}
         self._dirty: dict[str, None] = {}
-        # (sequence number, topic, payload, correlation data)
-        self._events: deque[tuple[int, str, bytes, bytes | None]] = deque()
-        self._event_seq = 0
+        self._events = _Lane(EVENT_QUEUE_MAX, EVENT_QUEUE_BYTES)
+        self._results = _Lane(RESULT_QUEUE_MAX, RESULT_QUEUE_BYTES)
+        self._responses = _Lane(RESPONSE_QUEUE_MAX, RESPONSE_QUEUE_BYTES)
+        self._busy = _Lane(BUSY_QUEUE_MAX, BUSY_QUEUE_BYTES)
+        self._lanes = (self._events, self._results, self._responses, self._busy)
+        self._last: tuple[bytes, _Lane] | None = None
+        self._seq = 0
+        self._inbox: _Inbox | None = None
+        self.received = 0
+        self.dropped_inbound = 0
+        self.oversized = 0
+        self._overload_logged_at = -OVERLOAD_LOG_EVERY_S
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
-        self.dropped_events = 0
         self.connects = 0
 
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def dropped_events(self) -> int:
+        return self._events.dropped
+
     async def wait_connected(self) -> None:
         await self._connected.wait()
+
+    def stats(self) -> dict[str, int]:
+        """Counters since start (``received``, ``oversized``, ``dropped_*``, ``published_*``)
+        and queue depths (``queued_*``): what the metrics endpoint and the overload log show."""
+        return {
+            "received": self.received,
+            "oversized": self.oversized,
+            "dropped_inbound": self.dropped_inbound,
+            "dropped_events": self._events.dropped,
+            "dropped_results": self._results.dropped,
+            "dropped_responses": self._responses.dropped,
+            "dropped_busy": self._busy.dropped,
+            "published_events": self._events.published,
+            "published_results": self._results.published,
+            "published_responses": self._responses.published,
+            "published_busy": self._busy.published,
+            "queued_inbound": self._inbox.qsize() if self._inbox is not None else 0,
+            "queued_events": len(self._events),
+            "queued_results": len(self._results),
+            "queued_responses": len(self._responses),
+            "queued_busy": len(self._busy),
+        }
 
     def set_retained(self, topic: str, payload: bytes) -> None:
         """Make ``payload`` the retained value of ``topic`` (published now or after reconnect)."""
@@ -205,13 +288,39 @@ class MqttBridge:
         self._wake.set()
 
     def publish(self, topic: str, payload: bytes, correlation_data: bytes | None = None) -> None:
-        """Queue a non-retained QoS 1 message (events, responses; MQTT 5 correlation data)."""
-        if len(self._events) >= EVENT_QUEUE_MAX:
-            self._events.popleft()
-            self.dropped_events += 1
-        self._event_seq += 1
-        self._events.append((self._event_seq, topic, payload, correlation_data))
+        """Queue a non-retained QoS 1 message (events, responses; MQTT 5 correlation data).
+
+        Events go to the ``bridge/event`` topic; anything else is a response: see
+        :meth:`_lane_of` for which are kept longest."""
+        lane = self._lane_of(topic, payload)
+        self._seq += 1
+        if lane.add(_Outgoing(self._seq, topic, payload, correlation_data)):
+            self._overloaded()
         self._wake.set()
+
+    def _lane_of(self, topic: str, payload: bytes) -> _Lane:
+        """Events (and any other message that is not a response, such as Home Assistant's
+        discovery configs sent again); then results (an ``ok`` answer of a command that is not
+        read-only: something was done, and its answer must not be lost to a flood); then other
+        responses; ``busy`` answers last. A response's copy to an MQTT 5 Response Topic (the
+        same payload, right after the public one) goes where the public one went."""
+        if topic == self._topics.bridge_event:
+            return self._events
+        if self._last is not None and self._last[0] is payload:
+            return self._last[1]
+        prefix = self._topics.response_prefix
+        command = topic.removeprefix(prefix) if topic.startswith(prefix) else None
+        if payload.startswith(_BUSY_PREFIX):
+            lane = self._busy
+        elif payload.startswith(_OK_PREFIX):
+            action = command is not None and command not in _READ_ONLY
+            lane = self._results if action else self._responses
+        elif payload.startswith(_ERROR_PREFIX):
+            lane = self._responses
+        else:
+            lane = self._events
+        self._last = (payload, lane)
+        return lane
 
     def stop(self) -> None:
         """Ask :meth:`run` to publish ``offline`` and return."""
@@ -237,47 +346,103 @@ class MqttBridge:
                         await self._stopping.wait()
         self._connected.clear()
 
+    def _new_inbox(self, maxsize: int = 0) -> _Inbox:
+        self._inbox = _Inbox(self._admit, self._dropped_inbound, maxsize)
+        return self._inbox
+
+    def _publisher(self) -> aiomqtt.Client:
+        """The connection that publishes (with the last will): state, events, responses."""
+        client = aiomqtt.Client(**self._options)  # type: ignore[arg-type]
+        # aiomqtt warns about "pending publish calls" above 10; we keep PUBLISH_WINDOW.
+        client.pending_calls_threshold = PUBLISH_WINDOW + 2
+        return client
+
+    def _listener(self) -> aiomqtt.Client:
+        """The connection that subscribes: requests (and Home Assistant's birth message).
+
+        Its own connection, so that a flood of requests queued in the broker's socket buffer
+        never stands between a publish and its PUBACK (on one connection they timed out
+        behind tens of thousands of messages and the session dropped). Bounded: the inbox,
+        a small receive buffer and, with MQTT 5, a maximum packet size."""
+        options: dict[str, Any] = {
+            **self._options,
+            "identifier": f"{self._options['identifier']}{LISTENER_SUFFIX}",
+            "will": None,
+            "queue_type": self._new_inbox,
+            "max_queued_incoming_messages": INBOUND_QUEUE_MAX,
+            "socket_options": ((socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES),),
+        }
+        if self._cfg.protocol == "5":
+            connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            connect.MaximumPacketSize = MAX_INBOUND_PACKET
+            options["properties"] = connect
+        return aiomqtt.Client(**options)
+
     async def _session(self) -> None:
-        async with aiomqtt.Client(**self._options) as client:  # type: ignore[arg-type]
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(self._publisher())
             self.connects += 1
+            for lane in self._lanes:
+                lane.requeue()
             online = BridgeState(state="online").to_json()
             await client.publish(self._topics.bridge_state, online, qos=1, retain=True)
             await client.publish(self._topics.bridge_info, self._info(), qos=1, retain=True)
-            for topic in self._subscriptions:
-                await client.subscribe(topic, qos=1)
+            listener = None
+            if self._subscriptions:
+                listener = await stack.enter_async_context(self._listener())
+                for topic in self._subscriptions:
+                    await listener.subscribe(topic, qos=1)
             self._dirty = dict.fromkeys(self._retained)
             self._connected.set()
             log.info("mqtt_connected", host=self._cfg.host, port=self._cfg.port)
             async with asyncio.TaskGroup() as tg:
-                reader = tg.create_task(self._read(client), name="mqtt-reader")
+                readers = [tg.create_task(_until_lost(client), name="mqtt-publisher-watch")]
+                if listener is not None:
+                    assert self._inbox is not None
+                    readers.append(
+                        tg.create_task(self._read(listener, self._inbox), name="mqtt-reader")
+                    )
                 try:
                     await self._pump(client)
                 finally:
-                    reader.cancel()
+                    for reader in readers:
+                        reader.cancel()
             offline = BridgeState(state="offline").to_json()
             await client.publish(self._topics.bridge_state, offline, qos=1, retain=True)
-            log.info("mqtt_offline_published")
+            log.info("mqtt_offline_published", **self.stats())
+
+    def _next(self, in_flight: set[str]) -> tuple[_Lane, _Outgoing] | tuple[str, bytes] | None:
+        """The next message to send: an event, a changed retained topic, a response, a
+        ``busy`` answer, in that order."""
+        if (event := self._events.take()) is not None:
+            return self._events, event
+        topic = next((t for t in self._dirty if t not in in_flight), None)
+        if topic is not None:
+            return topic, self._retained[topic]
+        for lane in self._lanes[1:]:
+            if (message := lane.take()) is not None:
+                return lane, message
+        return None
 
     async def _pump(self, client: aiomqtt.Client) -> None:
         """Keep up to PUBLISH_WINDOW QoS 1 messages in flight (waiting for each PUBACK in turn
-        made an event wait behind every retained update). Events and responses go before
-        retained state; each is forgotten only once acknowledged. Publishes start in order,
-        so the wire order is the queue order."""
+        made an event wait behind every retained update). Each queued message is forgotten
+        only once acknowledged. Publishes start in order, so the wire order is the queue order
+        within each lane."""
         window = asyncio.Semaphore(PUBLISH_WINDOW)
-        sent_upto = 0  # events with a higher sequence number have not been sent this session
         in_flight: set[str] = set()  # retained topics being published
-        acked: set[int] = set()
 
-        async def send_event(seq: int, topic: str, payload: bytes, corr: bytes | None) -> None:
+        async def send(lane: _Lane, message: _Outgoing) -> None:
             try:
                 await client.publish(
-                    topic, payload, qos=1, properties=_correlation_properties(corr)
+                    message.topic,
+                    message.payload,
+                    qos=1,
+                    properties=_correlation_properties(message.correlation),
                 )
             finally:
                 window.release()
-            acked.add(seq)
-            while self._events and self._events[0][0] in acked:
-                acked.discard(self._events.popleft()[0])
+            lane.done(message)
             self._wake.set()
 
         async def send_retained(topic: str, payload: bytes) -> None:
@@ -292,39 +457,219 @@ class MqttBridge:
 
         async with asyncio.TaskGroup() as tg:
             while True:
-                event = next((e for e in self._events if e[0] > sent_upto), None)
-                topic = None
-                if event is None:
-                    topic = next((t for t in self._dirty if t not in in_flight), None)
-                if event is None and topic is None:
-                    if self._stopping.is_set() and not in_flight and not self._events:
+                await window.acquire()
+                chosen = self._next(in_flight)
+                if chosen is None:
+                    window.release()
+                    if self._stopping.is_set() and self._flushed(in_flight):
                         return
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                await window.acquire()
-                if event is not None:
-                    sent_upto = event[0]
-                    tg.create_task(send_event(*event))
+                first, second = chosen
+                if isinstance(first, _Lane):
+                    assert isinstance(second, _Outgoing)
+                    tg.create_task(send(first, second))
                 else:
-                    assert topic is not None
-                    in_flight.add(topic)
-                    tg.create_task(send_retained(topic, self._retained[topic]))
+                    assert isinstance(second, bytes)
+                    in_flight.add(first)
+                    tg.create_task(send_retained(first, second))
 
-    async def _read(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            props = message.properties
-            response_topic = getattr(props, "ResponseTopic", None) if props else None
-            correlation = getattr(props, "CorrelationData", None) if props else None
-            payload = message.payload
-            raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
-            inbound = Inbound(str(message.topic), bytes(raw), response_topic, correlation)
-            if self._handler is None:
-                continue
-            try:
-                await self._handler(inbound)
-            except Exception:
-                log.exception("mqtt_handler_failed", topic=inbound.topic)
+    def _flushed(self, retained_in_flight: set[str]) -> bool:
+        """Stopping: every event, response and retained update is acknowledged (``busy``
+        answers are not worth waiting for)."""
+        return not (retained_in_flight or self._events or self._results or self._responses)
+
+    async def _read(self, client: aiomqtt.Client, inbox: _Inbox) -> None:
+        """Hand inbound messages to the handler, up to READ_BATCH per turn of the event loop.
+
+        aiomqtt reads a subscribe-only connection one packet per turn of the loop: under a
+        flood the rest waited in the broker's socket buffer (tens of thousands of messages,
+        seconds of backlog) while the loop spent its turns on requests already read. So
+        while messages arrive the reader also pulls from paho itself, faster than the router
+        can process them: the excess is answered ``busy`` or dropped at once and the backlog
+        stays short. The iterator raises when the connection is lost.
+        """
+        paho = client._client  # aiomqtt's paho client (aiomqtt 2.x), read directly
+        async for first in client.messages:
+            await self._take(first)
+            for _ in range(READ_BATCH - 1):
+                if inbox.empty():
+                    paho.loop_read()  # a lost connection ends the iterator at once
+                if inbox.empty():
+                    break
+                await self._take(inbox.get_nowait())
+
+    async def _take(self, message: aiomqtt.Message) -> None:
+        props = message.properties
+        response_topic = getattr(props, "ResponseTopic", None) if props else None
+        correlation = getattr(props, "CorrelationData", None) if props else None
+        inbound = Inbound(str(message.topic), _raw(message.payload), response_topic, correlation)
+        if self._handler is None:
+            return
+        try:
+            await self._handler(inbound)
+        except Exception:
+            log.exception("mqtt_handler_failed", topic=inbound.topic)
+
+    def _admit(self, message: aiomqtt.Message) -> bool:
+        """Called by aiomqtt for every message as it arrives: False refuses it (an oversized
+        request is answered here, unread; anything else is dropped and counted)."""
+        self.received += 1
+        size = _size(message.payload)
+        if size > MAX_REQUEST_BYTES:
+            self.oversized += 1
+            self._refuse_oversized(message, size)
+            return False
+        return True
+
+    def _refuse_oversized(self, message: aiomqtt.Message, size: int) -> None:
+        topic = str(message.topic)
+        if not topic.startswith(self._topics.request_prefix):
+            return
+        command = topic.removeprefix(self._topics.request_prefix)
+        answer = ErrorResponse(
+            code="validation_error",
+            error=f"payload too large ({size} > {MAX_REQUEST_BYTES} bytes)",
+        ).to_json()
+        self.publish(self._topics.response(command), answer)
+        props = message.properties
+        response_topic = getattr(props, "ResponseTopic", None) if props else None
+        if response_topic:
+            self.publish(response_topic, answer, getattr(props, "CorrelationData", None))
+
+    def _dropped_inbound(self) -> None:
+        self.dropped_inbound += 1
+        self._overloaded()
+
+    def _overloaded(self) -> None:
+        now = time.monotonic()
+        if now - self._overload_logged_at >= OVERLOAD_LOG_EVERY_S:
+            self._overload_logged_at = now
+            log.warning("mqtt_overloaded", **self.stats())
+
+
+async def _until_lost(client: aiomqtt.Client) -> None:
+    """Return never; raise when the connection is lost (its iterator does)."""
+    async for message in client.messages:  # nothing is subscribed on this connection
+        log.debug("mqtt_unexpected_message", topic=str(message.topic))
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    seq: int
+    topic: str
+    payload: bytes
+    correlation: bytes | None
+
+
+class _Lane:
+    """One class of outgoing QoS 1 messages: first in, first out, bounded in messages and
+    bytes waiting (the oldest waiting message makes room and is counted in ``dropped``). A
+    message is forgotten once acknowledged; after a reconnect the unacknowledged ones go
+    first again (:meth:`requeue`)."""
+
+    def __init__(self, limit: int, max_bytes: int) -> None:
+        self._limit = limit
+        self._max_bytes = max_bytes
+        self._waiting: deque[_Outgoing] = deque()
+        self._in_flight: dict[int, _Outgoing] = {}
+        self._bytes = 0
+        self.dropped = 0
+        self.published = 0
+
+    def __len__(self) -> int:
+        return len(self._waiting) + len(self._in_flight)
+
+    def add(self, message: _Outgoing) -> bool:
+        """Queue ``message``; True if an older one was dropped to make room."""
+        self._waiting.append(message)
+        self._bytes += len(message.payload)
+        dropped = False
+        while len(self._waiting) > 1 and (
+            len(self._waiting) > self._limit or self._bytes > self._max_bytes
+        ):
+            self._bytes -= len(self._waiting.popleft().payload)
+            self.dropped += 1
+            dropped = True
+        return dropped
+
+    def take(self) -> _Outgoing | None:
+        """The oldest waiting message, now in flight (None if nothing waits)."""
+        if not self._waiting:
+            return None
+        message = self._waiting.popleft()
+        self._bytes -= len(message.payload)
+        self._in_flight[message.seq] = message
+        return message
+
+    def done(self, message: _Outgoing) -> None:
+        """``message`` was acknowledged."""
+        if self._in_flight.pop(message.seq, None) is not None:
+            self.published += 1
+
+    def requeue(self) -> None:
+        """Put the unacknowledged messages back in front, oldest first."""
+        for seq in sorted(self._in_flight, reverse=True):
+            message = self._in_flight.pop(seq)
+            self._waiting.appendleft(message)
+            self._bytes += len(message.payload)
+
+
+class _Inbox(asyncio.Queue[aiomqtt.Message]):
+    """aiomqtt's incoming queue, bounded in messages and bytes. ``admit`` sees every message
+    first and may refuse it; one that does not fit is dropped and reported to ``dropped``:
+    ``put_nowait`` never raises (aiomqtt would log a warning for each message, which in a
+    flood is a flood of its own)."""
+
+    def __init__(
+        self,
+        admit: Callable[[aiomqtt.Message], bool],
+        dropped: Callable[[], None],
+        maxsize: int = 0,
+    ) -> None:
+        super().__init__(maxsize)
+        self._admit = admit
+        self._dropped = dropped
+        self.bytes = 0
+
+    def put_nowait(self, item: aiomqtt.Message) -> None:
+        if not self._admit(item):
+            return
+        if self.full() or self.bytes + _size(item.payload) > INBOUND_QUEUE_BYTES:
+            self._dropped()
+            return
+        super().put_nowait(item)
+
+    def _put(self, item: aiomqtt.Message) -> None:
+        self.bytes += _size(item.payload)
+        super()._put(item)
+
+    def _get(self) -> aiomqtt.Message:
+        item = super()._get()
+        self.bytes -= _size(item.payload)
+        return item
+
+
+def _size(payload: object) -> int:
+    return len(payload) if isinstance(payload, bytes | bytearray) else 0
+
+
+def _raw(payload: object) -> bytes:
+    return bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()
+
+
+def _busy_prefix() -> bytes:
+    """How every ``busy`` answer starts (taken from the contract's own serialisation)."""
+    sample = ErrorResponse(code="busy", error="-").to_json()
+    return sample[: sample.index(b'"busy"') + len(b'"busy"')]
+
+
+_BUSY_PREFIX = _busy_prefix()
+_OK_PREFIX = b'{"status":"ok"'
+_ERROR_PREFIX = b'{"status":"error"'
+#: Commands whose answers are only information (simbank.daemon.requests.READ_ONLY).
+_READ_ONLY = frozenset({"status", "sim/report"})
 
 
 class StateWatcher:

@@ -9,6 +9,7 @@ answers ``busy`` at once instead of growing memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 import structlog
 from pydantic import ValidationError
 
+from simbank.bank.usage import UsageRecord
 from simbank.daemon.contract import (
     COMMANDS,
     MAX_REQUEST_BYTES,
@@ -39,18 +41,40 @@ WORKERS = 16
 
 
 class ResponseStore(Protocol):
-    """Where first responses are kept so a repeated transaction is answered, not re-done."""
+    """Where first responses are kept so a repeated transaction is answered, not re-done, and
+    where a request is marked started (durably) before it acts, so that a repeat after a
+    crash is recognised too (the ledger implements it)."""
 
     def find_response(self, command: str, transaction: str) -> bytes | None: ...
     def remember_response(
         self, command: str, transaction: str, response: bytes, now: float
     ) -> None: ...
+    def start_transaction(self, command: str, transaction: str, now: float) -> None: ...
+    def transaction_started(self, command: str, transaction: str) -> float | None: ...
+    def bookings_for_transaction(self, transaction: str) -> list[UsageRecord]: ...
+
+
+def booking_key(transaction: Any) -> str | None:
+    """How a request's transaction is written on its ledger bookings (``usage.txn``)."""
+    if transaction is None:
+        return None
+    with contextlib.suppress(TypeError, ValueError):
+        return json.dumps(transaction, sort_keys=True)[:200]
+    return None
 
 
 class Publisher(Protocol):
     def publish(
         self, topic: str, payload: bytes, correlation_data: bytes | None = None
     ) -> None: ...
+
+
+#: The kind of ledger booking each command makes (the others book nothing).
+_BOOKING_KIND = {"call": "call", "sms/send": "sms", "ussd": "ussd"}
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def _status_of(response: bytes) -> str:
@@ -143,8 +167,9 @@ class RequestRouter:
             )
         try:
             data = json.loads(payload)
-        except (ValueError, UnicodeDecodeError):
-            return self._error("invalid_json", "payload is not valid JSON")
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: ~1000 nested arrays fit in 2 KB (found by fuzz/fuzz_requests.py).
+            return self._error("invalid_json", "payload is not valid JSON (or nested too deeply)")
         if not isinstance(data, dict):
             return self._error("validation_error", "payload must be a JSON object")
         transaction = data.get("transaction")
@@ -160,15 +185,30 @@ class RequestRouter:
             return await self._execute(command, request)
         key = (command, json.dumps(transaction, sort_keys=True, separators=(",", ":")))
         if self._store is not None and (first := self._store.find_response(*key)) is not None:
-            log.info("request_repeated", command=command)
+            log.debug("request_repeated", command=command)  # a client retrying is routine
             return first
         pending = self._in_flight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
+        if self._store is not None:
+            started = self._store.transaction_started(*key)
+            if started is not None:
+                # Started in an earlier life of the daemon and never answered: the crash
+                # interrupted it. Whatever it did stays done; it is not done again.
+                response = self._interrupted(command, request, started)
+                self._store.remember_response(*key, response, self._clock())
+                log.warning("request_interrupted_not_repeated", command=command)
+                return response
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            response = await self._execute(command, request)
+            if self._store is not None:
+                self._store.start_transaction(*key, self._clock())
+            try:
+                response = await self._execute(command, request)
+            except Exception:  # a bug answers (once, stored), it does not kill the worker
+                log.exception("request_crashed", command=command)
+                response = self._error("modem_error", "internal error", transaction)
             if self._store is not None:
                 self._store.remember_response(*key, response, self._clock())
             future.set_result(response)
@@ -177,6 +217,37 @@ class RequestRouter:
             if not future.done():
                 future.cancel()
             del self._in_flight[key]
+
+    def _interrupted(self, command: str, request: Request, started: float) -> bytes:
+        """The answer to a request a restart interrupted, with what the ledger knows of it."""
+        assert self._store is not None
+        key = booking_key(request.transaction)
+        kind = _BOOKING_KIND.get(command)
+        bookings = [
+            {
+                "id": r.id,
+                "kind": str(r.kind),
+                "iccid": r.iccid,
+                "modem": r.modem,
+                "booked_at": _iso(r.booked_at),
+                "outcome": r.outcome,
+                "duration_s": r.duration_s if r.completed else None,
+                # No outcome: the action may have happened; it counts against the quota in
+                # full (a call its whole reserved time).
+                "charged": "as completed" if r.completed else "in full",
+                "charged_s": r.charged_s if r.kind == "call" else None,
+            }
+            for r in (self._store.bookings_for_transaction(key) if key is not None else [])
+            if kind is None or r.kind == kind
+        ]
+        return ErrorResponse.model_validate(
+            {
+                "code": "interrupted",
+                "error": "the daemon restarted while this request ran; it was not repeated",
+                "transaction": request.transaction,
+                "detail": {"started_at": _iso(started), "bookings": bookings},
+            }
+        ).to_json()
 
     async def _execute(self, command: str, request: Request) -> bytes:
         transaction = request.transaction

@@ -27,7 +27,7 @@ from simbank.daemon.status import StatusBoard
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import DRIVERS, driver_for_identity
-from simbank.drivers.types import NewSms, Registration, Signal, SimStatus
+from simbank.drivers.types import NewSms, Registration, Signal, SimStatus, SmsMessage
 from simbank.errors import (
     AtTimeout,
     CommandError,
@@ -43,6 +43,11 @@ log = structlog.get_logger(__name__)
 CLOSE_TIMEOUT_S = 2.0
 #: Consecutive command timeouts after which the modem counts as unresponsive.
 UNRESPONSIVE_AFTER = 2
+#: Tries of the stored-SMS pickup (AT+CMGL) after a SIM is identified: storage may lag.
+SMS_PICKUP_TRIES = 3
+# A +CMTI lost to a hang or to garbage on the line would leave its SMS on the SIM until the next
+# switch: the storage is listed again after either, and every SMS_SWEEP_S in any case.
+SMS_SWEEP_S = 60.0
 #: Order in which a registered domain speaks for the modem as a whole.
 _DOMAIN_ORDER = ("cereg", "c5greg", "creg", "cgreg")
 _SIM_STATE = {
@@ -88,7 +93,14 @@ class ModemObserver(Protocol):
     ) -> None: ...
 
     async def sms_received(
-        self, modem_id: str, iccid: str | None, index: int, sender: str | None, text: str
+        self,
+        modem_id: str,
+        iccid: str | None,
+        index: int,
+        sender: str | None,
+        text: str,
+        *,
+        sent_at: str | None = None,
     ) -> None: ...
 
     def modem_lost(self, modem_id: str, iccid: str | None) -> None: ...
@@ -122,6 +134,9 @@ class ModemSupervisor:
         self._switching = False
         self._poll_now = asyncio.Event()
         self._sms_waiting: list[int] = []
+        #: Tries left of the AT+CMGL pickup of the SIM just identified (0: none due).
+        self._sms_pickup = 0
+        self._sms_listable = False
         self._identify_again = False
         self.registration_changed = asyncio.Event()
         #: Held for the whole of an action (switch, call, SMS, USSD, reset): one at a time.
@@ -233,9 +248,12 @@ class ModemSupervisor:
             )
         self.driver = driver
         await driver.setup_urcs()
-        # A call left over from before (a crash, a restart) is ours to end: hang it up.
+        # A call left over from before (a crash, a restart) is ours to end: hang it up; and
+        # a crash in the middle of a SIM switch may have left the radio off.
         with contextlib.suppress(CommandError, AtTimeout):
             await driver.hangup()
+        with contextlib.suppress(CommandError, AtTimeout, ProtocolGarbage):
+            await driver.ensure_radio_on()
         log.info(
             "modem_probed",
             dialect=driver.dialect,
@@ -269,6 +287,11 @@ class ModemSupervisor:
     def _adopt_sim(self, slot: int, status: SimStatus, iccid: str | None, imsi: str | None) -> None:
         """Make ``iccid`` (read back from the card) the modem's current SIM."""
         self._identify_again = False
+        if self._iccid != iccid:
+            # +CMTI indexes point into the SIM that was there; the pickup lists the new one.
+            self._sms_waiting.clear()
+        self._sms_listable = status is SimStatus.READY
+        self._sms_pickup = SMS_PICKUP_TRIES if iccid and self._sms_listable else 0
         if self._iccid and self._iccid != iccid:
             self._registrations.clear()
             if self.observer is None:
@@ -286,8 +309,18 @@ class ModemSupervisor:
             self.observer.sim_identified(self.cfg.id, slot, iccid, imsi, status)
         log.info("sim_identified", slot=slot, sim_status=str(status))
 
+    def _list_sms_again(self) -> None:
+        """Have the next poll list the SIM's storage (only a ready SIM is listed)."""
+        if self._iccid is not None and self._sms_listable:
+            self._sms_pickup = max(self._sms_pickup, 1)
+
     async def _follow(self, driver: GenericDriver, channel: AtChannel) -> None:
+        loop = asyncio.get_running_loop()
+        garbage, sweep_at = channel.garbage_seen, loop.time() + SMS_SWEEP_S
         while True:
+            if channel.garbage_seen != garbage or loop.time() >= sweep_at:
+                garbage, sweep_at = channel.garbage_seen, loop.time() + SMS_SWEEP_S
+                self._list_sms_again()
             try:
                 if not self._switching:
                     if self._identify_again:
@@ -295,6 +328,7 @@ class ModemSupervisor:
                     await self._poll(driver)
                     await self._take_sms(driver)
             except AtTimeout:
+                self._list_sms_again()
                 if channel.consecutive_timeouts >= UNRESPONSIVE_AFTER:
                     await self._escalate(driver, channel)
             except (CommandError, ProtocolGarbage) as exc:
@@ -315,26 +349,68 @@ class ModemSupervisor:
             self._publish_registration()
 
     async def _take_sms(self, driver: GenericDriver) -> None:
-        """Read each announced SMS, hand it over (stored durably), and only then delete it."""
-        while self._sms_waiting:
+        """Read each announced SMS, hand it over (stored durably), and only then delete it.
+
+        After a SIM is identified (start, restart, switch) every stored message is listed
+        first (AT+CMGL): those that arrived while nobody listened. One stored but not yet
+        deleted when the daemon died is listed again; the ledger keeps it once.
+        """
+        if self._sms_pickup > 0 and self._sim_steady():
+            # Checked right before the AT command is queued: a switch queues its own commands
+            # after it, so the listing is of the SIM ``iccid`` names.
+            iccid = self._iccid
+            try:
+                stored = await driver.list_sms()
+            except (CommandError, ProtocolGarbage) as exc:
+                self._sms_pickup -= 1
+                log.warning("sms_list_failed", error=str(exc), tries_left=self._sms_pickup)
+            else:
+                self._sms_pickup = 0
+                if stored:
+                    log.info("sms_picked_up", count=len(stored))
+                for index, message in stored:
+                    await self._hand_over(driver, iccid, index, message)
+        while self._sms_waiting and self._sim_steady():
             index = self._sms_waiting[0]
+            iccid = self._iccid
             try:
                 message = await driver.read_sms(index)
             except (CommandError, ProtocolGarbage) as exc:
                 log.warning("sms_unreadable", index=index, error=str(exc))
                 self._sms_waiting.pop(0)
                 continue
-            if self.observer is not None:
-                await self.observer.sms_received(
-                    self.cfg.id, self._iccid, index, message.sender, message.text
-                )
-            await driver.delete_sms(index)
-            self._sms_waiting.pop(0)
+            await self._hand_over(driver, iccid, index, message)
+            if self._sms_waiting and self._sms_waiting[0] == index:
+                self._sms_waiting.pop(0)
+
+    async def _hand_over(
+        self, driver: GenericDriver, iccid: str | None, index: int, message: SmsMessage
+    ) -> None:
+        """Store one message (durably, via the observer), then delete it from the modem."""
+        if self.observer is not None:
+            await self.observer.sms_received(
+                self.cfg.id,
+                iccid,
+                index,
+                message.sender,
+                message.text,
+                sent_at=message.timestamp.isoformat() if message.timestamp else None,
+            )
+        if not self._sim_steady() or self._iccid != iccid:
+            # A switch began meanwhile: the index may now point into another SIM. The message
+            # stays on its own SIM and is listed again when that SIM is back (kept once).
+            return
+        await driver.delete_sms(index)
+
+    def _sim_steady(self) -> bool:
+        """No switch under way: the SIM read back last is the one in the active slot."""
+        return not self._switching and not self._identify_again
 
     async def _escalate(self, driver: GenericDriver, channel: AtChannel) -> None:
         """Re-sync, then reboot the modem; if both fail, give the port up (the caller re-opens)."""
         self._set_state("unresponsive")
-        log.warning("modem_unresponsive", timeouts=channel.consecutive_timeouts)
+        given_up = channel.abort("given up: the modem stopped answering")
+        log.warning("modem_unresponsive", timeouts=channel.consecutive_timeouts, given_up=given_up)
         for _ in range(3):
             with contextlib.suppress(AtTimeout):
                 await channel.request("AT")
@@ -434,6 +510,10 @@ class ModemSupervisor:
                 self._sms_waiting.append(parsed.index)
             self._poll_now.set()
         elif urc.name in {"+CPIN", "RDY", "^SIMST", "+QUSIM", "+SIM READY"}:
+            # Outside a switch the card re-initialised on its own (a SIM refresh, a hot swap,
+            # a PIN/PUK lock): read it again, so a locked or different card is seen at once.
+            if not self._switching:
+                self._identify_again = True
             self._poll_now.set()
 
     def _on_registration(self, reg: Registration) -> None:

@@ -17,6 +17,7 @@ import structlog
 from simbank.at.channel import AtChannel
 from simbank.at.codec import LONG, MEDIUM, SHORT, Command, Response, ResultKind, Urc, line_name
 from simbank.drivers.calls import parse_ceer, parse_clcc
+from simbank.drivers.fields import first_int
 from simbank.drivers.identity import (
     clean_identity,
     parse_cops,
@@ -27,7 +28,7 @@ from simbank.drivers.identity import (
     parse_imsi,
     sim_status_from_cme,
 )
-from simbank.drivers.messaging import parse_cmgr, parse_cmgs, parse_cmti, parse_cusd
+from simbank.drivers.messaging import parse_cmgl, parse_cmgr, parse_cmgs, parse_cmti, parse_cusd
 from simbank.drivers.registration import parse_registration
 from simbank.drivers.signal import parse_cesq, parse_csq
 from simbank.drivers.types import (
@@ -315,6 +316,22 @@ class GenericDriver:
         """``AT+CFUN=1`` or ``AT+CFUN=4`` (radio off, SIM kept powered)."""
         await self._request(Command(f"AT+CFUN={1 if on else 4}", timeout=LONG))
 
+    async def ensure_radio_on(self) -> bool:
+        """``AT+CFUN?``, then ``AT+CFUN=1`` if the radio is off (0 or 4); True if it was off.
+
+        A daemon killed in the middle of a slot switch leaves the radio off: the next session
+        must put the modem back on air rather than wait for a registration that never comes.
+        """
+        response = await self._request(
+            Command("AT+CFUN?", prefix="+CFUN", timeout=MEDIUM), check=False
+        )
+        lines = info_lines(response, "+CFUN") if response.ok else []
+        if not lines or first_int(lines[0], "+CFUN") not in (0, 4):
+            return False
+        await self.set_radio(True)
+        self._log.info("radio_was_off_turned_on")
+        return True
+
     async def reboot(self) -> None:
         """``AT+CFUN=1,1``: the modem resets; the port stays open and the boot URCs follow."""
         await self._request(Command("AT+CFUN=1,1", timeout=MEDIUM))
@@ -383,6 +400,30 @@ class GenericDriver:
                 text = "\n".join(response.lines[position + 1 :])
                 return parse_cmgr(line, text)
         raise ProtocolGarbage(f"AT+CMGR={index}: no +CMGR header", raw=response.final.raw)
+
+    async def list_sms(self) -> list[tuple[int, SmsMessage]]:
+        """Every received message in storage (text-mode ``AT+CMGL="ALL"``), as (index, message).
+
+        The pickup after a restart or a SIM switch: messages that arrived while nobody listened
+        (no daemon, a missed +CMTI, a crash before the delete). Stored outgoing messages
+        (``STO …``) are left out; an unparsable entry is logged and skipped.
+        """
+        response = await self._request(
+            Command('AT+CMGL="ALL"', prefix="+CMGL", timeout=LONG, sensitive=True)
+        )
+        lines = response.lines
+        starts = [n for n, line in enumerate(lines) if line_name(line) == "+CMGL"]
+        found: list[tuple[int, SmsMessage]] = []
+        for number, start in enumerate(starts):
+            end = starts[number + 1] if number + 1 < len(starts) else len(lines)
+            try:
+                index, message = parse_cmgl(lines[start], "\n".join(lines[start + 1 : end]))
+            except ProtocolGarbage as exc:
+                self._log.warning("sms_list_entry_unparsable", reason=str(exc))
+                continue
+            if message.status.upper().startswith("REC"):
+                found.append((index, message))
+        return found
 
     async def delete_sms(self, index: int) -> None:
         """``AT+CMGD=<index>``."""

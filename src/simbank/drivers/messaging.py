@@ -1,4 +1,4 @@
-"""SMS (27.005 text mode: +CMTI, +CMGR, +CMGS) and USSD (27.007 §7.15 +CUSD)."""
+"""SMS (27.005 text mode: +CMTI, +CMGR, +CMGL, +CMGS) and USSD (27.007 §7.15 +CUSD)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,27 @@ def parse_cmgr(header: str, text: str) -> SmsMessage:
     elif len(fields) > 3:
         timestamp = parse_scts(fields[3])
     return SmsMessage(status=status, sender=sender, timestamp=timestamp, text=text, raw=header)
+
+
+def parse_cmgl(header: str, text: str) -> tuple[int, SmsMessage]:
+    """Text-mode ``+CMGL: <index>,<stat>,<oa/da>,[<alpha>],[<scts>][,<tooa>,<length>]`` header
+    plus its text → (storage index, message). 27.005 §3.4.2; the same fields as +CMGR after
+    the index, so the timestamp is read the same way (quoted, or split at its comma)."""
+    _prefix, body = body_of(header, ("+CMGL",))
+    fields = split_fields(body, raw=header)
+    if len(fields) < 3:
+        raise ProtocolGarbage("+CMGL needs <index>,<stat>,<oa>", raw=header)
+    index = to_int(fields[0], raw=header, what="<index>")
+    status = unquote(fields[1])
+    sender = unquote(fields[2]) or None
+    timestamp = None
+    if len(fields) > 4:
+        timestamp = parse_scts(fields[4])
+        if timestamp is None and len(fields) > 5:
+            timestamp = parse_scts(f"{unquote(fields[4])},{unquote(fields[5])}")
+    return index, SmsMessage(
+        status=status, sender=sender, timestamp=timestamp, text=text, raw=header
+    )
 
 
 def parse_cmgs(line: str) -> int:
