@@ -185,6 +185,18 @@ def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def stop_daemon(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM (as systemd stops it), SIGKILL if it has not ended 20 s later."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 async def wait_ready(watcher: StateWatcher, topics: Topics, timeout: float = 30) -> None:
     async with asyncio.timeout(timeout):
         while True:
@@ -262,15 +274,7 @@ class ProcessRig:
                 await asyncio.sleep(0.02)
 
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_daemon(self.process)
 
 
 @contextlib.asynccontextmanager

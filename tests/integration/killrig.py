@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bankrig import stop_daemon
+
 from simbank.config.models import MqttConfig
 from simbank.daemon.broker import PrivateMosquitto
 from simbank.daemon.contract import Topics
@@ -200,15 +202,7 @@ class KillRig:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_daemon(self.process)
 
     # -- reading the ledger file -------------------------------------------------------------
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from bankrig import start_daemon
+from bankrig import start_daemon, stop_daemon
 
 from simbank.bank.ledger import LEDGER_FILE
 from simbank.config.models import MqttConfig
@@ -561,16 +561,8 @@ class FaultSoak:
             self._expect_back(modem, "kill_daemon", fresh=True)
 
     def _stop_daemon(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
         self.expected_exit = True
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_daemon(self.process)
 
     # -- the end --------------------------------------------------------------------------------
     async def _final_checks(self) -> None:

@@ -298,20 +298,25 @@ class AtChannel(asyncio.Protocol):
             except Exception:  # noqa: BLE001 - a broken subscriber must not break the port
                 self._log.exception("urc_callback_failed", name=urc.name)
 
-    def abort(self, reason: str) -> int:
-        """Give up the command in flight and every queued one with ``AtTimeout`` (the modem
-        stopped answering: nothing queued behind a hang may delay the re-sync); the port
-        stays open. Returns how many were given up."""
+    def _take_all(self) -> list[_Request]:
+        """The request in flight (abandoned) and every queued one, their timers stopped."""
         requests = list(self._queue)
         self._queue.clear()
         if self._current is not None:
             requests.insert(0, self._current)
             self._current = None
             self._codec.abandon()
-        given_up = 0
         for request in requests:
             if request.timer is not None:
                 request.timer.cancel()
+        return requests
+
+    def abort(self, reason: str) -> int:
+        """Give up the command in flight and every queued one with ``AtTimeout`` (the modem
+        stopped answering: nothing queued behind a hang may delay the re-sync); the port
+        stays open. Returns how many were given up."""
+        given_up = 0
+        for request in self._take_all():
             if not request.future.done():
                 text = self._describe(request.command)
                 request.future.set_exception(AtTimeout(f"{self.name}: {text}: {reason}", raw=text))
@@ -320,15 +325,7 @@ class AtChannel(asyncio.Protocol):
 
     def _fail_all(self, exc: BaseException | None) -> None:
         reason = "closed" if self._closing else f"lost ({exc!r})" if exc else "lost"
-        requests = list(self._queue)
-        self._queue.clear()
-        if self._current is not None:
-            requests.insert(0, self._current)
-            self._current = None
-            self._codec.abandon()
-        for request in requests:
-            if request.timer is not None:
-                request.timer.cancel()
+        for request in self._take_all():
             if not request.future.done():
                 error = PortLost(f"{self.name}: port {reason}", raw=self._describe(request.command))
                 error.__cause__ = exc
