@@ -1,4 +1,5 @@
-"""The one module that speaks aiomqtt: a bridge that survives the broker going away.
+"""The bridge: retained state, events and answers out, requests in; it survives the broker
+going away.
 
 Retained state is kept as "latest payload per topic"; after every (re)connect the bridge
 publishes ``online``, ``bridge/info`` and every retained topic again, then whatever changed.
@@ -11,15 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
-import json
 import socket
-import ssl
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -30,28 +26,33 @@ from paho.mqtt.properties import Properties
 from simbank.config.models import MqttConfig
 from simbank.daemon.backoff import Backoff
 from simbank.daemon.contract import MAX_REQUEST_BYTES, BridgeState, ErrorResponse, Topics
-from simbank.errors import ConfigError
+from simbank.daemon.mqtt.lanes import (
+    BUSY_PREFIX,
+    BUSY_QUEUE_BYTES,
+    BUSY_QUEUE_MAX,
+    ERROR_PREFIX,
+    EVENT_QUEUE_BYTES,
+    EVENT_QUEUE_MAX,
+    INBOUND_QUEUE_MAX,
+    OK_PREFIX,
+    READ_ONLY_COMMANDS,
+    RESPONSE_QUEUE_BYTES,
+    RESPONSE_QUEUE_MAX,
+    RESULT_QUEUE_BYTES,
+    RESULT_QUEUE_MAX,
+    Inbox,
+    Lane,
+    Outgoing,
+    payload_size,
+    raw_payload,
+)
+from simbank.daemon.mqtt.options import client_options
 
 log = structlog.get_logger(__name__)
 
-#: What callers outside this module catch when the broker cannot be reached.
+#: What callers outside this package catch when the broker cannot be reached.
 BrokerError = aiomqtt.MqttError
 
-#: Events kept while the broker is away (the oldest is dropped first, counted).
-EVENT_QUEUE_MAX = 10_000
-EVENT_QUEUE_BYTES = 16 * 1024 * 1024
-#: Answers of commands that did something (``ok`` and not read-only): kept longest.
-RESULT_QUEUE_MAX = 1_000
-RESULT_QUEUE_BYTES = 16 * 1024 * 1024
-#: Other responses waiting to be published; under a flood the oldest make room.
-RESPONSE_QUEUE_MAX = 200
-RESPONSE_QUEUE_BYTES = 16 * 1024 * 1024
-#: ``busy`` answers are worth least: only a few wait, behind everything else.
-BUSY_QUEUE_MAX = 100
-BUSY_QUEUE_BYTES = 64 * 1024
-#: Inbound messages waiting for the request handler; beyond this they are dropped unanswered.
-INBOUND_QUEUE_MAX = 1_000
-INBOUND_QUEUE_BYTES = 4 * 1024 * 1024
 #: MQTT 5: the broker drops (unanswered) packets to the daemon larger than this.
 MAX_INBOUND_PACKET = 256 * 1024
 #: The subscribing socket's receive buffer (left alone, Linux grows it up to tcp_rmem's
@@ -67,7 +68,6 @@ OVERLOAD_LOG_EVERY_S = 5.0
 LISTENER_SUFFIX = "-requests"
 #: QoS 1 messages in flight at once (paho's default window is 20).
 PUBLISH_WINDOW = 16
-PUBLISH_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,104 +89,6 @@ def _correlation_properties(correlation: bytes | None) -> Properties | None:
     props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     props.CorrelationData = correlation
     return props
-
-
-def _read_password(path: Path) -> str:
-    """The first line of ``path``, stripped; errors name the file, never what is in it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"mqtt.password_file: cannot read {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError:
-        raise ConfigError(f"mqtt.password_file: {path} is not UTF-8 text") from None
-    lines = text.splitlines()
-    password = lines[0].strip() if lines else ""
-    if not password:
-        raise ConfigError(
-            f"mqtt.password_file: {path} is empty (the password goes on its first line)"
-        )
-    return password
-
-
-def _is_loopback(host: str) -> bool:
-    """``localhost`` or a literal loopback address; a name like ``127.0.0.1.example.com``
-    resolves wherever its owner likes, so it is not loopback."""
-    name = host.rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
-
-
-def _tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
-    if cfg.tls_ca is None:
-        if cfg.tls_cert is not None:
-            raise ConfigError("mqtt.tls_cert: a client certificate needs tls_ca (enables TLS)")
-        return None
-    try:
-        context = ssl.create_default_context(cafile=str(cfg.tls_ca))
-    except OSError as exc:  # ssl.SSLError included
-        raise ConfigError(f"mqtt.tls_ca: cannot load {cfg.tls_ca}: {exc.strerror or exc}") from exc
-    if cfg.tls_cert is not None and cfg.tls_key is not None:
-        key = cfg.tls_key
-
-        def encrypted() -> bytes:
-            raise ConfigError(f"mqtt.tls_key: {key} is encrypted; the daemon needs a plain key")
-
-        try:
-            context.load_cert_chain(str(cfg.tls_cert), str(key), password=encrypted)
-        except OSError as exc:
-            raise ConfigError(
-                f"mqtt.tls_cert/tls_key: cannot load {cfg.tls_cert} with {key}: "
-                f"{exc.strerror or exc}"
-            ) from exc
-    return context
-
-
-_PROTOCOLS = {"3.1.1": aiomqtt.ProtocolVersion.V311, "5": aiomqtt.ProtocolVersion.V5}
-
-
-def client_options(cfg: MqttConfig, client_id: str, will_topic: str) -> dict[str, object]:
-    """Keyword arguments for aiomqtt.Client built from the config (TLS, auth, protocol, will).
-
-    Raises :class:`ConfigError` (naming the file or key, never a secret) for an unreadable or
-    empty password file, a password without a user name, unloadable TLS files, or a password
-    that would cross the network in clear (TLS off, broker not on loopback, no
-    ``allow_insecure``).
-    """
-    password = _read_password(cfg.password_file) if cfg.password_file is not None else None
-    if password is not None and cfg.username is None:
-        raise ConfigError("mqtt.password_file: set mqtt.username too (no password without a user)")
-    tls_context = _tls_context(cfg)
-    if (
-        password is not None
-        and tls_context is None
-        and not _is_loopback(cfg.host)
-        and not cfg.allow_insecure
-    ):
-        raise ConfigError(
-            f"mqtt: refusing to send a password without TLS to {cfg.host}, which is not "
-            "loopback (set tls_ca, or allow_insecure = true)"
-        )
-    return {
-        "hostname": cfg.host,
-        "port": cfg.port,
-        "username": cfg.username,
-        "password": password,
-        "identifier": client_id,
-        "protocol": _PROTOCOLS[cfg.protocol],
-        "keepalive": cfg.keepalive_s,
-        "tls_context": tls_context,
-        "will": aiomqtt.Will(
-            will_topic, BridgeState(state="offline").to_json(), qos=1, retain=True
-        ),
-        "timeout": PUBLISH_TIMEOUT_S,
-    }
 
 
 class MqttBridge:
@@ -229,14 +131,14 @@ class MqttBridge:
         self._handler = handler
         self._retained: dict[str, bytes] = {}
         self._dirty: dict[str, None] = {}
-        self._events = _Lane(EVENT_QUEUE_MAX, EVENT_QUEUE_BYTES)
-        self._results = _Lane(RESULT_QUEUE_MAX, RESULT_QUEUE_BYTES)
-        self._responses = _Lane(RESPONSE_QUEUE_MAX, RESPONSE_QUEUE_BYTES)
-        self._busy = _Lane(BUSY_QUEUE_MAX, BUSY_QUEUE_BYTES)
+        self._events = Lane(EVENT_QUEUE_MAX, EVENT_QUEUE_BYTES)
+        self._results = Lane(RESULT_QUEUE_MAX, RESULT_QUEUE_BYTES)
+        self._responses = Lane(RESPONSE_QUEUE_MAX, RESPONSE_QUEUE_BYTES)
+        self._busy = Lane(BUSY_QUEUE_MAX, BUSY_QUEUE_BYTES)
         self._lanes = (self._events, self._results, self._responses, self._busy)
-        self._last: tuple[bytes, _Lane] | None = None
+        self._last: tuple[bytes, Lane] | None = None
         self._seq = 0
-        self._inbox: _Inbox | None = None
+        self._inbox: Inbox | None = None
         self.received = 0
         self.dropped_inbound = 0
         self.oversized = 0
@@ -294,11 +196,11 @@ class MqttBridge:
         :meth:`_lane_of` for which are kept longest."""
         lane = self._lane_of(topic, payload)
         self._seq += 1
-        if lane.add(_Outgoing(self._seq, topic, payload, correlation_data)):
+        if lane.add(Outgoing(self._seq, topic, payload, correlation_data)):
             self._overloaded()
         self._wake.set()
 
-    def _lane_of(self, topic: str, payload: bytes) -> _Lane:
+    def _lane_of(self, topic: str, payload: bytes) -> Lane:
         """Events (and any other message that is not a response, such as Home Assistant's
         discovery configs sent again); then results (an ``ok`` answer of a command that is not
         read-only: something was done, and its answer must not be lost to a flood); then other
@@ -310,12 +212,12 @@ class MqttBridge:
             return self._last[1]
         prefix = self._topics.response_prefix
         command = topic.removeprefix(prefix) if topic.startswith(prefix) else None
-        if payload.startswith(_BUSY_PREFIX):
+        if payload.startswith(BUSY_PREFIX):
             lane = self._busy
-        elif payload.startswith(_OK_PREFIX):
-            action = command is not None and command not in _READ_ONLY
+        elif payload.startswith(OK_PREFIX):
+            action = command is not None and command not in READ_ONLY_COMMANDS
             lane = self._results if action else self._responses
-        elif payload.startswith(_ERROR_PREFIX):
+        elif payload.startswith(ERROR_PREFIX):
             lane = self._responses
         else:
             lane = self._events
@@ -346,8 +248,8 @@ class MqttBridge:
                         await self._stopping.wait()
         self._connected.clear()
 
-    def _new_inbox(self, maxsize: int = 0) -> _Inbox:
-        self._inbox = _Inbox(self._admit, self._dropped_inbound, maxsize)
+    def _new_inbox(self, maxsize: int = 0) -> Inbox:
+        self._inbox = Inbox(self._admit, self._dropped_inbound, maxsize)
         return self._inbox
 
     def _publisher(self) -> aiomqtt.Client:
@@ -411,7 +313,7 @@ class MqttBridge:
             await client.publish(self._topics.bridge_state, offline, qos=1, retain=True)
             log.info("mqtt_offline_published", **self.stats())
 
-    def _next(self, in_flight: set[str]) -> tuple[_Lane, _Outgoing] | tuple[str, bytes] | None:
+    def _next(self, in_flight: set[str]) -> tuple[Lane, Outgoing] | tuple[str, bytes] | None:
         """The next message to send: an event, a changed retained topic, a response, a
         ``busy`` answer, in that order."""
         if (event := self._events.take()) is not None:
@@ -432,7 +334,7 @@ class MqttBridge:
         window = asyncio.Semaphore(PUBLISH_WINDOW)
         in_flight: set[str] = set()  # retained topics being published
 
-        async def send(lane: _Lane, message: _Outgoing) -> None:
+        async def send(lane: Lane, message: Outgoing) -> None:
             try:
                 await client.publish(
                     message.topic,
@@ -467,8 +369,8 @@ class MqttBridge:
                     await self._wake.wait()
                     continue
                 first, second = chosen
-                if isinstance(first, _Lane):
-                    assert isinstance(second, _Outgoing)
+                if isinstance(first, Lane):
+                    assert isinstance(second, Outgoing)
                     tg.create_task(send(first, second))
                 else:
                     assert isinstance(second, bytes)
@@ -480,7 +382,7 @@ class MqttBridge:
         answers are not worth waiting for)."""
         return not (retained_in_flight or self._events or self._results or self._responses)
 
-    async def _read(self, client: aiomqtt.Client, inbox: _Inbox) -> None:
+    async def _read(self, client: aiomqtt.Client, inbox: Inbox) -> None:
         """Hand inbound messages to the handler, up to READ_BATCH per turn of the event loop.
 
         aiomqtt reads a subscribe-only connection one packet per turn of the loop: under a
@@ -504,7 +406,9 @@ class MqttBridge:
         props = message.properties
         response_topic = getattr(props, "ResponseTopic", None) if props else None
         correlation = getattr(props, "CorrelationData", None) if props else None
-        inbound = Inbound(str(message.topic), _raw(message.payload), response_topic, correlation)
+        inbound = Inbound(
+            str(message.topic), raw_payload(message.payload), response_topic, correlation
+        )
         if self._handler is None:
             return
         try:
@@ -516,7 +420,7 @@ class MqttBridge:
         """Called by aiomqtt for every message as it arrives: False refuses it (an oversized
         request is answered here, unread; anything else is dropped and counted)."""
         self.received += 1
-        size = _size(message.payload)
+        size = payload_size(message.payload)
         if size > MAX_REQUEST_BYTES:
             self.oversized += 1
             self._refuse_oversized(message, size)
@@ -553,279 +457,3 @@ async def _until_lost(client: aiomqtt.Client) -> None:
     """Return never; raise when the connection is lost (its iterator does)."""
     async for message in client.messages:  # nothing is subscribed on this connection
         log.debug("mqtt_unexpected_message", topic=str(message.topic))
-
-
-@dataclass(slots=True)
-class _Outgoing:
-    seq: int
-    topic: str
-    payload: bytes
-    correlation: bytes | None
-
-
-class _Lane:
-    """One class of outgoing QoS 1 messages: first in, first out, bounded in messages and
-    bytes waiting (the oldest waiting message makes room and is counted in ``dropped``). A
-    message is forgotten once acknowledged; after a reconnect the unacknowledged ones go
-    first again (:meth:`requeue`)."""
-
-    def __init__(self, limit: int, max_bytes: int) -> None:
-        self._limit = limit
-        self._max_bytes = max_bytes
-        self._waiting: deque[_Outgoing] = deque()
-        self._in_flight: dict[int, _Outgoing] = {}
-        self._bytes = 0
-        self.dropped = 0
-        self.published = 0
-
-    def __len__(self) -> int:
-        return len(self._waiting) + len(self._in_flight)
-
-    def add(self, message: _Outgoing) -> bool:
-        """Queue ``message``; True if an older one was dropped to make room."""
-        self._waiting.append(message)
-        self._bytes += len(message.payload)
-        dropped = False
-        while len(self._waiting) > 1 and (
-            len(self._waiting) > self._limit or self._bytes > self._max_bytes
-        ):
-            self._bytes -= len(self._waiting.popleft().payload)
-            self.dropped += 1
-            dropped = True
-        return dropped
-
-    def take(self) -> _Outgoing | None:
-        """The oldest waiting message, now in flight (None if nothing waits)."""
-        if not self._waiting:
-            return None
-        message = self._waiting.popleft()
-        self._bytes -= len(message.payload)
-        self._in_flight[message.seq] = message
-        return message
-
-    def done(self, message: _Outgoing) -> None:
-        """``message`` was acknowledged."""
-        if self._in_flight.pop(message.seq, None) is not None:
-            self.published += 1
-
-    def requeue(self) -> None:
-        """Put the unacknowledged messages back in front, oldest first."""
-        for seq in sorted(self._in_flight, reverse=True):
-            message = self._in_flight.pop(seq)
-            self._waiting.appendleft(message)
-            self._bytes += len(message.payload)
-
-
-class _Inbox(asyncio.Queue[aiomqtt.Message]):
-    """aiomqtt's incoming queue, bounded in messages and bytes. ``admit`` sees every message
-    first and may refuse it; one that does not fit is dropped and reported to ``dropped``:
-    ``put_nowait`` never raises (aiomqtt would log a warning for each message, which in a
-    flood is a flood of its own)."""
-
-    def __init__(
-        self,
-        admit: Callable[[aiomqtt.Message], bool],
-        dropped: Callable[[], None],
-        maxsize: int = 0,
-    ) -> None:
-        super().__init__(maxsize)
-        self._admit = admit
-        self._dropped = dropped
-        self.bytes = 0
-
-    def put_nowait(self, item: aiomqtt.Message) -> None:
-        if not self._admit(item):
-            return
-        if self.full() or self.bytes + _size(item.payload) > INBOUND_QUEUE_BYTES:
-            self._dropped()
-            return
-        super().put_nowait(item)
-
-    def _put(self, item: aiomqtt.Message) -> None:
-        self.bytes += _size(item.payload)
-        super()._put(item)
-
-    def _get(self) -> aiomqtt.Message:
-        item = super()._get()
-        self.bytes -= _size(item.payload)
-        return item
-
-
-def _size(payload: object) -> int:
-    return len(payload) if isinstance(payload, bytes | bytearray) else 0
-
-
-def _raw(payload: object) -> bytes:
-    return bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()
-
-
-def _busy_prefix() -> bytes:
-    """How every ``busy`` answer starts (taken from the contract's own serialisation)."""
-    sample = ErrorResponse(code="busy", error="-").to_json()
-    return sample[: sample.index(b'"busy"') + len(b'"busy"')]
-
-
-_BUSY_PREFIX = _busy_prefix()
-_OK_PREFIX = b'{"status":"ok"'
-_ERROR_PREFIX = b'{"status":"error"'
-#: Commands whose answers are only information (simbank.daemon.requests.READ_ONLY).
-_READ_ONLY = frozenset({"status", "sim/report"})
-
-
-class StateWatcher:
-    """A read-only client (simbankctl, the demo): keeps the latest retained payload per topic.
-
-    ``state`` maps topic → decoded JSON object for every gateway under ``base`` (or only
-    ``gateway``); events are kept in ``events`` (bounded).
-    """
-
-    def __init__(
-        self, cfg: MqttConfig, base: str, client_id: str, gateway: str | None = None
-    ) -> None:
-        options = client_options(cfg, client_id, f"{base}/clients/{client_id}")
-        options.pop("will")
-        self._options = options
-        self._filter = f"{base}/{gateway or '+'}/#"
-        self.state: dict[str, dict[str, object]] = {}
-        self.events: deque[dict[str, object]] = deque(maxlen=50)
-        self.changed = asyncio.Event()
-
-    def gateways(self) -> list[str]:
-        return sorted({t.split("/")[-3] for t in self.state if t.endswith("/bridge/state")})
-
-    async def run(self, *, until_quiet_s: float | None = None) -> None:
-        """Follow the state; with ``until_quiet_s``, return once no message came for that long."""
-        async with aiomqtt.Client(**self._options) as client:  # type: ignore[arg-type]
-            await client.subscribe(self._filter, qos=1)
-            messages = client.messages.__aiter__()
-            while True:
-                try:
-                    async with asyncio.timeout(until_quiet_s):
-                        message = await anext(messages)
-                except TimeoutError:
-                    return
-                self._take(str(message.topic), message.payload)
-
-    def _take(self, topic: str, payload: object) -> None:
-        if not isinstance(payload, bytes | bytearray):
-            return
-        if not payload:
-            self.state.pop(topic, None)
-            self.changed.set()
-            return
-        try:
-            data = json.loads(payload)
-        except ValueError:
-            return
-        if not isinstance(data, dict):
-            return
-        if topic.endswith("/bridge/event"):
-            self.events.append(data)
-        elif "/bridge/request/" in topic or "/bridge/response/" in topic:
-            return
-        else:
-            self.state[topic] = data
-        self.changed.set()
-
-
-class RequestClient:
-    """Sends requests to a gateway and awaits their responses (simbankctl, tests).
-
-    With MQTT 5 each request carries a private Response Topic and Correlation Data, so
-    concurrent requests never mix up their answers; with 3.1.1 it listens on the public
-    ``bridge/response/<command>`` topics and matches the ``transaction``.
-    """
-
-    def __init__(self, cfg: MqttConfig, topics: Topics, client_id: str) -> None:
-        options = client_options(cfg, client_id, f"{topics.root}/clients/{client_id}/state")
-        options.pop("will")
-        self._options = options
-        self._topics = topics
-        self._v5 = cfg.protocol == "5"
-        self._reply_topic = f"{topics.root}/clients/{client_id}/reply"
-        self._client: aiomqtt.Client | None = None
-        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._reader: asyncio.Task[None] | None = None
-        self._counter = 0
-
-    async def __aenter__(self) -> RequestClient:
-        self._client = aiomqtt.Client(**self._options)  # type: ignore[arg-type]
-        await self._client.__aenter__()
-        if self._v5:
-            await self._client.subscribe(self._reply_topic, qos=1)
-        else:
-            await self._client.subscribe(f"{self._topics.response_prefix}#", qos=1)
-        self._reader = asyncio.create_task(self._read(), name="request-client-reader")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await self._reader
-        if self._client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await self._client.__aexit__(None, None, None)
-
-    async def _read(self) -> None:
-        assert self._client is not None
-        async for message in self._client.messages:
-            payload = message.payload
-            if not isinstance(payload, bytes | bytearray):
-                continue
-            try:
-                data = json.loads(payload)
-            except ValueError:
-                continue
-            if not isinstance(data, dict):
-                continue
-            key = None
-            props = message.properties
-            correlation = getattr(props, "CorrelationData", None) if props else None
-            if correlation is not None:
-                key = bytes(correlation).decode(errors="replace")
-            elif isinstance(data.get("transaction"), str):
-                key = data["transaction"]
-            future = self._waiting.pop(key, None) if key else None
-            if future is not None and not future.done():
-                future.set_result(data)
-
-    async def request(
-        self,
-        command: str,
-        payload: dict[str, Any] | bytes | None = None,
-        *,
-        timeout: float = 30.0,  # noqa: ASYNC109 - a deadline per request is the API
-        transaction: Any = None,
-    ) -> dict[str, Any]:
-        """Publish ``payload`` (a dict gets a ``transaction`` if it has none) and await the
-        response. Raw ``bytes`` are sent as they are (for testing malformed requests)."""
-        assert self._client is not None
-        self._counter += 1
-        key = f"{id(self):x}-{self._counter}"
-        # With 3.1.1 answers are matched by transaction: wait under the one actually sent.
-        if isinstance(transaction, str):
-            key = transaction
-        elif isinstance(payload, dict) and isinstance(payload.get("transaction"), str):
-            key = payload["transaction"]
-        if isinstance(payload, bytes):
-            body = payload
-        else:
-            data = dict(payload or {})
-            data.setdefault("transaction", transaction if transaction is not None else key)
-            body = json.dumps(data).encode()
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[key] = future
-        properties = None
-        if self._v5:
-            properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-            properties.ResponseTopic = self._reply_topic
-            properties.CorrelationData = key.encode()
-        try:
-            await self._client.publish(
-                self._topics.request(command), body, qos=1, properties=properties
-            )
-            async with asyncio.timeout(timeout):
-                return await future
-        finally:
-            self._waiting.pop(key, None)
