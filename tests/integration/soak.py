@@ -527,6 +527,8 @@ class FaultSoak:
         bad = self.blocked.keys() | self.locked
         if any(c is not None and c.iccid in bad for c in modem.slots):
             return False
+        # Its URCs are due in a moment: no other fault on this modem until they are out.
+        self.busy[modem_id] = time.monotonic() + SETTLE_S
         if kind == "block_sim":
             self.bank.carrier.block(card.iccid, "soak")
             self.blocked[card.iccid] = time.time()

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from simbank.at.channel import AtChannel
-from simbank.at.codec import Urc
+from simbank.at.codec import Command, Urc
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import driver_for_identity
 from simbank.drivers.types import NewSms, Registration, RegStat, Signal, SimStatus
-from simbank.errors import CommandError
+from simbank.errors import AtTimeout, CommandError
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.scenario import make_iccid
 
@@ -208,6 +208,39 @@ async def test_probe_resyncs_after_reboot(channels: dict[str, AtChannel], dialec
     assert identity.manufacturer
     assert await driver.wait_sim_ready(10.0) is SimStatus.READY
     assert await driver.read_iccid() == _iccid(dialect, 1)
+
+
+@pytest.mark.parametrize("dialect", ["quectel", "huawei"])
+async def test_probe_cancels_an_sms_prompt_a_dead_client_left_open(
+    bank: SimulatedBank, dialect: str
+) -> None:
+    """A daemon killed at ``> `` leaves the modem reading message text: the next probe's AT
+    times out once, ESC cancels the message (nothing is sent) and the modem answers again."""
+    modem = bank.modems[dialect]
+    first = await open_port(str(modem.path), 115200, f"{dialect}-dead")
+    try:
+        dead = GenericDriver(first)
+        await dead.probe()
+        assert await dead.wait_sim_ready(10.0) is SimStatus.READY
+        async with asyncio.timeout(10):
+            while not any(r.registered for r in await dead.registrations()):
+                await asyncio.sleep(0.05)
+        await first.request("AT+CMGF=1")
+        with pytest.raises(AtTimeout):  # the "> " prompt is not a final result
+            await first.request(Command('AT+CMGS="+15550100123"', timeout=0.5))
+    finally:
+        first.close()
+        await first.wait_closed()
+    assert modem.awaiting_sms is not None
+    channel = await open_port(str(modem.path), 115200, dialect)
+    try:
+        identity = await GenericDriver(channel).probe()
+        assert identity.manufacturer
+        assert modem.awaiting_sms is None
+        assert bank.carrier.stats.sms == 0
+    finally:
+        channel.close()
+        await channel.wait_closed()
 
 
 def _troubled_scenario() -> Scenario:

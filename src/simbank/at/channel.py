@@ -298,6 +298,14 @@ class AtChannel(asyncio.Protocol):
             except Exception:  # noqa: BLE001 - a broken subscriber must not break the port
                 self._log.exception("urc_callback_failed", name=urc.name)
 
+    def cancel_text_entry(self) -> None:
+        """Write ESC, outside any command: a client that died at the SMS prompt (``> `` after
+        ``AT+CMGS``) left the modem reading message text, where every ``AT`` we send is more
+        text; ESC cancels that message (27.005 3.5.1) and the modem answers commands again."""
+        if self._transport is not None and self._current is None:
+            self._log.info("at_text_entry_cancelled")
+            self._transport.write(b"\x1b")
+
     def _take_all(self) -> list[_Request]:
         """The request in flight (abandoned) and every queued one, their timers stopped."""
         requests = list(self._queue)

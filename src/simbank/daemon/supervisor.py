@@ -416,6 +416,8 @@ class ModemSupervisor:
                 await channel.request("AT")
                 log.info("modem_resynced")
                 self._set_state("ready")
+                # What the SIM did while nobody heard (a refresh, a lock, an SMS) is read again.
+                self._identify_again = True
                 return
         log.warning("modem_rebooting")
         with contextlib.suppress(AtTimeout):

@@ -126,6 +126,8 @@ class GenericDriver:
             except AtTimeout as exc:
                 self._log.debug("probe_at_timeout", attempt=attempt + 1)
                 last = exc
+                # Silence may be a modem still reading an SMS text from a client that died.
+                self.channel.cancel_text_entry()
         else:
             assert last is not None
             raise last
