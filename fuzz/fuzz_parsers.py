@@ -351,6 +351,9 @@ class ScriptedChannel:
     def subscribe(self, prefix: str, callback: Callable[[Urc], None]) -> Callable[[], None]:
         return lambda: None
 
+    def cancel_text_entry(self) -> None:
+        """ESC after a silent AT: nothing to cancel in a script."""
+
 
 Flow = Callable[[GenericDriver], Coroutine[Any, Any, object]]
 
