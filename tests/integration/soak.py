@@ -126,6 +126,14 @@ class SoakReport:
     bookings: int = 0
     bookings_charged_in_full: int = 0
 
+    def rss_profile(self, points: int = 6) -> str:
+        """RSS at evenly spaced moments of the last life: a leak climbs, a warm-up levels off."""
+        samples = self.rss_samples
+        if not samples:
+            return "-"
+        picks = [samples[round(i * (len(samples) - 1) / (points - 1))] for i in range(points)]
+        return ", ".join(f"{t:.0f}: {mb:.1f}" for t, mb in picks)
+
     def lines(self) -> list[str]:
         slow = f"{self.slowest_recovery_s:.1f} s ({self.slowest_recovery})"
         first, last = self.rss_last_life_mb
@@ -144,7 +152,8 @@ class SoakReport:
             f"requests retried with their transaction {self.retried}",
             f"recoveries {self.recoveries}, slowest {slow}",
             f"daemon RSS last life {first:.1f} → {last:.1f} MB, "
-            f"slope {self.rss_slope_mb_per_h:+.2f} MB/h",
+            f"slope {self.rss_slope_mb_per_h:+.2f} MB/h; "
+            f"over that life (s: MB) {self.rss_profile()}",
             f"ledger SIM states at the end {dict(self.quarantined)}",
             f"violations {len(self.violations)}",
         ]
