@@ -277,34 +277,55 @@ class ProcessRig:
         stop_daemon(self.process)
 
 
+@dataclass
+class Outside:
+    """What a subprocess daemon's test holds: the simulator, a watcher of the retained state
+    and a request client."""
+
+    bank: SimulatedBank
+    watcher: StateWatcher
+    client: RequestClient
+    topics: Topics
+
+
 @contextlib.asynccontextmanager
-async def daemon_process(
+async def outside(
     tmp_path: Path, broker: PrivateMosquitto, base_topic: str, scenario: Scenario
-) -> AsyncIterator[ProcessRig]:
+) -> AsyncIterator[Outside]:
+    """The simulator, a state watcher and a request client in this process (for a daemon
+    that runs as a subprocess)."""
     async with SimulatedBank(scenario, directory=tmp_path / "ports") as bank:
         topics = Topics(base_topic, "gw1")
         mqtt = MqttConfig(port=broker.port, base_topic=base_topic)
         watcher = StateWatcher(mqtt, base_topic, f"w-{base_topic}", gateway="gw1")
-        watch_task = asyncio.create_task(watcher.run(), name="process-rig-watcher")
-        rig: ProcessRig | None = None
+        watch_task = asyncio.create_task(watcher.run(), name="outside-watcher")
         try:
             async with RequestClient(mqtt, topics, f"c-{base_topic}") as client:
-                rig = ProcessRig(
-                    tmp_path,
-                    broker.port,
-                    base_topic,
-                    bank,
-                    watcher,
-                    client,
-                    topics,
-                    tmp_path / "simbank.toml",
-                    tmp_path / "daemon.log",
-                )
-                rig.write_config()
-                rig.start()
-                yield rig
+                yield Outside(bank, watcher, client, topics)
         finally:
-            if rig is not None:
-                rig.stop()
             watch_task.cancel()
             await asyncio.gather(watch_task, return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def daemon_process(
+    tmp_path: Path, broker: PrivateMosquitto, base_topic: str, scenario: Scenario
+) -> AsyncIterator[ProcessRig]:
+    async with outside(tmp_path, broker, base_topic, scenario) as out:
+        rig = ProcessRig(
+            tmp_path,
+            broker.port,
+            base_topic,
+            out.bank,
+            out.watcher,
+            out.client,
+            out.topics,
+            tmp_path / "simbank.toml",
+            tmp_path / "daemon.log",
+        )
+        try:
+            rig.write_config()
+            rig.start()
+            yield rig
+        finally:
+            rig.stop()

@@ -27,9 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bankrig import stop_daemon
+from bankrig import outside, stop_daemon
 
-from simbank.config.models import MqttConfig
 from simbank.daemon.broker import PrivateMosquitto
 from simbank.daemon.contract import Topics
 from simbank.daemon.mqtt import RequestClient, StateWatcher
@@ -365,23 +364,21 @@ async def kill_rig(
     """The simulator, a state watcher and a request client in this process; the daemon not
     started yet (``rig.start()``)."""
     policy = policy or Policy()
-    async with SimulatedBank(scenario, directory=tmp_path / "ports") as bank:
-        topics = Topics(base_topic, "gw1")
-        mqtt = MqttConfig(port=broker.port, base_topic=base_topic)
-        watcher = StateWatcher(mqtt, base_topic, f"w-{base_topic}", gateway="gw1")
-        watch_task = asyncio.create_task(watcher.run(), name="kill-rig-watcher")
-        rig: KillRig | None = None
+    async with outside(tmp_path, broker, base_topic, scenario) as out:
+        config = tmp_path / "simbank.toml"
+        path = str(out.bank.modems["m1"].path)
+        config.write_text(config_text(tmp_path, broker.port, base_topic, path, policy))
+        rig = KillRig(
+            tmp_path,
+            out.bank,
+            out.watcher,
+            out.client,
+            out.topics,
+            policy,
+            config,
+            tmp_path / "d.log",
+        )
         try:
-            async with RequestClient(mqtt, topics, f"c-{base_topic}") as client:
-                config = tmp_path / "simbank.toml"
-                path = str(bank.modems["m1"].path)
-                config.write_text(config_text(tmp_path, broker.port, base_topic, path, policy))
-                rig = KillRig(
-                    tmp_path, bank, watcher, client, topics, policy, config, tmp_path / "d.log"
-                )
-                yield rig
+            yield rig
         finally:
-            if rig is not None:
-                rig.stop()
-            watch_task.cancel()
-            await asyncio.gather(watch_task, return_exceptions=True)
+            rig.stop()

@@ -119,7 +119,6 @@ class SoakReport:
     daemon_lives: int = 0
     rss_samples: list[tuple[float, float]] = field(default_factory=list)
     rss_slope_mb_per_h: float = 0.0
-    rss_last_life_mb: tuple[float, float] = (0.0, 0.0)
     violations: list[str] = field(default_factory=list)
     carrier_calls: int = 0
     carrier_sms: int = 0
@@ -136,7 +135,9 @@ class SoakReport:
 
     def lines(self) -> list[str]:
         slow = f"{self.slowest_recovery_s:.1f} s ({self.slowest_recovery})"
-        first, last = self.rss_last_life_mb
+        first, last = (
+            (self.rss_samples[0][1], self.rss_samples[-1][1]) if self.rss_samples else (0.0, 0.0)
+        )
         return [
             f"duration {self.duration_s:.0f} s, {self.modems} modems, "
             f"{self.daemon_lives} daemon lives",
@@ -591,7 +592,6 @@ class FaultSoak:
             report.slowest_recovery = f"{slowest.modem} after {slowest.fault}"
         if report.rss_samples:
             report.rss_slope_mb_per_h = slope_per_hour(report.rss_samples)
-            report.rss_last_life_mb = (report.rss_samples[0][1], report.rss_samples[-1][1])
         stats = self.bank.carrier.stats
         report.carrier_calls, report.carrier_sms = stats.calls, stats.sms
         for block in stats.blocks:
