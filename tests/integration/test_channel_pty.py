@@ -233,6 +233,26 @@ async def test_abort_gives_up_a_hung_command_and_its_queue_but_keeps_the_port(
     assert (await channel.request("AT")).ok
 
 
+async def test_a_long_command_after_a_timeout_waits_for_a_live_at(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    """After a timeout, a 40 s command goes out only once a plain AT is answered: a hung
+    modem fails it within the AT's 3 s, and a live one still gets it."""
+    for hung in (b"AT+CREG?", b"AT+CFUN=4", b"AT"):
+        modem.script[hung] = None
+    with pytest.raises(AtTimeout):
+        await channel.request(Command("AT+CREG?", timeout=0.2))
+    started = time.monotonic()
+    with pytest.raises(AtTimeout, match="does not answer AT"):
+        await channel.request(Command("AT+CFUN=4", timeout=40))
+    assert time.monotonic() - started < 5
+    assert b"AT+CFUN=4" not in modem.received
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    modem.script[b"AT+CFUN=4"] = b"\r\nOK\r\n"
+    assert (await channel.request(Command("AT+CFUN=4", timeout=40))).ok
+    assert channel.consecutive_timeouts == 0
+
+
 async def test_close_fails_pending_requests(modem: FakeModem, channel: AtChannel) -> None:
     modem.script[b"AT+COPS?"] = None
     in_flight = asyncio.create_task(channel.request(Command("AT+COPS?", timeout=30)))

@@ -17,6 +17,7 @@ import structlog
 
 from simbank.at.codec import (
     MAX_LINE,
+    SHORT,
     AtCodec,
     Command,
     Event,
@@ -217,6 +218,11 @@ class AtChannel(asyncio.Protocol):
             request = self._queue.popleft()
             if request.future.done():
                 continue  # the caller gave up while queued
+            if self.consecutive_timeouts and request.command.timeout > SHORT:
+                # The modem just let a command time out: before it gets one that may take 40 s
+                # (a dial, CFUN), a plain AT shows whether it still answers at all.
+                self._queue.appendleft(request)
+                request = self._liveness_probe()
             try:
                 data = self._codec.send(request.command)
             except (ValueError, RuntimeError) as exc:
@@ -229,6 +235,18 @@ class AtChannel(asyncio.Protocol):
             self._log.debug("at_tx", command=self._describe(request.command))
             self._transport.write(data)
             return
+
+    def _liveness_probe(self) -> _Request:
+        """An ``AT`` sent ahead of the queue; if it times out too, the modem has stopped
+        answering and everything queued is given up at once (the supervisor escalates)."""
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+
+        def answered(done: asyncio.Future[Response]) -> None:
+            if not done.cancelled() and isinstance(done.exception(), AtTimeout):
+                self.abort("given up: the modem does not answer AT")
+
+        future.add_done_callback(answered)
+        return _Request(Command("AT", timeout=SHORT), future)
 
     def _on_timeout(self, request: _Request) -> None:
         if self._current is not request:
