@@ -27,6 +27,11 @@ class AtTimeout(TransientError):
     """A command got no final result within its timeout."""
 
 
+class ModemUnresponsive(AtTimeout):
+    """Given up without waiting: the modem let a command time out and then did not answer a
+    plain ``AT`` either. Waiting longer (another poll of the SIM, say) is pointless."""
+
+
 class ModemFault(SimbankError):
     """The modem misbehaves; the supervisor resets or reopens it."""
 

@@ -21,7 +21,7 @@ import structlog.testing
 from simbank.at.channel import AtChannel
 from simbank.at.codec import Command, Urc
 from simbank.drivers.port import open_port
-from simbank.errors import AtTimeout, CommandError, PortLost, PortUnavailable
+from simbank.errors import AtTimeout, CommandError, ModemUnresponsive, PortLost, PortUnavailable
 
 pytestmark = pytest.mark.integration
 
@@ -225,7 +225,7 @@ async def test_abort_gives_up_a_hung_command_and_its_queue_but_keeps_the_port(
     started = time.monotonic()
     assert channel.abort("modem unresponsive") == 2
     for task in (in_flight, queued):
-        with pytest.raises(AtTimeout, match="modem unresponsive"):
+        with pytest.raises(ModemUnresponsive, match="modem unresponsive"):
             await asyncio.wait_for(task, 2)
     assert time.monotonic() - started < 1.0
     assert channel.connected
@@ -243,7 +243,7 @@ async def test_a_long_command_after_a_timeout_waits_for_a_live_at(
     with pytest.raises(AtTimeout):
         await channel.request(Command("AT+CREG?", timeout=0.2))
     started = time.monotonic()
-    with pytest.raises(AtTimeout, match="does not answer AT"):
+    with pytest.raises(ModemUnresponsive, match="does not answer AT"):
         await channel.request(Command("AT+CFUN=4", timeout=40))
     assert time.monotonic() - started < 5
     assert b"AT+CFUN=4" not in modem.received

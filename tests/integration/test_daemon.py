@@ -96,7 +96,8 @@ async def test_unplug_fails_fast_and_replug_recovers_while_others_run(rig: Rig) 
     await rig.until(lambda: _all_ready(rig), timeout=25)
     rig.bank.modems["m2"].unplug()
     await rig.until(lambda: rig.events("modem_offline", modem="m2"), timeout=5)
-    assert rig.modem("m2")["state"] in {"absent", "offline"}
+    # Events go out ahead of retained state (docs/mqtt-api.md), so the state may follow later.
+    await rig.until(lambda: rig.modem("m2")["state"] in {"absent", "offline"}, timeout=5)
     # The other modems keep being followed: a signal change on m1 still shows up.
     rig.bank.modems["m1"].set_signal(5)
     await rig.until(lambda: rig.modem("m1")["signal"]["rssi_dbm"] == -113 + 2 * 5, timeout=10)
@@ -108,6 +109,7 @@ async def test_unplug_fails_fast_and_replug_recovers_while_others_run(rig: Rig) 
 
 async def test_hang_escalates_and_recovers(rig: Rig) -> None:
     await rig.until(lambda: _all_ready(rig), timeout=25)
+    await rig.inventory_done()  # a hang mid-switch first waits out the switch's own timeouts
     rig.bank.modems["m3"].hang(True)
     await rig.until(lambda: rig.modem("m3")["state"] == "unresponsive", timeout=20)
     assert rig.modem("m4")["state"] == "ready"
@@ -140,9 +142,13 @@ async def test_simbankctl_status_shows_the_table(rig: Rig, mosquitto: PrivateMos
         assert rig.modem(modem_id)["iccid"] in text
 
 
+@pytest.mark.timeout(120)  # real timers: 2 polls, 3 re-sync ATs and a reboot time out (~20 s)
 async def test_a_modem_that_stays_hung_is_reopened(rig: Rig) -> None:
     """Re-sync and reboot both fail → the port is given up and opened again."""
     await rig.until(lambda: _all_ready(rig), timeout=25)
+    # Hung in service, not in the middle of the start-up slot inventory (a hang mid-switch is
+    # covered by test_drivers_sim and the fault soak).
+    await rig.inventory_done()
     supervisor = rig.daemon.supervisors["m4"]
     sessions = supervisor.sessions
     rig.bank.modems["m4"].hang(True)

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from simbank.at import channel as at_channel
 from simbank.at.channel import AtChannel
 from simbank.at.codec import Command, Urc
+from simbank.drivers import generic
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import driver_for_identity
 from simbank.drivers.types import NewSms, Registration, RegStat, Signal, SimStatus
-from simbank.errors import AtTimeout, CommandError
+from simbank.errors import AtTimeout, CommandError, ModemUnresponsive
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.scenario import make_iccid
 
@@ -113,6 +115,28 @@ async def test_slot_switch_verified_by_iccid(channels: dict[str, AtChannel], dia
         assert await driver.active_slot() == slot
     with pytest.raises(ValueError, match="slot 3"):
         await driver.select_slot(3)
+
+
+async def test_waiting_for_the_sim_stops_when_the_modem_itself_stops_answering(
+    bank: SimulatedBank, channels: dict[str, AtChannel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hang right after a slot switch is not a SIM still initialising: the wait ends when a
+    plain AT goes unanswered too, instead of polling +CPIN? until its own deadline."""
+    # Shorter than on a real modem: AT+CPIN? gets 12 s there, the plain AT 3 s.
+    monkeypatch.setattr(generic, "MEDIUM", 1.0)
+    monkeypatch.setattr(at_channel, "SHORT", 0.5)
+    driver = await _detect(channels["quectel"], 2)
+    await driver.select_slot(2)
+    bank.modems["quectel"].hang(True)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ModemUnresponsive, match="does not answer AT"):
+        await driver.wait_sim_ready(60.0)
+    # One +CPIN? timeout (1 s) and one AT timeout (0.5 s), not the 60 s deadline.
+    assert loop.time() - started < 5.0
+    bank.modems["quectel"].hang(False)
+    assert await driver.wait_sim_ready(10.0) is SimStatus.READY
+    assert await driver.read_iccid() == _iccid("quectel", 2)
 
 
 async def test_generic_rejects_a_second_slot(channels: dict[str, AtChannel]) -> None:

@@ -27,7 +27,7 @@ from simbank.at.codec import (
     Stray,
     Urc,
 )
-from simbank.errors import AtTimeout, PortLost
+from simbank.errors import AtTimeout, ModemUnresponsive, PortLost
 
 UrcCallback = Callable[[Urc], None]
 
@@ -338,14 +338,15 @@ class AtChannel(asyncio.Protocol):
         return requests
 
     def abort(self, reason: str) -> int:
-        """Give up the command in flight and every queued one with ``AtTimeout`` (the modem
+        """Give up the command in flight and every queued one with ``ModemUnresponsive`` (the modem
         stopped answering: nothing queued behind a hang may delay the re-sync); the port
         stays open. Returns how many were given up."""
         given_up = 0
         for request in self._take_all():
             if not request.future.done():
                 text = self._describe(request.command)
-                request.future.set_exception(AtTimeout(f"{self.name}: {text}: {reason}", raw=text))
+                error = ModemUnresponsive(f"{self.name}: {text}: {reason}", raw=text)
+                request.future.set_exception(error)
                 given_up += 1
         return given_up
 

@@ -44,7 +44,7 @@ from simbank.drivers.types import (
     SmsMessage,
     UssdReply,
 )
-from simbank.errors import AtTimeout, CommandError, ProtocolGarbage
+from simbank.errors import AtTimeout, CommandError, ModemUnresponsive, ProtocolGarbage
 
 UrcEvent = Registration | Signal | SimStatus | CallCause | NewSms | UssdReply
 UrcParser = Callable[[Urc], UrcEvent | None]
@@ -248,6 +248,8 @@ class GenericDriver:
         while True:
             try:
                 status = await self.sim_status()
+            except ModemUnresponsive:
+                raise  # not a SIM still initialising: the modem itself stopped answering
             except AtTimeout:
                 status = SimStatus.NOT_READY
             if status in _FINAL_SIM_STATES or loop.time() + _SIM_POLL_INTERVAL > deadline:
