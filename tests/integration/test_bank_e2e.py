@@ -295,6 +295,6 @@ async def test_operator_commands(
         actions = [a["action"] for a in report["data"]["audit"]]
         assert "sim_switched" in actions or "sim_select" in actions
         assert all(
-            u["destination"] is None or "555" not in u["destination"]
+            u["destination"] is None or "5550100" not in u["destination"]
             for u in report["data"]["usage"]
         )
