@@ -1,0 +1,88 @@
+"""Where does a long-running daemon's memory go? A diagnostic, never part of the daemon.
+
+Put this directory first on ``PYTHONPATH`` of a process that runs ``simbank.daemon.cli run``
+(the fault soak inherits its environment) and set ``SIMBANK_MEMTRACE`` to a directory. Every
+``SIMBANK_MEMTRACE_EVERY_S`` (default 120) the process appends one JSON line to
+``<dir>/<pid>.jsonl``: its RSS, SQLite's own heap (``sqlite3_memory_used``), the Python heap
+(``sys.getallocatedblocks`` and tracemalloc's traced total), the gc object count, and the ten
+source lines whose traced memory grew most since the first sample (tracemalloc, started at
+``SIMBANK_MEMTRACE_START_S``, default 60, so start-up allocations are not counted as growth).
+
+A leak shows as Python memory that keeps climbing at the same lines; a cache filling up shows
+as growth in SQLite's heap that levels off at its limit (``PRAGMA cache_size``).
+
+It runs in a daemon thread: sampling must not depend on the event loop it is watching.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import json
+import os
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _sqlite_memory() -> Callable[[], int | None]:
+    """``sqlite3_memory_used`` of the libsqlite3 the ``sqlite3`` module is linked against."""
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return lambda: None
+    lib = ctypes.CDLL(name)
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    used: Callable[[], int] = lib.sqlite3_memory_used
+    return used
+
+
+def _rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _watch(out: Path, every_s: float, start_s: float) -> None:
+    sqlite_used = _sqlite_memory()
+    began = time.monotonic()
+    time.sleep(start_s)
+    tracemalloc.start(1)
+    first = tracemalloc.take_snapshot()
+    while True:
+        snapshot = tracemalloc.take_snapshot()
+        grown = snapshot.compare_to(first, "lineno")[:10]
+        record = {
+            "age_s": round(time.monotonic() - began),
+            "rss_kb": _rss_kb(),
+            "sqlite_bytes": sqlite_used(),
+            "py_blocks": sys.getallocatedblocks(),
+            "traced_bytes": tracemalloc.get_traced_memory()[0],
+            "gc_objects": len(gc.get_objects()),
+            "grown": [
+                {"at": str(s.traceback), "size_diff": s.size_diff, "count_diff": s.count_diff}
+                for s in grown
+            ],
+        }
+        with out.open("a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        time.sleep(every_s)
+
+
+def _install() -> None:
+    directory = os.environ.get("SIMBANK_MEMTRACE")
+    # Only the daemon: the soak's own interpreter and the simulator share the environment.
+    if not directory or "simbank.daemon.cli" not in " ".join(sys.orig_argv):
+        return
+    out = Path(directory) / f"{os.getpid()}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    every = float(os.environ.get("SIMBANK_MEMTRACE_EVERY_S", "120"))
+    start = float(os.environ.get("SIMBANK_MEMTRACE_START_S", "60"))
+    threading.Thread(target=_watch, args=(out, every, start), daemon=True).start()
+
+
+_install()
