@@ -76,6 +76,7 @@ def _midnight_plus(hours: float) -> float:
     return datetime(today.year, today.month, today.day, tzinfo=UTC).timestamp() + hours * 3600
 
 
+@pytest.mark.timeout(180)  # 22 simulated hours at ×1800 take 44 s of real timers
 async def test_a_day_of_demand_ends_with_no_carrier_block(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
 ) -> None:
