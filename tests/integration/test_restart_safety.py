@@ -17,6 +17,7 @@ import pytest
 from killloop import KillLoop
 from killrig import KillRig, Policy, fast_modem, kill_rig
 
+from simbank.bank.secret import DestinationHasher, load_or_create_secret
 from simbank.daemon.broker import PrivateMosquitto
 
 pytestmark = pytest.mark.integration
@@ -128,7 +129,10 @@ async def test_inbound_sms_while_down_and_stored_but_not_deleted_are_kept_once(
         assert rig.stored_inbound() == {"before the kill": 1, "while down 1": 1, "while down 2": 1}
         rows = rig.query("SELECT iccid, sender FROM inbound_sms ORDER BY id")
         assert {r[0] for r in rows} == {iccid}
-        assert [r[1] for r in rows] == ["+15550100150", "+15550100151", "+15550100151"]
+        # Senders are kept as keyed hashes under the install's secret.
+        hasher = DestinationHasher(load_or_create_secret(tmp_path / "state"))
+        senders = ["+15550100150", "+15550100151", "+15550100151"]
+        assert [r[1] for r in rows] == [hasher.hash(s) for s in senders]
         # And a restart with nothing new stores nothing new.
         rig.kill()
         await _restarted(rig)

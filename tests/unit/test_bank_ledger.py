@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import stat
 import subprocess
@@ -304,17 +305,73 @@ def test_evidence_and_audit_trail(ledger: Ledger) -> None:
     assert ledger.audit_trail(since=T0 + 1)[0].actor == "operator"
 
 
-def test_inbound_sms_is_kept_as_given(ledger: Ledger) -> None:
+def test_inbound_sms_keeps_a_phone_number_sender_only_as_its_hash(
+    ledger: Ledger, state_dir: Path
+) -> None:
     first = ledger.store_inbound_sms(ICCID, T0, "+8613900000000", "your balance is 5", 3)
     ledger.store_inbound_sms("other", T0 + 1, "10086", "hello", None)
+    ledger.store_inbound_sms("other", T0 + 2, "Vodafone", "welcome", None)
     (sms,) = ledger.inbound_sms(ICCID)
     assert (sms.id, sms.sender, sms.text, sms.modem_index) == (
         first,
-        "+8613900000000",
+        ledger.hasher.hash("+86 139 0000 0000"),  # the same keyed hash as a destination
         "your balance is 5",
         3,
     )
-    assert len(ledger.inbound_sms()) == 2
+    # Short codes and names are the carrier's or a service's, not a person's: kept readable.
+    assert [s.sender for s in ledger.inbound_sms("other")] == ["10086", "Vodafone"]
+    ledger.close()
+    stored = b"".join(p.read_bytes() for p in state_dir.iterdir() if p.is_file())
+    assert b"8613900000000" not in stored
+
+
+def _old_dedupe(iccid: str, sender: str, sent_at: str, index: int, text: str) -> str:
+    """How schema 4 keyed an inbound SMS (an unkeyed hash over the sender in clear)."""
+    key = "\x1f".join((iccid, sender, sent_at, str(index), text))
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def test_senders_stored_before_schema_5_are_hashed_on_open(state_dir: Path) -> None:
+    """An upgrade rewrites what schema 4 kept in clear, and a message stored then but still
+    on the modem (the daemon died before deleting it) is recognised when listed again."""
+    Ledger.open(state_dir).close()  # the secret, and a file to take back to schema 4
+    path = state_dir / LEDGER_FILE
+    path.unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    scts = "2026-11-28T21:00:00+00:00"
+    conn = connect(path)
+    try:
+        for version, statements in enumerate(MIGRATIONS[:4]):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+        conn.execute(
+            "INSERT INTO inbound_sms (iccid, received_at, sender, text, modem_index, dedupe)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (ICCID, T0, "+15550100150", "hi", 1, _old_dedupe(ICCID, "+15550100150", scts, 1, "hi")),
+        )
+        conn.execute(
+            "INSERT INTO inbound_sms (iccid, received_at, sender, text, modem_index)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (ICCID, T0 + 1, "Vodafone", "welcome", 2),
+        )
+    finally:
+        conn.close()
+    with Ledger.open(state_dir) as ledger:
+        assert [s.sender for s in ledger.inbound_sms(ICCID)] == [
+            ledger.hasher.hash("+15550100150"),
+            "Vodafone",
+        ]
+        assert (
+            ledger.store_inbound_sms(ICCID, T0 + 60, "+15550100150", "hi", 1, sent_at=scts) is None
+        )
+        assert len(ledger.inbound_sms(ICCID)) == 2
+    with Ledger.open(state_dir) as again:  # opening again changes nothing
+        assert [s.sender for s in again.inbound_sms(ICCID)][1] == "Vodafone"
+        assert again.inbound_sms(ICCID)[0].sender == again.hasher.hash("+15550100150")
+    stored = b"".join(p.read_bytes() for p in state_dir.iterdir() if p.is_file())
+    assert b"5550100150" not in stored
 
 
 def test_the_first_response_to_a_transaction_is_kept(ledger: Ledger) -> None:

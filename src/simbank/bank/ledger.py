@@ -3,8 +3,9 @@
 Book before act: :meth:`Ledger.book` returns only once the booking is committed to disk, so
 a crash, a ``kill -9`` or a power cut after the AT command was sent still leaves the usage
 on record; a booking never completed counts as used (see :mod:`simbank.bank.usage`). Usage
-is keyed by ICCID, so it follows a SIM moved to another slot or modem. Destinations are
-stored only as keyed hashes (:class:`~simbank.bank.secret.DestinationHasher`).
+is keyed by ICCID, so it follows a SIM moved to another slot or modem. Destinations, and the
+senders of inbound SMS that are phone numbers, are stored only as keyed hashes
+(:class:`~simbank.bank.secret.DestinationHasher`).
 
 Calls are synchronous and take a lock, so one ``Ledger`` may be shared with worker threads
 (``asyncio.to_thread``); several ``Ledger`` objects (or processes) may open one file.
@@ -23,7 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from simbank.bank.schema import AuditEntry, Evidence, InboundSms, SimRecord, connect, migrate
-from simbank.bank.secret import DestinationHasher, ensure_private_dir, load_or_create_secret
+from simbank.bank.secret import (
+    DestinationHasher,
+    ensure_private_dir,
+    is_phone_number,
+    load_or_create_secret,
+)
 from simbank.bank.usage import UsageKind, UsageRecord
 from simbank.errors import LedgerError
 
@@ -62,7 +68,13 @@ class Ledger:
         except LedgerError:
             conn.close()
             raise
-        return cls(conn, hasher, path)
+        ledger = cls(conn, hasher, path)
+        try:
+            ledger._protect_inbound_senders()
+        except LedgerError:
+            conn.close()
+            raise
+        return ledger
 
     def close(self) -> None:
         """Close the file (idempotent). Uncompleted bookings stay on record as used."""
@@ -275,7 +287,8 @@ class Ledger:
         *,
         sent_at: str | None = None,
     ) -> int | None:
-        """Keep a received SMS; returns its id, or None when it is already kept.
+        """Keep a received SMS; returns its id, or None when it is already kept. A sender
+        that is a phone number is kept as its keyed hash.
 
         ``sent_at`` is the service centre's timestamp: with it, the same message read again
         (the daemon died before deleting it from the modem, or a pickup lists it again) is
@@ -284,18 +297,42 @@ class Ledger:
         dedupe = None
         if sent_at is not None:
             key = "\x1f".join((iccid, sender, sent_at, str(modem_index), text))
-            dedupe = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+            digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+            dedupe = self.hasher.mac(digest.encode("ascii"))
         with self._write() as conn:
             cursor = conn.execute(
-                "INSERT INTO inbound_sms (iccid, received_at, sender, text, modem_index, dedupe)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (iccid, now, sender, text, modem_index, dedupe),
+                "INSERT INTO inbound_sms"
+                " (iccid, received_at, sender, text, modem_index, dedupe, protected)"
+                " VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
+                (iccid, now, self._stored_sender(sender), text, modem_index, dedupe),
             )
             if cursor.rowcount == 0:
                 return None
             sms_id = cursor.lastrowid
         assert sms_id is not None
         return sms_id
+
+    def _stored_sender(self, sender: str) -> str:
+        return self.hasher.hash(sender) if is_phone_number(sender) else sender
+
+    def _protect_inbound_senders(self) -> None:
+        """Rewrite rows stored before schema 5: a phone-number sender becomes its keyed hash
+        and the de-duplication key is keyed (so a message read again is still kept once)."""
+        rows = self._read("SELECT id, sender, dedupe FROM inbound_sms WHERE protected = 0")
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE inbound_sms SET sender = ?, dedupe = ?, protected = 1 WHERE id = ?",
+                [
+                    (
+                        self._stored_sender(sender),
+                        None if dedupe is None else self.hasher.mac(dedupe.encode("ascii")),
+                        row_id,
+                    )
+                    for row_id, sender, dedupe in rows
+                ],
+            )
 
     def inbound_sms(self, iccid: str | None = None) -> list[InboundSms]:
         """Received SMS, oldest first, optionally for one SIM."""

@@ -119,6 +119,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE inbound_sms ADD COLUMN dedupe TEXT",
         "CREATE UNIQUE INDEX inbound_sms_once ON inbound_sms (dedupe) WHERE dedupe IS NOT NULL",
     ),
+    # 5: an inbound SMS's sender, when it is a phone number, is kept only as its keyed hash,
+    # and the de-duplication key is keyed too. Rows written before (``protected = 0``) are
+    # rewritten by the ledger when it opens (the hash needs the install's secret).
+    ("ALTER TABLE inbound_sms ADD COLUMN protected INTEGER NOT NULL DEFAULT 0",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -159,7 +163,8 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class InboundSms:
-    """A received SMS (``sender`` as the modem reported it)."""
+    """A received SMS. ``sender`` is the keyed hash of a phone number (as destinations are),
+    or a short code or name ("Vodafone") as the modem reported it."""
 
     id: int
     iccid: str

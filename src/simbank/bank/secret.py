@@ -22,6 +22,8 @@ SECRET_FILE = "secret"  # noqa: S105 - the file name, not a secret
 _SECRET_BYTES = 32
 _SEPARATORS = re.compile(r"[\s().\-/]")
 _MAX_E164_DIGITS = 15
+#: Shorter all-digit senders are carriers' and services' short codes ("10086"), not people.
+_MIN_NUMBER_DIGITS = 7
 
 
 def normalise_number(number: str) -> str:
@@ -40,6 +42,14 @@ def normalise_number(number: str) -> str:
     return text
 
 
+def is_phone_number(sender: str) -> bool:
+    """A sender that is a person's number (7 digits or more), not a short code or a name."""
+    try:
+        return len(normalise_number(sender)) >= _MIN_NUMBER_DIGITS
+    except ValueError:
+        return False
+
+
 class DestinationHasher:
     """HMAC-SHA256 of a normalised number under the install's secret (hex)."""
 
@@ -52,6 +62,10 @@ class DestinationHasher:
         """The keyed hash of ``number``; equal for every spelling of one E.164 number."""
         digits = normalise_number(number)
         return hmac.new(self._secret, digits.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def mac(self, data: bytes) -> str:
+        """The keyed hash of any bytes (a key built from personal data)."""
+        return hmac.new(self._secret, data, hashlib.sha256).hexdigest()
 
     def __repr__(self) -> str:
         return "DestinationHasher(<secret>)"

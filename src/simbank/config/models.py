@@ -239,7 +239,9 @@ class ComplianceConfig(_Section):
         "loaded as hashes, reloaded on SIGHUP.",
     )
     show_sms_sender: bool = Field(
-        default=False, description="Publish inbound SMS senders in clear (default: masked)."
+        default=False,
+        description="Publish inbound SMS senders in clear in the sms_received event (default: "
+        "masked). The ledger keeps a sender that is a phone number only as its keyed hash.",
     )
     max_call_duration_s: int = Field(
         default=3600, ge=1, description="Longest call a request may ask for."
