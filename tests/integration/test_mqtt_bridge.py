@@ -17,6 +17,7 @@ from simbank.config.models import MqttConfig
 from simbank.daemon.broker import PrivateMosquitto
 from simbank.daemon.contract import Topics
 from simbank.daemon.mqtt import MqttBridge, StateWatcher
+from simbank.daemon.mqtt import bridge as bridge_module
 
 pytestmark = pytest.mark.integration
 
@@ -112,6 +113,34 @@ async def test_last_will_when_the_daemon_is_killed(
     await asyncio.sleep(0.3)
     seen = await _retained(mosquitto, base_topic)
     assert seen.state[f"{base_topic}/gw1/bridge/state"] == {"state": "offline"}
+
+
+async def test_each_broker_restart_after_a_good_session_reconnects_at_once(
+    own_mosquitto: PrivateMosquitto, base_topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backoff grows while the broker stays away, and starts again from 0.5 s after a
+    session that was up long enough: restart after restart, the bridge is back within ~1 s of
+    the broker (before, the delay kept doubling over good sessions, up to 30 s)."""
+    monkeypatch.setattr(bridge_module, "STABLE_SESSION_S", 1.0)
+    topics = Topics(base_topic, "gw1")
+    bridge = _bridge(own_mosquitto, topics)
+    loop = asyncio.get_running_loop()
+    gaps = []
+    async with asyncio.TaskGroup() as tg:
+        run = tg.create_task(bridge.run())
+        await asyncio.wait_for(bridge.wait_connected(), 10)
+        for restart in range(1, 7):
+            await asyncio.sleep(1.2)  # a good session
+            await own_mosquitto.astop()
+            await _until(lambda: not bridge.connected)
+            await own_mosquitto.astart()
+            back = loop.time()
+            await _until(lambda n=restart: bridge.connected and bridge.connects == n + 1, 20)
+            gaps.append(loop.time() - back)
+        bridge.stop()
+        await run
+    # 0.5 s ±20 % each time; 6 doublings would have reached 30 s (16 s by the fifth).
+    assert max(gaps) < 3.0, gaps
 
 
 async def test_state_republished_after_broker_restart(

@@ -68,6 +68,10 @@ OVERLOAD_LOG_EVERY_S = 5.0
 LISTENER_SUFFIX = "-requests"
 #: QoS 1 messages in flight at once (paho's default window is 20).
 PUBLISH_WINDOW = 16
+#: A session that stayed up this long was a good one: when it drops, the reconnect backoff
+#: starts again from its shortest delay. Shorter sessions (a broker that accepts and then
+#: drops us, a client id kicked in turn) keep backing off.
+STABLE_SESSION_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,7 @@ class MqttBridge:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
+        self._connected_at: float | None = None
         self.connects = 0
 
     @property
@@ -241,6 +246,12 @@ class MqttBridge:
                 error = "; ".join(str(e) for e in group.exceptions)
             if error is not None:
                 self._connected.clear()
+                up_since, self._connected_at = self._connected_at, None
+                loop = asyncio.get_running_loop()
+                if up_since is not None and loop.time() - up_since >= STABLE_SESSION_S:
+                    # Without this, every broker restart over a day of good sessions added
+                    # to the delay: the soak saw 29 s before reconnecting after a short one.
+                    backoff.reset()
                 delay = backoff.next()
                 log.warning("mqtt_disconnected", error=error, retry_in_s=round(delay, 2))
                 with contextlib.suppress(TimeoutError):
@@ -296,6 +307,7 @@ class MqttBridge:
                     await listener.subscribe(topic, qos=1)
             self._dirty = dict.fromkeys(self._retained)
             self._connected.set()
+            self._connected_at = asyncio.get_running_loop().time()
             log.info("mqtt_connected", host=self._cfg.host, port=self._cfg.port)
             async with asyncio.TaskGroup() as tg:
                 readers = [tg.create_task(_until_lost(client), name="mqtt-publisher-watch")]
