@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from killloop import KillLoop
+from killloop import Figures, KillLoop
 from killrig import KillRig, Policy, fast_modem, kill_rig
 
 from simbank.bank.secret import DestinationHasher, load_or_create_secret
@@ -160,6 +160,17 @@ async def _kill_loop(
     return loop
 
 
+def _nothing_lost_or_repeated(loop: KillLoop, kills: int) -> Figures:
+    """Every kill done, no ledger problem, no action repeated, no inbound SMS lost or kept
+    twice; the figures, for what each test checks besides."""
+    figures = loop.figures
+    assert figures.kills == kills
+    assert figures.problems == []
+    assert figures.repeated == 0
+    assert figures.inbound_lost == 0 and figures.inbound_duplicated == 0
+    return figures
+
+
 @pytest.mark.timeout(300)
 async def test_sigkill_at_random_points_keeps_ledger_identity_and_idempotency(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
@@ -168,11 +179,7 @@ async def test_sigkill_at_random_points_keeps_ledger_identity_and_idempotency(
     tight call quota, so refusals across restarts are exercised too."""
     kills = int(os.environ.get("SIMBANK_KILLS_QUICK", "20"))
     loop = await _kill_loop(tmp_path, mosquitto, base_topic, kills, Policy(calls_per_hour=6))
-    figures = loop.figures
-    assert figures.kills == kills
-    assert figures.problems == []
-    assert figures.repeated == 0
-    assert figures.inbound_lost == 0 and figures.inbound_duplicated == 0
+    figures = _nothing_lost_or_repeated(loop, kills)
     assert figures.retried > 0
 
 
@@ -184,8 +191,4 @@ async def test_soak_a_thousand_sigkills(
     """``make soak``: 1,000 kills (SIMBANK_KILLS), figures printed (run with ``-s``)."""
     kills = int(os.environ.get("SIMBANK_KILLS", "1000"))
     loop = await _kill_loop(tmp_path, mosquitto, base_topic, kills, Policy(calls_per_hour=150))
-    figures = loop.figures
-    assert figures.kills == kills
-    assert figures.problems == []
-    assert figures.repeated == 0
-    assert figures.inbound_lost == 0 and figures.inbound_duplicated == 0
+    _nothing_lost_or_repeated(loop, kills)

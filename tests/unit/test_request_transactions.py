@@ -26,8 +26,10 @@ CALL = {"number": "+15550100011", "max_duration_s": 40}
 
 
 class Sink:
+    """The router's publisher: answers are read from ``process``'s return value here."""
+
     def publish(self, topic: str, payload: bytes, correlation_data: bytes | None = None) -> None:
-        pass
+        return None
 
 
 @pytest.fixture
