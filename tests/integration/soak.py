@@ -43,6 +43,8 @@ SMS_PER_DAY = 12
 LIMIT_REASONS = {"calls_per_hour", "calls_per_day", "min_call_gap", "sms_per_day"}
 RECOVERY_LIMIT_S = 30.0
 SETTLE_S = 5.0  # ready this long without a break = recovered
+#: At the end, SMS still announced may wait behind the longest AT command (a dial: 40 s).
+INBOUND_DRAIN_S = 45.0
 DIALECTS = ("quectel", "simcom", "huawei", "fibocom", "generic")
 
 
@@ -610,6 +612,12 @@ class FaultSoak:
             if block.reason in LIMIT_REASONS:
                 self._violate(f"carrier blocked {block.iccid} for {block.reason}")
         # Let the daemon finish what is in flight, then read the ledger and the retained state.
+        # A dial sent into a hang holds its modem for the dial's own 40 s timeout (an AT
+        # would abort a real dial, so nothing may jump the queue), and the SMS announced
+        # meanwhile are read after it: wait that long for them before judging.
+        deadline = time.monotonic() + INBOUND_DRAIN_S
+        while self._inbound_waiting() and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
         self._stop_daemon()
         self._check_ledger()
         self._check_inbound()
@@ -713,7 +721,9 @@ class FaultSoak:
                     f"{iccid}: retained sms_day {usage.get('sms_day')}, ledger {sms[iccid]}"
                 )
 
-    def _check_inbound(self) -> None:
+    def _inbound_state(self) -> tuple[Counter[str], set[str], set[str]]:
+        """Tokens stored (with their counts), tokens still on a SIM, and the ICCIDs of SIMs
+        in service whose storage the daemon can read."""
         assert self.bank is not None
         with contextlib.closing(self._ledger()) as db:
             texts = [r[0] for r in db.execute("SELECT text FROM inbound_sms").fetchall()]
@@ -726,10 +736,23 @@ class FaultSoak:
             for modem in self.bank.modems.values()
             if modem.plugged and (card := modem.sim) is not None
         }
+        # A PUK-locked SIM's storage cannot be read (+CMS ERROR: 316) until it is unlocked.
+        return stored, on_sim, active - self.locked
+
+    def _inbound_waiting(self) -> list[tuple[str, str]]:
+        """(token, ICCID) of messages not stored yet that the daemon can still read."""
+        stored, on_sim, readable = self._inbound_state()
+        return [
+            (token, iccid)
+            for token, iccid in self.inbound.items()
+            if stored[token] == 0 and token in on_sim and iccid in readable
+        ]
+
+    def _check_inbound(self) -> None:
+        for token, iccid in self._inbound_waiting():
+            self._violate(f"inbound {token} still waiting on active {iccid}")
+        stored, on_sim, _ = self._inbound_state()
         for token, iccid in self.inbound.items():
-            # A PUK-locked SIM's storage cannot be read (+CMS ERROR: 316) until it is unlocked.
-            if stored[token] == 0 and token in on_sim and iccid in active - self.locked:
-                self._violate(f"inbound {token} still waiting on active {iccid}")
             if stored[token] > 1:
                 self._violate(f"inbound {token} stored {stored[token]} times")
             elif stored[token] == 0 and token not in on_sim:
