@@ -42,6 +42,9 @@ MIN_CALL_GAP_S = 8
 SMS_PER_DAY = 12
 LIMIT_REASONS = {"calls_per_hour", "calls_per_day", "min_call_gap", "sms_per_day"}
 RECOVERY_LIMIT_S = 30.0
+#: Without a recovery limit (the default suite, on a loaded machine), how long the end of the
+#: run waits for every modem and every announced SMS: a hang guard, not a figure.
+OUTCOME_GUARD_S = 150.0
 SETTLE_S = 5.0  # ready this long without a break = recovered
 #: At the end, SMS still announced may wait behind the longest AT command (a dial: 40 s).
 INBOUND_DRAIN_S = 45.0
@@ -204,8 +207,12 @@ class FaultSoak:
         fault_every_s: float = 2.5,
         quiet_tail_s: float = 25.0,
         kills_before: float = 0.66,
+        recovery_limit_s: float | None = RECOVERY_LIMIT_S,
     ) -> None:
         self.tmp = tmp_path
+        #: Every modem must be back this soon after its fault clears; ``None`` asserts only
+        #: that each comes back (the default suite: no wall-clock bounds on a shared machine).
+        self.recovery_limit_s = recovery_limit_s
         self.duration_s = duration_s
         self.seed = seed if seed is not None else random.randrange(1 << 30)
         self.rng = random.Random(self.seed)
@@ -336,7 +343,8 @@ class FaultSoak:
             ]
             await asyncio.gather(*work)
             # The quiet tail: every fault cleared, every modem back.
-            await self._all_ready(RECOVERY_LIMIT_S, "the quiet tail")
+            limit = self.recovery_limit_s
+            await self._all_ready(OUTCOME_GUARD_S if limit is None else limit, "the quiet tail")
             await asyncio.sleep(3)
             await self._final_checks()
             for task in background:
@@ -384,10 +392,13 @@ class FaultSoak:
                 began = streak.get(rec.modem)
                 if began is not None and now - began >= SETTLE_S:
                     rec.recovered_at = max(began, rec.cleared_at)
-                elif now - rec.cleared_at > RECOVERY_LIMIT_S + SETTLE_S:
+                elif (
+                    self.recovery_limit_s is not None
+                    and now - rec.cleared_at > self.recovery_limit_s + SETTLE_S
+                ):
                     state = self._modem_state(rec.modem).get("state")
                     self._violate(
-                        f"{rec.modem} not back {RECOVERY_LIMIT_S:.0f}s after {rec.fault} "
+                        f"{rec.modem} not back {self.recovery_limit_s:.0f}s after {rec.fault} "
                         f"cleared (state {state})"
                     )
                     rec.recovered_at = float("inf")
@@ -615,7 +626,8 @@ class FaultSoak:
         # A dial sent into a hang holds its modem for the dial's own 40 s timeout (an AT
         # would abort a real dial, so nothing may jump the queue), and the SMS announced
         # meanwhile are read after it: wait that long for them before judging.
-        deadline = time.monotonic() + INBOUND_DRAIN_S
+        drain_s = INBOUND_DRAIN_S if self.recovery_limit_s is not None else OUTCOME_GUARD_S
+        deadline = time.monotonic() + drain_s
         while self._inbound_waiting() and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
         self._stop_daemon()

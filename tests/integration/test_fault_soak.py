@@ -12,14 +12,19 @@ import os
 from pathlib import Path
 
 import pytest
-from soak import FaultSoak, dump
+from soak import RECOVERY_LIMIT_S, FaultSoak, dump
 
 pytestmark = pytest.mark.integration
 
 
-async def _soak(tmp_path: Path, duration_s: float) -> None:
+async def _soak(tmp_path: Path, duration_s: float, recovery_limit_s: float | None) -> None:
     kills_before = float(os.environ.get("SIMBANK_SOAK_KILLS_BEFORE", "0.66"))
-    soak = FaultSoak(tmp_path, duration_s=duration_s, kills_before=kills_before)
+    soak = FaultSoak(
+        tmp_path,
+        duration_s=duration_s,
+        kills_before=kills_before,
+        recovery_limit_s=recovery_limit_s,
+    )
     report = await soak.run()
     print(f"\nfault soak, seed {soak.seed}:")
     for line in report.lines():
@@ -32,12 +37,14 @@ async def _soak(tmp_path: Path, duration_s: float) -> None:
     assert report.recoveries > 0
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 async def test_two_minutes_of_faults_lose_nothing_and_break_no_limit(tmp_path: Path) -> None:
-    await _soak(tmp_path, float(os.environ.get("SIMBANK_SOAK_SHORT_S", "120")))
+    # Outcome only (every modem back, nothing lost, no limit broken): how soon each modem came
+    # back is a figure for the long soak, which runs on a machine of its own.
+    await _soak(tmp_path, float(os.environ.get("SIMBANK_SOAK_SHORT_S", "120")), None)
 
 
 @pytest.mark.soak
 @pytest.mark.timeout(3 * 3600)
 async def test_thirty_minutes_of_faults(tmp_path: Path) -> None:
-    await _soak(tmp_path, float(os.environ.get("SIMBANK_SOAK_S", "1800")))
+    await _soak(tmp_path, float(os.environ.get("SIMBANK_SOAK_S", "1800")), RECOVERY_LIMIT_S)

@@ -124,24 +124,24 @@ async def test_each_broker_restart_after_a_good_session_reconnects_at_once(
     monkeypatch.setattr(bridge_module, "STABLE_SESSION_S", 1.0)
     topics = Topics(base_topic, "gw1")
     bridge = _bridge(own_mosquitto, topics)
-    loop = asyncio.get_running_loop()
-    gaps = []
+    first_delays = []
     async with asyncio.TaskGroup() as tg:
         run = tg.create_task(bridge.run())
         await asyncio.wait_for(bridge.wait_connected(), 10)
         for restart in range(1, 7):
             await asyncio.sleep(1.2)  # a good session
+            chosen_before = len(bridge.retry_delays)
             await own_mosquitto.astop()
             await _until(lambda: not bridge.connected)
             await own_mosquitto.astart()
-            back = loop.time()
-            await _until(lambda n=restart: bridge.connected and bridge.connects == n + 1, 20)
-            gaps.append(loop.time() - back)
+            await _until(lambda n=restart: bridge.connected and bridge.connects == n + 1, 60)
+            first_delays.append(bridge.retry_delays[chosen_before])
         bridge.stop()
         await run
-    print("reconnect after each broker restart (s):", [round(g, 2) for g in gaps])
-    # 0.5 s ±20 % each time; 6 doublings would have reached 30 s (16 s by the fifth).
-    assert max(gaps) < 3.0, gaps
+    print("first retry delay after each broker restart (s):", [round(d, 2) for d in first_delays])
+    # Each drop came after a good session, so each first retry is the shortest delay (0.5 s
+    # ±20 % jitter); without the reset they doubled: 0.5, 1, 2, 4, 8, 16 s.
+    assert all(0.4 <= d <= 0.6 for d in first_delays), first_delays
 
 
 async def test_state_republished_after_broker_restart(

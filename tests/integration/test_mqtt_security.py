@@ -538,8 +538,8 @@ async def test_a_callers_own_transaction_is_matched_with_3_1_1(
     )
     async with running(tmp_path, mosquitto, base_topic, ONE_MODEM, mqtt=cfg) as rig:
         await _subscribed(rig)
-        assert (await rig.request("status", timeout=2))["status"] == "ok"
-        answer = await rig.request("status", transaction="chosen-by-caller", timeout=1)
+        assert (await rig.request("status", timeout=20))["status"] == "ok"
+        answer = await rig.request("status", transaction="chosen-by-caller", timeout=20)
         assert answer["transaction"] == "chosen-by-caller"
 
 

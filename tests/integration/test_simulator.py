@@ -206,7 +206,7 @@ async def test_slot_switch_changes_iccid(
             await asyncio.sleep(0.01)
         assert (await c.cmd(iccid))[0].endswith(ICCID_B)
         assert bank.modems["m1"].active_slot == 2
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
 
 
@@ -256,7 +256,7 @@ async def test_cmee_forms(tmp_path: Path) -> None:
 async def test_registration_urc_forms(tmp_path: Path) -> None:
     async with running(one_modem("quectel"), tmp_path) as (bank, c):
         modem = bank.modems["m1"]
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await modem.wait_registered()
         assert await c.cmd("AT+CREG=1;+CGREG=2;+CEREG=3") == ["OK"]
         assert await c.cmd("AT+CREG?") == ["+CREG: 1,1", "OK"]
@@ -271,7 +271,7 @@ async def test_registration_urc_forms(tmp_path: Path) -> None:
 
 async def test_generic_four_digit_ci_and_rac(tmp_path: Path) -> None:
     async with running(one_modem("generic"), tmp_path) as (bank, c):
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
         assert await c.cmd("AT+CREG=2;+CGREG=2;+C5GREG=2") == ["OK"]
         assert await c.cmd("AT+CREG?") == ['+CREG: 2,1,"1A2B","ABCD",0', "OK"]
@@ -328,7 +328,7 @@ async def test_pin_and_puk(tmp_path: Path) -> None:
         assert await c.cmd('AT+CPIN="0000"') == ["+CME ERROR: 16"]
         assert await c.cmd('AT+CPIN="1234"') == ["OK"]
         await c.expect(r"^\+CPIN: READY$")
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
         assert await c.cmd("AT+QUIMSLOT=2") == ["OK"]
         await c.expect(r"^\+CPIN: SIM PUK$")
@@ -343,7 +343,7 @@ async def test_pin_and_puk(tmp_path: Path) -> None:
 
 async def test_call_answered_then_no_carrier(tmp_path: Path) -> None:
     async with running(one_modem("huawei"), tmp_path) as (bank, c):
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
         assert await c.cmd("ATD+15550100042;") == ["OK"]
         clcc = (await c.cmd("AT+CLCC"))[0]
@@ -362,7 +362,7 @@ async def test_call_answered_then_no_carrier(tmp_path: Path) -> None:
 )
 async def test_call_busy_and_no_answer(tmp_path: Path, number: str, result: str) -> None:
     async with running(one_modem("quectel"), tmp_path) as (bank, c):
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
         assert await c.cmd(f"ATD{number};") == ["OK"]
         await c.expect(f"^{result}$", timeout=5)
@@ -370,7 +370,7 @@ async def test_call_busy_and_no_answer(tmp_path: Path, number: str, result: str)
 
 async def test_hangup_and_barred(tmp_path: Path) -> None:
     async with running(one_modem("huawei", behaviour="barred"), tmp_path) as (bank, c):
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
         assert await c.cmd("ATD+15550100010;") == ["OK"]
         assert (await c.expect(r"^\^CEND: ")).endswith(",8")
@@ -393,7 +393,7 @@ async def test_call_without_network(tmp_path: Path) -> None:
 
 async def test_sms_prompt_flow(tmp_path: Path) -> None:
     async with running(one_modem("simcom"), tmp_path) as (bank, c):
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
         assert await c.cmd("AT+CMGF=1") == ["OK"]
         await c.send(b'AT+CMGS="+15550100123"\r')
@@ -413,7 +413,7 @@ async def test_sms_prompt_flow(tmp_path: Path) -> None:
 
 async def test_inbound_sms_and_ussd(tmp_path: Path) -> None:
     async with running(one_modem("quectel"), tmp_path) as (bank, c):
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
         assert await c.cmd("AT+CMGF=1;+CNMI=2,1,0,0,0") == ["OK"]
         index = bank.send_sms(ICCID_A, "+15550100777", "Your code is 1234")
@@ -443,7 +443,7 @@ async def test_carrier_blocks_after_hidden_limit_and_block_follows_iccid(tmp_pat
         timing={"talk_s": 1},
     )
     async with running(sc, tmp_path) as (bank, c):
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
         assert await c.cmd("AT+CEREG=3") == ["OK"]
         for _ in range(2):
@@ -474,7 +474,7 @@ async def test_carrier_bar_action_on_min_gap(tmp_path: Path) -> None:
         timing={"talk_s": 1},
     )
     async with running(sc, tmp_path) as (bank, c):
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
         assert await c.cmd("ATD+15550100010;") == ["OK"]
         assert (await c.expect(r"^\^CEND: ", timeout=5)).endswith(",16")
@@ -576,11 +576,11 @@ async def test_asyncio_client_sees_connection_lost_on_unplug(tmp_path: Path) -> 
         )
         try:
             writer.write(b"ATE0\r")
-            async with asyncio.timeout(2):
+            async with asyncio.timeout(20):
                 assert (await reader.readuntil(b"OK\r\n")).endswith(b"\r\nOK\r\n")
             modem.unplug()
             with pytest.raises(serial.SerialException):
-                async with asyncio.timeout(2):
+                async with asyncio.timeout(20):
                     await reader.read(100)
             assert writer.transport.is_closing()
         finally:
@@ -625,7 +625,7 @@ async def test_cli_runs_demo_until_sigterm(tmp_path: Path) -> None:
 async def test_operator_signal_and_radio_commands(tmp_path: Path) -> None:
     async with running(one_modem("quectel"), tmp_path) as (bank, c):
         modem = bank.modems["m1"]
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await modem.wait_registered()
         assert await c.cmd("AT+COPS?") == ['+COPS: 0,0,"TEST NETWORK",7', "OK"]
         assert await c.cmd("AT+COPS=3,2") == ["OK"]
@@ -645,7 +645,7 @@ async def test_operator_signal_and_radio_commands(tmp_path: Path) -> None:
 
 async def test_urc_storm_and_direct_sms_delivery(tmp_path: Path) -> None:
     async with running(one_modem("huawei"), tmp_path) as (bank, c):
-        async with asyncio.timeout(3):
+        async with asyncio.timeout(20):
             await bank.modems["m1"].wait_registered()
         bank.modems["m1"].urc_storm(30)
         raw = await c.read_raw(0.2)

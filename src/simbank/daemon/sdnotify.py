@@ -23,7 +23,6 @@ Wiring, in ``Daemon._run``::
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
@@ -31,6 +30,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 
 import structlog
+
+from simbank.clock import Clock, LoopClock
 
 log = structlog.get_logger(__name__)
 
@@ -164,8 +165,10 @@ class WatchdogPinger:
         healthy: Callable[[], bool],
         *,
         interval: float | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.notifier = notifier
+        self.clock: Clock = clock if clock is not None else LoopClock()
         self.healthy = healthy
         self.interval = interval if interval is not None else notifier.watchdog_interval()
         self.sent = 0
@@ -177,12 +180,12 @@ class WatchdogPinger:
         interval = self.interval
         if interval is None or not self.notifier.enabled:
             return
-        loop = asyncio.get_running_loop()
+        clock = self.clock
         log.debug("watchdog_started", interval_s=interval)
         while True:
-            before = loop.time()
-            await asyncio.sleep(interval)
-            late = loop.time() - before - interval
+            before = clock.now()
+            await clock.sleep(interval)
+            late = clock.now() - before - interval
             if late > interval / 2:
                 self.skipped_stalled += 1
                 log.warning("watchdog_loop_stalled", late_s=round(late, 3), interval_s=interval)

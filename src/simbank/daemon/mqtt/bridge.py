@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +153,8 @@ class MqttBridge:
         self._connected = asyncio.Event()
         self._connected_at: float | None = None
         self.connects = 0
+        #: The delays chosen before reconnecting, newest last (what the backoff decided).
+        self.retry_delays: deque[float] = deque(maxlen=64)
 
     @property
     def connected(self) -> bool:
@@ -253,6 +256,7 @@ class MqttBridge:
                     # to the delay: the soak saw 29 s before reconnecting after a short one.
                     backoff.reset()
                 delay = backoff.next()
+                self.retry_delays.append(delay)
                 log.warning("mqtt_disconnected", error=error, retry_in_s=round(delay, 2))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
