@@ -25,6 +25,7 @@ from simbank.at.codec import (
     MAX_RESPONSE_LINES,
     AtCodec,
     Command,
+    Desync,
     Event,
     Garbage,
     Prompt,
@@ -107,6 +108,9 @@ def check_events(events: list[Event], command: Command | None, max_line: int) ->
             _check_line(event.text, max_line, joined=True)
             assert event.body is None or "\r" not in event.body
         elif isinstance(event, Stray):
+            _check_line(event.line, max_line, joined=True)
+        elif isinstance(event, Desync):
+            # Answers and commands out of step (a stray final): the channel re-syncs.
             _check_line(event.line, max_line, joined=True)
         else:
             assert isinstance(event, Prompt), f"unknown event {event!r}"

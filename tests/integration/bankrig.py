@@ -108,13 +108,14 @@ def make_config(
     policy: PolicyConfig | None = None,
     detection: DetectionConfig | None = None,
     mqtt: MqttConfig | None = None,
+    slots: dict[str, int] | None = None,
     **extra: Any,
 ) -> Config:
     return Config(
         gateway=GatewayConfig(id="gw1", state_dir=tmp_path / "state", poll_interval_s=1.0),
         mqtt=mqtt or MqttConfig(port=broker.port, base_topic=base_topic),
         modems=[
-            ModemConfig(id=mid, port=str(m.path), slots=len(m.slots))
+            ModemConfig(id=mid, port=str(m.path), slots=(slots or {}).get(mid, len(m.slots)))
             for mid, m in bank.modems.items()
         ],
         policies={"default": policy or PolicyConfig(quiet_hours=[])},

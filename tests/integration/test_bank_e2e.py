@@ -123,12 +123,16 @@ async def test_puk_locks_and_barred_calls_block(
         await rig.until(lambda: rig.sim(puk_iccid).get("state") == "locked")
         await rig.inventory_done()
         await rig.until(lambda: rig.modem("m2").get("iccid"))
-        barred = rig.modem("m2")["iccid"]
-        rig.bank.sim(barred).bar()
+        # Every SIM of m2 is barred: whichever one the planner uses (it may rotate to the
+        # other slot), the call fails with cause 8 and that SIM is blocked.
+        for card in rig.bank.modems["m2"].slots:
+            if card is not None:
+                rig.bank.sim(card.iccid).bar()
         answer = await rig.request(
             "call", {"number": "+15550100002", "max_duration_s": 1, "modem": "m2"}
         )
         assert answer["status"] == "ok"
+        barred = answer["data"]["iccid"]
         assert answer["data"]["outcome"] == "failed"
         assert answer["data"]["cause"] == 8
         await rig.until(lambda: rig.events("sim_blocked", iccid=barred))

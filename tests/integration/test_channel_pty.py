@@ -20,11 +20,18 @@ import structlog.testing
 from simbank.at.channel import AtChannel
 from simbank.at.codec import Command, Urc
 from simbank.drivers.port import open_port
-from simbank.errors import AtTimeout, CommandError, ModemUnresponsive, PortLost, PortUnavailable
+from simbank.errors import (
+    AtTimeout,
+    CommandError,
+    ModemUnresponsive,
+    PortLost,
+    PortUnavailable,
+    ProtocolGarbage,
+)
 
 pytestmark = pytest.mark.integration
 
-Reply = bytes | Callable[[bytes], bytes] | None
+Reply = bytes | Callable[[bytes], bytes | None] | None  # a callable may write itself
 
 
 @dataclass
@@ -35,6 +42,7 @@ class FakeModem:
     path: str
     script: dict[bytes, Reply] = field(default_factory=dict)
     byte_at_a_time: bool = False
+    ahead: bytes = b""  # sent once, just ahead of the answer to the next command
     received: bytearray = field(default_factory=bytearray)
     _pending: bytearray = field(default_factory=bytearray)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -61,6 +69,9 @@ class FakeModem:
             self._answer(line)
 
     def _answer(self, line: bytes) -> None:
+        if self.ahead:
+            self.write(self.ahead)
+            self.ahead = b""
         key = line.rstrip(b"\r")
         reply = self.script.get(key, b"\r\nERROR\r\n")
         if callable(reply):
@@ -69,12 +80,16 @@ class FakeModem:
             return  # hang
         self.write(reply)
 
-    def write(self, data: bytes) -> None:
-        task = asyncio.get_running_loop().create_task(self._write(data))
+    def write(self, data: bytes, *, delay: float = 0.0) -> None:
+        task = asyncio.get_running_loop().create_task(self._write(data, delay))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, data: bytes) -> None:
+    async def _write(self, data: bytes, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        if self.closed:
+            return
         if not self.byte_at_a_time:
             os.write(self.master, data)
             return
@@ -363,3 +378,149 @@ async def test_ports_work_with_descriptors_past_1024(modem: FakeModem) -> None:
         for fd in fillers:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+# -- re-sync after a stray final result (modem-realism.md B18, D8, B1) ---------------------
+
+CSQ = Command("AT+CSQ", prefix="+CSQ")
+TEN = [(f"AT+N{n}?", f"+N{n}", f"{n},{n * 7}") for n in range(10)]
+
+
+def stray_then(modem: FakeModem, answer: bytes, *, after: float) -> Callable[[bytes], None]:
+    """A reply that sends a stray ``OK`` at once and the real answer ``after`` seconds later,
+    the first time only (a command sent again gets its answer straight away)."""
+    calls: list[bytes] = []
+
+    def reply(_key: bytes) -> None:
+        if not calls:
+            modem.write(b"\r\nOK\r\n")
+            modem.write(answer, delay=after)
+        else:
+            modem.write(answer)
+        calls.append(_key)
+
+    return reply
+
+
+def script_ten(modem: FakeModem) -> None:
+    for text, name, value in TEN:
+        modem.script[text.encode()] = f"\r\n{name}: {value}\r\n\r\nOK\r\n".encode()
+
+
+async def assert_ten_in_step(channel: AtChannel) -> None:
+    for text, name, value in TEN:
+        response = await channel.request(Command(text, prefix=name))
+        assert response.value() == value, (text, response)
+
+
+@pytest.mark.parametrize("after", [0.005, 0.3], ids=["answer-close-behind", "answer-late"])
+async def test_stray_ok_ahead_of_csq_does_not_shift_the_channel(
+    modem: FakeModem, channel: AtChannel, after: float
+) -> None:
+    """B18: one OK too many, arriving just after AT+CSQ was written. Before: AT+CSQ got that
+    OK (no +CSQ line), its +CSQ came as a URC, and every later command got the answer of
+    the one before. Now AT+CSQ gets its own answer (held, or sent again after the re-sync)
+    and so do the next ten."""
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    modem.script[b"AT+CSQ"] = stray_then(modem, b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n", after=after)
+    script_ten(modem)
+    seen: list[str] = []
+    channel.on_resync = seen.append
+    urcs: list[Urc] = []
+    channel.subscribe_all(urcs.append)
+    with structlog.testing.capture_logs() as logs:
+        assert (await channel.request(CSQ)).value() == "20,99"
+        await assert_ten_in_step(channel)
+    assert channel.resyncs == 1
+    assert len(seen) == 1
+    resynced = [e for e in logs if e["event"] == "at_channel_resynced"]
+    assert len(resynced) == 1
+    assert resynced[0]["log_level"] == "warning"
+    assert resynced[0]["reason"] == seen[0]
+    assert not [u for u in urcs if u.name == "+CSQ"]  # the answer was not taken for a URC
+
+
+async def test_stray_ok_while_idle_resyncs_once_and_the_next_commands_are_in_step(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    modem.script[b"AT+CSQ"] = b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+    script_ten(modem)
+    assert (await channel.request(CSQ)).value() == "20,99"
+    resynced = asyncio.Event()
+    channel.on_resync = lambda _reason: resynced.set()
+    modem.write(b"\r\nOK\r\n")  # "unexpected OK every 30 sec" (E1550, chan_dongle #178)
+    await asyncio.wait_for(resynced.wait(), 20)
+    assert (await channel.request(CSQ)).value() == "20,99"
+    await assert_ten_in_step(channel)
+    assert channel.resyncs == 1
+    assert modem.received.count(b"AT\r") == 1  # the re-sync's own AT, before the 2nd CSQ
+    assert modem.received.index(b"AT\r") < modem.received.rindex(b"AT+CSQ\r")
+
+
+async def test_stray_final_pinned_on_a_set_command_is_noticed_and_the_reads_stay_right(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    """The stray lands on AT+CMGF=1 (a bare OK is its whole answer: it cannot be told from
+    its own); its own OK, arriving with the next command's answer, is noticed and the next
+    reads get their answers."""
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+
+    def stray_then_ok(_key: bytes) -> None:
+        modem.write(b"\r\nOK\r\n")
+        modem.ahead = b"\r\nOK\r\n"  # its own OK, late: ahead of the AT+CSQ answer
+
+    modem.script[b"AT+CMGF=1"] = stray_then_ok
+    modem.script[b"AT+CSQ"] = b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+    script_ten(modem)
+    assert (await channel.request("AT+CMGF=1")).ok
+    assert (await channel.request(CSQ)).value() == "20,99"
+    await assert_ten_in_step(channel)
+    assert channel.resyncs == 1
+
+
+async def test_a_query_answered_bare_ok_twice_fails_typed_after_one_retry(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    modem.script[b"AT+CSQ"] = b"\r\nOK\r\n"
+    with pytest.raises(ProtocolGarbage, match="answer lost twice"):
+        await channel.request(CSQ)
+    assert modem.received.count(b"AT+CSQ\r") == 2
+    modem.script[b"AT+CSQ"] = b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+    assert (await channel.request(CSQ)).value() == "20,99"
+
+
+async def test_call_flow_no_carrier_is_a_urc_and_a_stray_after_atd_does_not_disturb(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    """B1: ATD answered OK at once; the call end is an unsolicited NO CARRIER (not a stray
+    final: no re-sync). A stray OK after the ATD's OK re-syncs; the call still ends."""
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    modem.script[b"ATD+15550100123;"] = b"\r\nOK\r\n"
+    modem.script[b"AT+CLCC"] = b'\r\n+CLCC: 1,0,0,0,0,"+15550100123",145\r\n\r\nOK\r\n'
+    modem.script[b"ATH"] = b"\r\nOK\r\n"
+    ended: list[Urc] = []
+    for result in ("NO CARRIER", "BUSY", "NO ANSWER"):
+        channel.subscribe(result, ended.append)
+    dial = Command("ATD+15550100123;", timeout=40, sensitive=True)
+
+    assert (await channel.request(dial)).ok
+    waiter = asyncio.create_task(channel.wait_for_urc("NO CARRIER", timeout=20))
+    await asyncio.sleep(0)
+    modem.write(b"\r\nNO CARRIER\r\n")
+    assert (await waiter).text == "NO CARRIER"
+    assert ended == [Urc("NO CARRIER", "NO CARRIER")]
+    assert channel.resyncs == 0
+
+    modem.script[b"ATD+15550100123;"] = b"\r\nOK\r\n\r\nOK\r\n"  # one final too many
+    assert (await channel.request(dial)).ok
+    clcc = await channel.request(Command("AT+CLCC", prefix="+CLCC", sensitive=True))
+    assert clcc.values() == ['1,0,0,0,0,"+15550100123",145']
+    waiter = asyncio.create_task(channel.wait_for_urc("NO CARRIER", timeout=20))
+    await asyncio.sleep(0)
+    modem.write(b"\r\nNO CARRIER\r\n")
+    await waiter
+    assert (await channel.request("ATH")).ok
+    assert channel.resyncs == 1
+    assert [u.name for u in ended] == ["NO CARRIER", "NO CARRIER"]

@@ -52,7 +52,7 @@ async def ctl(
         env={**clean, **(env or {})},
     )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -232,12 +232,12 @@ async def _watch_until_ctrl_c(base: list[str], gateway: str) -> None:
     )
     try:
         assert proc.stdout is not None
-        async with asyncio.timeout(15):
+        async with asyncio.timeout(60):
             wanted = f"gateway {base[-1]}/{gateway}  bridge: online"
             while wanted not in (line := (await proc.stdout.readline()).decode()):
                 assert line, "watch ended before its first frame"
         proc.send_signal(signal.SIGINT)
-        _, err = await asyncio.wait_for(proc.communicate(), 15)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
     finally:
         if proc.returncode is None:
             proc.kill()

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from simbank.at.codec import (
     AtCodec,
     Command,
+    Desync,
     Event,
     FinalResult,
     Garbage,
@@ -306,8 +307,9 @@ def test_call_results_are_urcs_unless_a_dial_is_pending() -> None:
 # -- stray, prompt, garbage ----------------------------------------------------------------
 
 
-def test_lone_ok_and_error_when_idle_are_stray() -> None:
-    assert run(None, b"\r\nOK\r\n\r\nERROR\r\n") == [Stray("OK"), Stray("ERROR")]
+def test_lone_ok_and_error_when_idle_are_out_of_step() -> None:
+    reason = "a final result with no command pending"
+    assert run(None, b"\r\nOK\r\n\r\nERROR\r\n") == [Desync(reason, "OK"), Desync(reason, "ERROR")]
 
 
 def test_late_reply_after_abandon_is_stray() -> None:
@@ -455,7 +457,7 @@ def test_arbitrary_bytes_never_raise(chunks: list[bytes], pending: bool) -> None
         codec.send(Command("AT+CMGS=1", payload="x"))
     for chunk in chunks:
         for event in codec.feed(chunk):
-            assert isinstance(event, Response | Urc | Prompt | Garbage | Stray)
+            assert isinstance(event, Response | Urc | Prompt | Garbage | Stray | Desync)
             # the codec's own safety net must never be needed
             assert not (isinstance(event, Garbage) and event.reason.startswith("codec error"))
 

@@ -17,7 +17,12 @@ from simbank.at.errors import (
     RETRYABLE_CODES,
     SIM_ABSENT_CODES,
     SIM_BLOCKED_CODES,
+    SIM_BUSY_CODES,
+    SIM_FAULT_CODES,
     SIM_LOCKED_CODES,
+    SIM_PIN2_CODES,
+    SIM_PIN_CODES,
+    SIM_PUK_CODES,
     CmeError,
     CmsError,
     SimProblem,
@@ -114,6 +119,8 @@ def test_named_sets_are_disjoint_where_policy_needs_it() -> None:
     assert not SIM_LOCKED_CODES & SIM_ABSENT_CODES
     assert not SIM_LOCKED_CODES & SIM_BLOCKED_CODES
     assert not RETRYABLE_CODES & (SIM_LOCKED_CODES | SIM_ABSENT_CODES | SIM_BLOCKED_CODES)
+    assert not SIM_PIN2_CODES & SIM_LOCKED_CODES
+    assert not SIM_FAULT_CODES & (SIM_ABSENT_CODES | SIM_LOCKED_CODES | RETRYABLE_CODES)
     assert CmsError.SIM_BUSY in CMS_RETRYABLE_CODES
     assert CmsError.SIM_PUK_REQUIRED in CMS_SIM_LOCKED_CODES
 
@@ -123,15 +130,20 @@ def test_named_sets_are_disjoint_where_policy_needs_it() -> None:
     [
         (11, False, SimProblem.LOCKED),
         (12, False, SimProblem.LOCKED),
-        (18, False, SimProblem.LOCKED),
+        (18, False, None),  # SIM PUK2 required: only PIN2 features refused, not a lock
+        (17, False, None),  # SIM PIN2 required: likewise
         (10, False, SimProblem.ABSENT),
-        (13, False, SimProblem.ABSENT),  # EC25 "+CME ERROR: 13" after a brown-out
+        (13, False, SimProblem.FAULT),  # EC25 "+CME ERROR: 13" after a brown-out
+        (15, False, SimProblem.FAULT),  # SIM wrong (u-blox, Particle PR #2263)
+        (41, False, SimProblem.LOCKED),  # network personalisation PUK
         (262, False, SimProblem.BLOCKED),
         (14, False, None),  # busy is transient, not a SIM state
         (3, False, None),
         (None, False, None),
         (316, True, SimProblem.LOCKED),
         (310, True, SimProblem.ABSENT),
+        (313, True, SimProblem.FAULT),
+        (318, True, None),  # CMS SIM PUK2 required: not a lock
         # CMS 10 is "call barred", not "SIM not inserted": the namespaces do not mix
         (10, True, None),
     ],
@@ -184,3 +196,57 @@ def test_command_error_carries_code_and_raw(data: bytes, code: int, kind_sms: bo
     assert info.value.raw == data.decode().strip()
     assert sim_problem(info.value.code, sms=kind_sms) == sim_problem(code, sms=kind_sms)
     assert describe(code, sms=kind_sms) in str(info.value)
+
+
+# 27.007 §9.2.1, codes 10-18: each lands in exactly the set the brief of issue 11 names.
+SIM_CODE_SETS = {
+    10: "absent",
+    11: "pin",
+    12: "puk",
+    13: "fault",
+    14: "busy",
+    15: "fault",
+    16: None,  # incorrect password: the command failed, the SIM is fine
+    17: "pin2",
+    18: "pin2",
+}
+
+
+@pytest.mark.parametrize(("code", "kind"), sorted(SIM_CODE_SETS.items()))
+def test_sim_codes_10_to_18_sit_in_one_named_set(code: int, kind: str | None) -> None:
+    sets = {
+        "absent": SIM_ABSENT_CODES,
+        "pin": SIM_PIN_CODES,
+        "puk": SIM_PUK_CODES,
+        "fault": SIM_FAULT_CODES,
+        "busy": SIM_BUSY_CODES,
+        "pin2": SIM_PIN2_CODES,
+    }
+    holding = [name for name, codes in sets.items() if code in codes]
+    assert holding == ([] if kind is None else [kind])
+    assert (code in SIM_LOCKED_CODES) is (kind in ("pin", "puk"))
+    assert (code in RETRYABLE_CODES) is (kind == "busy")
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "problem", "retry"),
+    [
+        # modem-realism D3: verbose forms map to the same codes and the same policy.
+        (b"\r\n+CME ERROR: SIM failure\r\n", 13, SimProblem.FAULT, False),  # chan_dongle #79
+        (b"\r\n+CME ERROR: SIM wrong\r\n", 15, SimProblem.FAULT, False),  # Particle PR #2263
+        (b"\r\n+CME ERROR: SIM busy\r\n", 14, None, True),
+        (b"\r\n+CME ERROR: 14\r\n", 14, None, True),  # MM commit 004450f9
+        (b"\r\n+CME ERROR: SIM PUK2 required\r\n", 18, None, False),
+        (b"\r\n+CME ERROR: 10\r\n", 10, SimProblem.ABSENT, False),  # MM commit 66dce6da
+    ],
+)
+def test_verbose_and_numeric_sim_errors_share_policy(
+    data: bytes, code: int, problem: SimProblem | None, retry: bool
+) -> None:
+    codec = AtCodec()
+    codec.send(Command("AT+CPIN?"))
+    (response,) = codec.feed(data)
+    assert isinstance(response, Response)
+    assert response.final.code == code
+    assert sim_problem(response.final.code) is problem
+    assert is_retryable(response.final.code) is retry

@@ -320,7 +320,9 @@ def test_state_returns_to_none_when_a_suspected_sim_registers() -> None:
 LOCKS = [
     ("+CPIN: SIM PUK", [sim(0, "puk")], [(0, "locked", "puk_locked")]),
     ("CME 12 SIM PUK required", [sim(0, "error", 12)], [(0, "locked", "puk_locked")]),
-    ("CME 18 SIM PUK2 required", [sim(0, "error", 18)], [(0, "locked", "puk_locked")]),
+    # CME 18 is SIM PUK2 required: PIN2 features only, never a lock (issue 11 item 4).
+    ("CME 18 SIM PUK2 required", [sim(0, "error", 18)], []),
+    ("CME 41 network personalisation PUK", [sim(0, "error", 41)], [(0, "locked", "puk_locked")]),
     ("CME 262 SIM blocked", [sim(0, "error", 262)], [(0, "locked", "sim_blocked")]),
     ("PIN is not a lock verdict", [sim(0, "pin"), sim(1, "error", 11)], []),
     ("absent is not a lock verdict", [sim(0, "absent", 10)], []),

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from simbank.simulator.dialects import DIALECTS
+from simbank.simulator.habits import Habits
 from simbank.simulator.scenario import (
     Scenario,
     demo_scenario,
@@ -27,8 +29,17 @@ def test_shipped_demo_matches_builtin() -> None:
 def test_demo_shape() -> None:
     scenario = demo_scenario()
     assert len(scenario.modems) == 8
-    assert all(len(m.slots) == 2 for m in scenario.modems)
-    assert {m.dialect for m in scenario.modems} == {"quectel", "simcom", "huawei", "fibocom"}
+    assert all(len(m.slots) == DIALECTS[m.dialect].max_slots for m in scenario.modems)
+    assert {DIALECTS[m.dialect].family for m in scenario.modems} == {
+        "quectel",
+        "simcom",
+        "huawei",
+        "fibocom",
+    }
+    # A mix: the plain family profiles and models with real habits, single-slot sticks too.
+    assert any(DIALECTS[m.dialect].habits != Habits() for m in scenario.modems)
+    assert any(DIALECTS[m.dialect].habits == Habits() for m in scenario.modems)
+    assert any(len(m.slots) == 1 for m in scenario.modems)
     behaviours = {s.behaviour for m in scenario.modems for s in m.slots}
     assert {
         Behaviour.DENIED,

@@ -3,6 +3,14 @@
 The channel is the serial adapter's ``asyncio.Protocol``. Every request gets a future that is
 registered before its bytes are written; the future completes with the response, an
 ``AtTimeout`` (the command's own timeout), or ``PortLost`` the moment the port goes away.
+
+Re-sync (modem-realism.md B18, D8, B1): when the codec reports answers out of step with the
+commands (``Desync``: a final result nobody asked for, a bare ``OK`` to ``AT+CSQ``, a late
+``+CSQ:`` line), the channel re-syncs before its next command: it waits until the line is quiet
+(whatever is in flight drains), sends a plain ``AT``, waits until quiet again (the late answers
+are consumed), then carries on. A query whose answer was lost on the way is sent once more after
+the re-sync; if it is lost again the caller gets ``ProtocolGarbage``. Each re-sync is counted
+(``resyncs``, ``on_resync``) and logged once (``at_channel_resynced``).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final, Literal
 
 import structlog
 
@@ -20,6 +29,7 @@ from simbank.at.codec import (
     SHORT,
     AtCodec,
     Command,
+    Desync,
     Event,
     Garbage,
     Prompt,
@@ -27,9 +37,15 @@ from simbank.at.codec import (
     Stray,
     Urc,
 )
-from simbank.errors import AtTimeout, ModemUnresponsive, PortLost
+from simbank.errors import AtTimeout, ModemUnresponsive, PortLost, ProtocolGarbage
 
 UrcCallback = Callable[[Urc], None]
+
+HOLD_QUIET: Final = 0.05
+"""Seconds of silence after which a held final result (a bare ``OK`` to ``AT+CSQ``: maybe a
+stray, maybe the answer) is taken as it is. A stray comes just ahead of the real answer."""
+RESYNC_QUIET: Final = 0.2
+"""Seconds of silence that end each wait of a re-sync (before and after its ``AT``)."""
 
 _log = structlog.get_logger(__name__)
 _COMMAND_HEAD = re.compile(r"AT[+^$#*%]?[A-Za-z0-9]*", re.IGNORECASE)
@@ -51,19 +67,40 @@ class _Request:
     future: asyncio.Future[Response]
     timer: asyncio.TimerHandle | None = field(default=None)
     sent_at: float | None = None
+    resent: bool = False  # sent again after a re-sync (its first answer was lost)
 
 
 class AtChannel(asyncio.Protocol):
     """One modem port: FIFO of commands, one in flight, URC subscriptions."""
 
-    def __init__(self, name: str, *, max_line: int = MAX_LINE) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_line: int = MAX_LINE,
+        hold_quiet: float = HOLD_QUIET,
+        resync_quiet: float = RESYNC_QUIET,
+    ) -> None:
         self.name = name
         self.consecutive_timeouts = 0
         #: Lines the codec could not make sense of so far (a URC may have been among them).
         self.garbage_seen = 0
+        #: Re-syncs so far: times answers were found out of step with the commands.
+        self.resyncs = 0
         #: Called with (seconds, timed_out) when a command ends: for latency metrics.
         self.on_result: Callable[[float, bool], None] | None = None
-        self._codec = AtCodec(max_line=max_line)
+        #: Called with the reason once per re-sync: for the re-sync counter.
+        self.on_resync: Callable[[str], None] | None = None
+        self._codec = AtCodec(max_line=max_line, hold_bare=True)
+        self._hold_quiet = hold_quiet
+        self._resync_quiet = resync_quiet
+        self._quiet: asyncio.TimerHandle | None = None  # armed: wait for silence
+        self._quiet_delay = 0.0
+        self._quiet_then: Callable[[], None] | None = None
+        self._resync_reason: str | None = None  # a re-sync is due (why)
+        self._resync_stage: Literal["drain", "probe", "settle"] | None = None
+        self._resync_probe: _Request | None = None
+        self._resend: _Request | None = None  # its answer was lost: send again after re-sync
         self._transport: asyncio.Transport | None = None
         self._queue: deque[_Request] = deque()
         self._current: _Request | None = None
@@ -93,8 +130,11 @@ class AtChannel(asyncio.Protocol):
         self._closed.set()
 
     def data_received(self, data: bytes) -> None:
+        if self._quiet is not None:  # not quiet yet: wait again from now
+            self._arm_quiet(self._quiet_delay, self._quiet_then)
         for event in self._codec.feed(data):
             self._dispatch(event)
+        self._check_hold()
 
     # -- public API ------------------------------------------------------------------------
 
@@ -214,6 +254,11 @@ class AtChannel(asyncio.Protocol):
     def _send_next(self) -> None:
         if self._current is not None or self._transport is None or self._closing:
             return
+        if self._resync_stage in ("drain", "settle"):
+            return  # a re-sync is waiting for the line to go quiet
+        if self._resync_reason is not None and self._resync_stage is None:
+            self._start_resync()
+            return
         while self._queue:
             request = self._queue.popleft()
             if request.future.done():
@@ -251,6 +296,10 @@ class AtChannel(asyncio.Protocol):
     def _on_timeout(self, request: _Request) -> None:
         if self._current is not request:
             return
+        if self._codec.holding:  # a chatty line kept the held answer from settling: take it
+            self._settle_hold()
+            if self._current is not request:
+                return
         self._current = None
         self._codec.abandon()
         self.consecutive_timeouts += 1
@@ -269,6 +318,8 @@ class AtChannel(asyncio.Protocol):
                     raw=text,
                 )
             )
+        if request is self._resync_probe:
+            self._probe_answered()
         self._send_next()
 
     def _dispatch(self, event: Event) -> None:
@@ -286,6 +337,8 @@ class AtChannel(asyncio.Protocol):
                 self._transport.write(payload)
         elif isinstance(event, Stray):
             self._log.debug("at_stray", line=event.line)
+        elif isinstance(event, Desync):
+            self._on_desync(event)
         elif isinstance(event, Garbage):
             self.garbage_seen += 1
             self._log.warning("at_garbage", reason=event.reason, raw=event.raw[:80])
@@ -307,6 +360,105 @@ class AtChannel(asyncio.Protocol):
                 request.timer.cancel()
             if not request.future.done():
                 request.future.set_result(response)
+            if request is self._resync_probe:
+                self._probe_answered()
+        self._send_next()
+
+    # -- re-sync ---------------------------------------------------------------------------
+
+    def _arm_quiet(self, delay: float, then: Callable[[], None] | None) -> None:
+        """Call ``then`` once no byte has arrived for ``delay`` seconds."""
+        if self._quiet is not None:
+            self._quiet.cancel()
+        self._quiet_delay, self._quiet_then = delay, then
+        self._quiet = asyncio.get_running_loop().call_later(delay, self._on_quiet)
+
+    def _cancel_quiet(self) -> None:
+        if self._quiet is not None:
+            self._quiet.cancel()
+        self._quiet = self._quiet_then = None
+
+    def _on_quiet(self) -> None:
+        then = self._quiet_then
+        self._quiet = self._quiet_then = None
+        if then is not None:
+            then()
+
+    def _check_hold(self) -> None:
+        if self._codec.holding and self._quiet is None:
+            self._arm_quiet(self._hold_quiet, self._settle_hold)
+
+    def _settle_hold(self) -> None:
+        if self._quiet_then == self._settle_hold:
+            self._cancel_quiet()
+        for event in self._codec.settle():
+            self._dispatch(event)
+        self._check_hold()
+
+    def _on_desync(self, event: Desync) -> None:
+        self._log.debug("at_desync", reason=event.reason, line=event.line[:80])
+        request = self._current
+        if event.command is not None and request is not None and request.command is event.command:
+            # the codec gave up this command: its answer is lost; ask again after the re-sync
+            self._current = None
+            if request.timer is not None:
+                request.timer.cancel()
+            if request is self._resync_probe:
+                self._probe_answered()
+            elif request.resent:
+                text = self._describe(request.command)
+                if not request.future.done():
+                    request.future.set_exception(
+                        ProtocolGarbage(
+                            f"{self.name}: {text}: answer lost twice ({event.reason})",
+                            raw=event.line,
+                        )
+                    )
+            else:
+                request.resent = True
+                self._resend = request
+        if self._resync_stage is None and self._resync_reason is None:
+            self._resync_reason = event.reason
+        self._send_next()
+
+    def _start_resync(self) -> None:
+        """Drain: wait for silence, so whatever the modem is still sending arrives first."""
+        self._resync_stage = "drain"
+        self._arm_quiet(self._resync_quiet, self._send_resync_probe)
+
+    def _send_resync_probe(self) -> None:
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        self._resync_probe = _Request(Command("AT", timeout=SHORT), future)
+        self._resync_stage = "probe"
+        self._queue.appendleft(self._resync_probe)
+        self._send_next()
+
+    def _probe_answered(self) -> None:
+        """The re-sync's AT has its answer (or none): wait for silence once more."""
+        self._resync_probe = None
+        self._resync_stage = "settle"
+        self._arm_quiet(self._resync_quiet, self._resync_done)
+
+    def _resync_done(self) -> None:
+        reason = self._resync_reason or "unknown"
+        self._resync_reason = self._resync_stage = None
+        self._codec.resynced()
+        self.resyncs += 1
+        resend, self._resend = self._resend, None
+        self._log.warning(
+            "at_channel_resynced",
+            reason=reason,
+            resyncs=self.resyncs,
+            resending=self._describe(resend.command) if resend else None,
+        )
+        if self.on_resync is not None:
+            try:
+                self.on_resync(reason)
+            except Exception:  # noqa: BLE001 - a metrics hook must never break the channel
+                self._log.exception("at_resync_hook_failed")
+        if resend is not None and not resend.future.done():
+            self._queue.appendleft(resend)
         self._send_next()
 
     def _deliver(self, urc: Urc) -> None:
@@ -326,8 +478,15 @@ class AtChannel(asyncio.Protocol):
 
     def _take_all(self) -> list[_Request]:
         """The request in flight (abandoned) and every queued one, their timers stopped."""
+        self._cancel_quiet()
+        if self._resync_stage is not None:
+            self._resync_stage = None  # the reason stays: re-sync before the next command
+            self._resync_probe = None
         requests = list(self._queue)
         self._queue.clear()
+        if self._resend is not None:
+            requests.insert(0, self._resend)
+            self._resend = None
         if self._current is not None:
             requests.insert(0, self._current)
             self._current = None
@@ -360,3 +519,9 @@ class AtChannel(asyncio.Protocol):
         for waiter in list(self._urc_waiters):
             if not waiter.done():
                 waiter.set_exception(PortLost(f"{self.name}: port {reason}"))
+
+
+def _retrieve(future: asyncio.Future[Response]) -> None:
+    """The re-sync's own AT: its outcome is read by nobody (no 'never retrieved' warning)."""
+    if not future.cancelled():
+        future.exception()

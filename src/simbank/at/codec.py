@@ -5,7 +5,24 @@ unsolicited result code: a line whose prefix is the pending command's prefix (or
 own name for read/exec forms) belongs to the response; a line with a known URC prefix is a
 ``Urc`` even in the middle of a response; any other line while a command is pending is part of
 the response (bare answers such as ``AT+CGSN``). With nothing pending every line is a ``Urc``,
-except a lone final result (``OK``/``ERROR``/``+CME ERROR``), which is a ``Stray``.
+except a lone final result (``OK``/``ERROR``/``+CME ERROR``): the late answer of a command that
+timed out is a ``Stray``, any other one a ``Desync``.
+
+Out-of-step answers (modem-realism.md B18 "stray OK", D8, B1): a modem that sends one final
+result more than asked for would pin each later answer on the next command for good. The codec
+notices the evidence and re-attributes what it can; each notice is a ``Desync`` event (the
+channel re-syncs the port before its next command):
+
+* a final result with no command pending (and none timed out);
+* with ``hold_bare``: a bare final for a query (``AT+CSQ``, ``AT+CREG?``, ``AT+CLCC``), or a
+  final before the command's echo while the modem echoes, is *held*: if the command's own
+  answer follows, the held final was a stray and the command gets its own answer; ``settle()``
+  (the channel calls it once the line has been quiet) hands the held answer over, unless it
+  is a bare ``OK`` to a query that cannot answer bare (``ANSWERED_QUERIES``): that command's
+  answer is lost, and the codec gives it up;
+* a line carrying the answer name of the previous command, which was answered with a bare
+  ``OK``: that command's late answer; the final result that follows it is the previous
+  command's too (a ``Stray``), and the pending command still gets its own answer.
 """
 
 from __future__ import annotations
@@ -78,6 +95,25 @@ class Command:
         if rest in ("", "?", "=?"):
             return match.group(1).upper()
         return None
+
+    @property
+    def answer_name(self) -> str | None:
+        """The information line this command's answer normally carries before ``OK``:
+        ``AT+CREG?`` → ``+CREG``, ``AT+CSQ`` → ``+CSQ``, ``AT+CICCID`` (prefix ``+ICCID``) →
+        ``+ICCID``. None when a bare ``OK`` is a whole answer (``AT+CFUN=1``, ``AT+CLCC``)."""
+        own = self.name
+        if own is None:
+            return None
+        read = self.text.endswith("?") and not self.text.endswith("=?")
+        if read or self.answered_query:
+            return self.prefix or own
+        return None
+
+    @property
+    def answered_query(self) -> bool:
+        """The execute form of a query that always answers a line (``AT+CSQ``, not the test
+        form ``AT+CESQ=?``, which a modem may answer with a bare ``OK``)."""
+        return self.name in ANSWERED_QUERIES and "=" not in self.text and "?" not in self.text
 
     @property
     def dials(self) -> bool:
@@ -165,7 +201,18 @@ class Stray:
     line: str
 
 
-Event = Response | Urc | Prompt | Garbage | Stray
+@dataclass(frozen=True, slots=True)
+class Desync:
+    """Evidence that answers and commands are out of step: ``line`` cannot belong to the
+    command it arrived for (or arrived with no command pending)."""
+
+    reason: str
+    line: str
+    command: Command | None = None
+    """The pending command whose answer is lost (the codec gave it up): send it again."""
+
+
+Event = Response | Urc | Prompt | Garbage | Stray | Desync
 
 _EXTENDED = re.compile(r"AT([+^$#*%][A-Za-z0-9]+)", re.IGNORECASE)
 _TERMINATOR = re.compile(rb"[\r\n]")
@@ -202,6 +249,24 @@ CALL_RESULTS: Final = {
     "NO ANSWER": ResultKind.NO_ANSWER,
     "NO DIALTONE": ResultKind.NO_DIALTONE,
 }
+# Execute-form queries that always answer an information line (27.007 §5, §8.5, §8.69; vendor
+# ICCID/signal queries): a bare OK to one of these is somebody else's OK. Read forms (``?``)
+# normally answer one too, but not always (Gammu tests/at-creg/empty.dump: AT+CREG? → OK).
+# Test forms may not (``AT+CEER=?`` is a bare OK), nor set and other execute forms
+# (``AT+CLCC`` with no call, ``AT+CHUP``, an empty ``AT+CEER`` on some firmware).
+ANSWERED_QUERIES: Final = frozenset(
+    {
+        "+CSQ", "+CESQ", "+CGSN", "+CIMI", "+CGMI", "+CGMM", "+CGMR", "+GSN", "+GMI", "+GMM",
+        "+GMR", "+CBC", "+CCID", "+CICCID", "+QCCID", "^SYSINFO", "^SYSINFOEX", "+QCSQ",
+    }
+)  # fmt: skip
+# Answer lines that modems also send on their own the moment the state changes (the SIM
+# coming up, a registration change, a call, a USSD reply): when such a line follows a held
+# bare final and no second final comes before the line goes quiet, it was a URC and the held
+# final the answer (modem-realism.md B16); only a second final makes the held one a stray.
+SPONTANEOUS_ANSWERS: Final = frozenset(
+    {"+CPIN", "+CREG", "+CGREG", "+CEREG", "+C5GREG", "+CLCC", "+CUSD", "+CMTI", "+CIEV"}
+)
 # Huawei / older modems end an unknown command with these instead of ERROR.
 _ERROR_WORDS: Final = frozenset({"ERROR", "COMMAND NOT SUPPORT", "TOO MANY PARAMETERS"})
 # URCs whose quoted text may span lines (USSD menus).
@@ -239,6 +304,9 @@ class _Pending:
     lines: list[str] = field(default_factory=list)
     prompted: bool = False
     overflowed: bool = False
+    echoed: bool = False
+    held_lines: int = 0  # lines kept when its final result was held
+    owed: int = 0  # final results still due to the previous command (its late answer)
 
     def add(self, line: str) -> Garbage | None:
         """Keep an information line; past MAX_RESPONSE_LINES drop it (Garbage the first time)."""
@@ -256,10 +324,17 @@ class _Pending:
 class AtCodec:
     """Frames the byte stream into lines and classifies them against the pending command."""
 
-    def __init__(self, *, max_line: int = MAX_LINE) -> None:
+    def __init__(self, *, max_line: int = MAX_LINE, hold_bare: bool = False) -> None:
+        """``hold_bare``: hold a final result that may be a stray (see the module doc); whoever
+        feeds the codec must then call ``settle()`` once the line has been quiet a moment."""
         if max_line < 2:
             raise ValueError("max_line must be at least 2")
         self._max_line = max_line
+        self._hold_bare = hold_bare
+        self._held: FinalResult | None = None
+        self._last_bare: Command | None = None  # answered bare OK; its answer may be late
+        self._lost: Command | None = None  # given up by settle(); its answer may still come
+        self._echoing = False  # the modem echoed the last command
         self._buf = bytearray()
         self._discarding = False
         self._pending: _Pending | None = None
@@ -272,6 +347,55 @@ class AtCodec:
     @property
     def pending(self) -> Command | None:
         return self._pending.command if self._pending else None
+
+    @property
+    def holding(self) -> bool:
+        """A final result for the pending command is held: call ``settle()`` after a quiet
+        moment (no bytes for a short while) to hand it over."""
+        return self._held is not None
+
+    def settle(self) -> list[Event]:
+        """The line went quiet while a final result was held.
+
+        * Lines of the command's answer followed it, and the command always answers a line: the
+          held final was a stray (a ``Desync``); the command stays pending for its final.
+        * A bare ``OK`` to an execute-form query that always answers a line (``AT+CSQ``,
+          ``ANSWERED_QUERIES``; a read form may answer bare, as a Gammu dump of ``AT+CREG?``
+          shows): not its answer, and its own is late or lost. The command is given up (a ``Desync`` naming it) and
+          its late answer, if it comes, is a ``Stray``.
+        * Otherwise the held final is the command's answer (a ``Response``); lines after it
+          were unsolicited (``AT+CLCC`` answered bare, then a ``+CLCC`` URC).
+        """
+        p, held = self._pending, self._held
+        self._held = None
+        if p is None or held is None:
+            return []
+        answer = p.command.answer_name
+        # Lines after the held final, then quiet: the held one was a stray and the command's
+        # own final is still to come — unless a URC may carry such lines (+CPIN right after
+        # AT+CPIN? was answered CME 14): then they were unsolicited, the held final the answer.
+        more = len(p.lines) > p.held_lines
+        if more and answer is not None and answer not in SPONTANEOUS_ANSWERS:
+            return [self._stray_held(p, held)]
+        if held.kind is ResultKind.OK and not p.lines and p.command.answered_query:
+            self._pending = None
+            self._abandoned = self._lost = p.command
+            self._take_next = False
+            reason = f"a bare OK to {_label(p.command)}, its answer is late or lost"
+            return [Desync(reason, held.raw, p.command)]
+        self._events = []
+        later = p.lines[p.held_lines :]
+        del p.lines[p.held_lines :]
+        self._finish(p, held)
+        for line in later:  # came after the answer: unsolicited after all (a +CLCC URC)
+            self._unsolicited(line)
+        events, self._events = self._events, []
+        return events
+
+    def resynced(self) -> None:
+        """The port is back in step (answers drained): forget who may still owe an answer."""
+        self._abandoned = None
+        self._last_bare = self._lost = None
 
     def send(self, command: Command) -> bytes:
         """Mark ``command`` pending and return the bytes to write."""
@@ -300,6 +424,7 @@ class AtCodec:
         if self._pending is not None:
             self._abandoned = self._pending.command
         self._pending = None
+        self._held = None
         self._take_next = False
 
     # -- framing ---------------------------------------------------------------------------
@@ -408,20 +533,77 @@ class AtCodec:
             self._keep(p, verbatim)
             return
         if self._is_echo(p, line):
+            p.echoed = True
+            if self._held is not None:  # a final before the command's own echo: a stray
+                held, self._held = self._held, None
+                self._events.append(self._stray_held(p, held))
             return
         final = parse_final(line)
         if final is not None and (final.kind not in CALL_RESULTS.values() or p.command.dials):
-            self._pending = None
-            self._events.append(Response(p.command, tuple(p.lines), final))
+            self._final(p, final, line)
             return
         name = line_name(line)
         if name in (p.command.prefix, p.command.name):
             self._keep(p, line)
             self._take_next = name in _TEXT_BODY_ANSWERS
+        elif not p.lines and self._late(name):
+            p.owed += 1  # the previous command's final result comes next
+            self._events.append(Desync(_late_reason(name), line))
         elif name in URC_NAMES or line in CALL_RESULTS:
             self._urc(name, line)
         else:
             self._keep(p, line)
+
+    def _final(self, p: _Pending, final: FinalResult, line: str) -> None:
+        if p.owed:
+            p.owed -= 1
+            self._events.append(Stray(line))  # the final of the late answer before it
+            return
+        held, self._held = self._held, None
+        if held is not None:
+            # two finals for one command: the first was not its own
+            self._events.append(self._stray_held(p, held))
+        if self._hold_bare and self._suspect(p, final):
+            self._held = final
+            p.held_lines = len(p.lines)
+            return
+        self._finish(p, final)
+
+    def _suspect(self, p: _Pending, final: FinalResult) -> bool:
+        """May ``final`` be a stray rather than ``p``'s answer? It came before the command's
+        echo (the modem echoes), or bare where a query may answer lines (``AT+CSQ``,
+        ``AT+CREG?``, ``AT+CLCC``; not a set command: ``AT+CUSD=1,...`` is answered bare)."""
+        if self._echoing and not p.echoed:
+            return True
+        call_result = final.kind in CALL_RESULTS.values()
+        return not p.lines and not call_result and p.command.name is not None
+
+    def _stray_held(self, p: _Pending, held: FinalResult) -> Desync:
+        return Desync(f"a final result before the answer to {_label(p.command)}", held.raw)
+
+    def _finish(self, p: _Pending, final: FinalResult) -> None:
+        self._pending = None
+        self._echoing = p.echoed
+        bare_ok = final.kind is ResultKind.OK and not p.lines
+        self._last_bare = p.command if bare_ok and p.command.answer_name else None
+        self._events.append(Response(p.command, tuple(p.lines), final))
+
+    def _late(self, name: str) -> bool:
+        """Is a line named ``name`` the late answer of the command answered bare OK last
+        (or of the one ``settle()`` gave up, until ``resynced()``)?"""
+        lost = self._lost
+        if lost is not None and name == lost.answer_name:
+            self._lost = None
+            return True
+        last = self._last_bare
+        if last is None or name != last.answer_name:
+            return False
+        if name in URC_NAMES and last.name not in ANSWERED_QUERIES:
+            # a read form answered bare (a Gammu dump has AT+CREG? → OK): a +CREG line now
+            # may well be a URC; only a query that cannot answer bare makes it a late answer
+            return False
+        self._last_bare = None  # one late answer per command
+        return True
 
     def _keep(self, p: _Pending, line: str) -> None:
         dropped = p.add(line)
@@ -441,10 +623,18 @@ class AtCodec:
     def _unsolicited(self, line: str) -> None:
         final = parse_final(line)
         if final is not None and final.kind not in CALL_RESULTS.values():
-            self._abandoned = None
-            self._events.append(Stray(line))
+            if self._abandoned is not None:
+                self._abandoned = None
+                self._events.append(Stray(line))  # the answer of a timed-out command
+            else:
+                self._events.append(Desync("a final result with no command pending", line))
             return
         name = line_name(line)
+        owner = self._lost or self._last_bare
+        if self._late(name):
+            self._abandoned = owner  # its final result follows
+            self._events.append(Desync(_late_reason(name), line))
+            return
         if self._abandoned is not None and name not in URC_NAMES and line not in CALL_RESULTS:
             self._events.append(Stray(line))  # info line of the timed-out command
             return
@@ -455,3 +645,15 @@ class AtCodec:
             self._urc_header = line
         else:
             self._events.append(Urc(name, line))
+
+
+def _label(command: Command) -> str:
+    """A command named without its arguments (numbers, texts): ``+CSQ``, ``ATD``, ``ATE0``."""
+    if command.name is not None:
+        return command.name
+    head = command.text.split("=")[0]
+    return "ATD" if head.upper().startswith("ATD") else head
+
+
+def _late_reason(name: str) -> str:
+    return f"a late {name} answer to an earlier command"

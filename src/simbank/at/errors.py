@@ -144,42 +144,66 @@ class SimProblem(StrEnum):
     LOCKED = "locked"
     ABSENT = "absent"
     BLOCKED = "blocked"
+    FAULT = "fault"
 
 
 # -- named sets (policy) --------------------------------------------------------------------
+# The one table of SIM error codes: drivers (``sim_status_from_cme``), the block detector and
+# the retry policy all decide from these sets. 27.007 §9.2.1: 10 SIM not inserted, 11 SIM PIN
+# required, 12 SIM PUK required, 13 SIM failure, 14 SIM busy, 15 SIM wrong, 16 incorrect
+# password, 17 SIM PIN2 required, 18 SIM PUK2 required; 5-7 and 40-47 are phone and
+# personalisation locks that +CPIN reports as "PH-… PIN/PUK".
 
-SIM_LOCKED_CODES: frozenset[CmeError] = frozenset(
+SIM_ABSENT_CODES: frozenset[CmeError] = frozenset({CmeError.SIM_NOT_INSERTED})
+"""No card in the slot."""
+
+SIM_FAULT_CODES: frozenset[CmeError] = frozenset({CmeError.SIM_FAILURE, CmeError.SIM_WRONG})
+"""A card is there but unusable. u-blox reports both for 100-300 ms after insertion
+(modem-realism B10); ModemManager treats them as "SIM missing"."""
+
+SIM_BUSY_CODES: frozenset[CmeError] = frozenset({CmeError.SIM_BUSY})
+"""The card is still initialising (seconds after a slot switch or hot plug): retry."""
+
+SIM_PIN_CODES: frozenset[CmeError] = frozenset(
     {
         CmeError.PH_SIM_PIN_REQUIRED,
         CmeError.PH_FSIM_PIN_REQUIRED,
-        CmeError.PH_FSIM_PUK_REQUIRED,
         CmeError.SIM_PIN_REQUIRED,
-        CmeError.SIM_PUK_REQUIRED,
-        CmeError.SIM_PIN2_REQUIRED,
-        CmeError.SIM_PUK2_REQUIRED,
         CmeError.NETWORK_PERSONALIZATION_PIN_REQUIRED,
-        CmeError.NETWORK_PERSONALIZATION_PUK_REQUIRED,
         CmeError.NETWORK_SUBSET_PERSONALIZATION_PIN_REQUIRED,
-        CmeError.NETWORK_SUBSET_PERSONALIZATION_PUK_REQUIRED,
         CmeError.SERVICE_PROVIDER_PERSONALIZATION_PIN_REQUIRED,
-        CmeError.SERVICE_PROVIDER_PERSONALIZATION_PUK_REQUIRED,
         CmeError.CORPORATE_PERSONALIZATION_PIN_REQUIRED,
+    }
+)
+"""A PIN must be entered before the SIM can be used (``+CPIN: SIM PIN`` / ``PH-… PIN``)."""
+
+SIM_PUK_CODES: frozenset[CmeError] = frozenset(
+    {
+        CmeError.PH_FSIM_PUK_REQUIRED,
+        CmeError.SIM_PUK_REQUIRED,
+        CmeError.NETWORK_PERSONALIZATION_PUK_REQUIRED,
+        CmeError.NETWORK_SUBSET_PERSONALIZATION_PUK_REQUIRED,
+        CmeError.SERVICE_PROVIDER_PERSONALIZATION_PUK_REQUIRED,
         CmeError.CORPORATE_PERSONALIZATION_PUK_REQUIRED,
     }
 )
-"""PIN/PUK/personalisation: the SIM is there but locked (the bank's `locked` state)."""
+"""PIN attempts exhausted: a PUK is needed (``+CPIN: SIM PUK`` / ``PH-… PUK``)."""
 
-SIM_ABSENT_CODES: frozenset[CmeError] = frozenset(
-    {CmeError.SIM_NOT_INSERTED, CmeError.SIM_FAILURE, CmeError.SIM_WRONG}
+SIM_PIN2_CODES: frozenset[CmeError] = frozenset(
+    {CmeError.SIM_PIN2_REQUIRED, CmeError.SIM_PUK2_REQUIRED}
 )
-"""No usable card in the slot (ModemManager treats these three as "SIM missing" too)."""
+"""Only PIN2-protected features (fixed dialling) are refused; the SIM still serves calls and
+SMS (27.007 §8.3), so these are *not* a lock."""
+
+SIM_LOCKED_CODES: frozenset[CmeError] = SIM_PIN_CODES | SIM_PUK_CODES
+"""PIN/PUK/personalisation: the SIM is there but locked (the bank's `locked` state)."""
 
 SIM_BLOCKED_CODES: frozenset[CmeError] = frozenset({CmeError.SIM_BLOCKED})
 """The card itself is blocked (PUK exhausted)."""
 
 RETRYABLE_CODES: frozenset[CmeError] = frozenset(
     {
-        CmeError.SIM_BUSY,
+        *SIM_BUSY_CODES,
         CmeError.NO_NETWORK_SERVICE,
         CmeError.NETWORK_TIMEOUT,
         CmeError.TEMPORARILY_OUT_OF_SERVICE,
@@ -190,17 +214,13 @@ RETRYABLE_CODES: frozenset[CmeError] = frozenset(
 """Worth retrying the same command after a pause."""
 
 CMS_SIM_LOCKED_CODES: frozenset[CmsError] = frozenset(
-    {
-        CmsError.SIM_PIN_REQUIRED,
-        CmsError.PH_SIM_PIN_REQUIRED,
-        CmsError.SIM_PUK_REQUIRED,
-        CmsError.SIM_PIN2_REQUIRED,
-        CmsError.SIM_PUK2_REQUIRED,
-    }
+    {CmsError.SIM_PIN_REQUIRED, CmsError.PH_SIM_PIN_REQUIRED, CmsError.SIM_PUK_REQUIRED}
 )
-CMS_SIM_ABSENT_CODES: frozenset[CmsError] = frozenset(
-    {CmsError.SIM_NOT_INSERTED, CmsError.SIM_FAILURE, CmsError.SIM_WRONG}
+CMS_SIM_PIN2_CODES: frozenset[CmsError] = frozenset(
+    {CmsError.SIM_PIN2_REQUIRED, CmsError.SIM_PUK2_REQUIRED}
 )
+CMS_SIM_ABSENT_CODES: frozenset[CmsError] = frozenset({CmsError.SIM_NOT_INSERTED})
+CMS_SIM_FAULT_CODES: frozenset[CmsError] = frozenset({CmsError.SIM_FAILURE, CmsError.SIM_WRONG})
 CMS_RETRYABLE_CODES: frozenset[CmsError] = frozenset(
     {
         CmsError.SIM_BUSY,
@@ -308,7 +328,10 @@ def describe(code: int | None, *, sms: bool = False) -> str:
 
 
 def sim_problem(code: int | None, *, sms: bool = False) -> SimProblem | None:
-    """What the code says about the SIM, or None if it says nothing about it."""
+    """What the code says about the SIM, or None if it says nothing lasting about it.
+
+    Busy (14 / CMS 314) is None: it is transient (see :func:`is_retryable`); so are PIN2/PUK2.
+    """
     if code is None:
         return None
     if sms:
@@ -316,6 +339,8 @@ def sim_problem(code: int | None, *, sms: bool = False) -> SimProblem | None:
             return SimProblem.LOCKED
         if code in CMS_SIM_ABSENT_CODES:
             return SimProblem.ABSENT
+        if code in CMS_SIM_FAULT_CODES:
+            return SimProblem.FAULT
         return None
     if code in SIM_BLOCKED_CODES:
         return SimProblem.BLOCKED
@@ -323,6 +348,8 @@ def sim_problem(code: int | None, *, sms: bool = False) -> SimProblem | None:
         return SimProblem.LOCKED
     if code in SIM_ABSENT_CODES:
         return SimProblem.ABSENT
+    if code in SIM_FAULT_CODES:
+        return SimProblem.FAULT
     return None
 
 

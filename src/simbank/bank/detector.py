@@ -9,8 +9,10 @@ it reached, each once per transition. Rules:
 * stat 0/2 for ``searching_timeout_s`` with signal ≥ ``searching_min_rssi_dbm`` while another
   SIM of the same operator registers → ``suspected`` with ``action="reattach"``; once the
   daemon reports the re-attach, still unregistered after the grace → ``blocked``;
-* PUK (``+CPIN: SIM PUK``, CME 12/18) → ``locked`` / ``puk_locked``; CME 262 → ``locked`` /
-  ``sim_blocked``;
+* PUK (``+CPIN: SIM PUK``, a CME code in ``SIM_PUK_CODES``, e.g. 12) → ``locked`` /
+  ``puk_locked``; a code in ``SIM_BLOCKED_CODES`` (262) → ``locked`` / ``sim_blocked``. The
+  codes come from the one table in :mod:`simbank.at.errors`; CME 18 (SIM PUK2 required) is
+  not a lock;
 * call causes 8, 50, 57, 68, or cause 21 to ``barred_cause_21_count`` different destinations
   within a day → ``blocked`` / ``calls_barred``;
 * an operator SMS/USSD with a suspension keyword → ``suspected`` / ``operator_message``.
@@ -27,6 +29,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
+from simbank.at.errors import SIM_BLOCKED_CODES, SIM_PUK_CODES
 from simbank.bank.evidence import (
     DENIED_STAT,
     REASONS,
@@ -46,8 +49,6 @@ PERMANENT_REJECT_CAUSES = frozenset({2, 3, 6, 7, 8})  # TS 24.008 / 24.301 EMM/M
 BARRING_CALL_CAUSES = frozenset({8, 50, 57, 68})  # TS 24.008 Annex H
 CALL_REJECTED_CAUSE = 21
 CAUSE_21_WINDOW_S = 86400.0
-PUK_CME_CODES = frozenset({12, 18})  # SIM PUK required, SIM PUK2 required
-SIM_BLOCKED_CME_CODES = frozenset({262})  # vendor: SIM blocked (PUK exhausted)
 SIM_STATUSES = frozenset({"ready", "pin", "puk", "absent", "error", "not_ready"})
 VENDOR_CAUSE_TYPE = 1  # n=3 <cause_type> 1: the reject cause is vendor-specific
 TEXT_LIMIT = 500
@@ -152,9 +153,9 @@ class BlockDetector:
         if t.final:
             return []
         obs = observe(now, "sim_status", status=status, cme_code=cme_code, raw=raw)
-        if cme_code in SIM_BLOCKED_CME_CODES:
+        if cme_code in SIM_BLOCKED_CODES:
             return self._final(t, "locked", "sim_blocked", [obs])
-        if status == "puk" or cme_code in PUK_CME_CODES:
+        if status == "puk" or cme_code in SIM_PUK_CODES:
             return self._final(t, "locked", "puk_locked", [obs])
         t.set_running(now, present=True, unavailable=status != "ready")
         return self._evaluate(t, now)

@@ -3,7 +3,9 @@
 One number per line; blank lines and ``#`` comments (whole-line or trailing) are ignored.
 A line that is not a phone number is reported (by line number, never its text, which may
 be a mistyped number) and skipped; it never stops the rest of the list from loading. A
-reload that cannot read the file keeps the list it had.
+reload that cannot read the file keeps the list it had. With a default region
+(``[compliance] default_region``), national spellings ('020 7946 0123') are read in it, so
+they match the E.164 number a request is parsed to.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from simbank.bank.numbers import canonical
 from simbank.bank.secret import DestinationHasher
 from simbank.errors import ConfigError
 
@@ -27,16 +30,21 @@ class DncLoad:
 class DoNotCallList:
     """Numbers never to call or text (as hashes under the install's secret)."""
 
-    def __init__(self, hasher: DestinationHasher, path: Path | None = None) -> None:
+    def __init__(
+        self, hasher: DestinationHasher, path: Path | None = None, region: str | None = None
+    ) -> None:
         self._hasher = hasher
         self.path = path
+        self.region = region
         self._hashes: frozenset[str] = frozenset()
         self.problems: tuple[str, ...] = ()
 
     @classmethod
-    def load(cls, path: Path | None, hasher: DestinationHasher) -> DoNotCallList:
+    def load(
+        cls, path: Path | None, hasher: DestinationHasher, region: str | None = None
+    ) -> DoNotCallList:
         """Load ``path`` (None: an empty list). An unreadable file is a configuration error."""
-        dnc = cls(hasher, path)
+        dnc = cls(hasher, path, region)
         if path is not None:
             result = dnc.reload()
             if not result.loaded:
@@ -59,7 +67,7 @@ class DoNotCallList:
             if not entry:
                 continue
             try:
-                hashes.add(self._hasher.hash(entry))
+                hashes.add(self._hasher.hash(canonical(entry, self.region) or entry))
             except ValueError:
                 problems.append(f"{self.path}:{number}: not an E.164 number, skipped")
         self._hashes = frozenset(hashes)
@@ -69,7 +77,7 @@ class DoNotCallList:
     def contains(self, number: str) -> bool:
         """Whether ``number`` (any spelling of it) is on the list."""
         try:
-            return self._hasher.hash(number) in self._hashes
+            return self._hasher.hash(canonical(number, self.region) or number) in self._hashes
         except ValueError:
             return False
 

@@ -51,7 +51,12 @@ def is_phone_number(sender: str) -> bool:
 
 
 class DestinationHasher:
-    """HMAC-SHA256 of a normalised number under the install's secret (hex)."""
+    """HMAC-SHA256 of a normalised number under the install's secret (hex).
+
+    The hashed string is the number's digits *without* the "+" (``442079460123``), as it was
+    before destinations were parsed to E.164 (``simbank.bank.numbers``): ledgers and
+    do-not-call lists written since keep matching. Changing it would need a ledger migration.
+    """
 
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
@@ -59,7 +64,8 @@ class DestinationHasher:
         self._secret = secret
 
     def hash(self, number: str) -> str:
-        """The keyed hash of ``number``; equal for every spelling of one E.164 number."""
+        """The keyed hash of ``number``; equal for every spelling of one E.164 number
+        ('+442079460123', '00442079460123', '442079460123')."""
         digits = normalise_number(number)
         return hmac.new(self._secret, digits.encode("ascii"), hashlib.sha256).hexdigest()
 

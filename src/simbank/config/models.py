@@ -13,6 +13,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID_PATTERN = r"^[a-z0-9_-]+$"
@@ -246,6 +247,32 @@ class ComplianceConfig(_Section):
     max_call_duration_s: int = Field(
         default=3600, ge=1, description="Longest call a request may ask for."
     )
+    default_region: str | None = Field(
+        default=None,
+        description="ISO 3166 alpha-2 region (e.g. 'GB') in which a number without '+' or "
+        "'00' is read as a national number ('020 7946 0123'); unset: such numbers are refused "
+        "and only international ones are accepted.",
+    )
+    allow_premium_rate: bool = Field(
+        default=False,
+        description="Allow calls and texts to premium-rate and shared-cost numbers (as "
+        "libphonenumber classifies them); refused with restricted_destination otherwise.",
+    )
+    allow_short_codes: bool = Field(
+        default=False,
+        description="Allow short codes ('85075', reachable only with default_region), dialled "
+        "as they are; emergency numbers are never dialled.",
+    )
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        if value is not None and value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(
+                f"{value!r} is not an ISO 3166 alpha-2 region code (upper case, e.g. 'GB') "
+                "that libphonenumber knows"
+            )
+        return value
 
 
 class MetricsConfig(_Section):

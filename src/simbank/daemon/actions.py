@@ -1,4 +1,5 @@
-"""Multi-step modem actions built from driver calls: switching a SIM, placing a call.
+"""Multi-step modem actions built from driver calls: selecting a slot, waiting for
+registration, placing a call.
 
 Each function owns its timeouts, so none of them can hang; the caller (the modem's
 supervisor) holds the modem's action lock around them.
@@ -41,22 +42,23 @@ class SwitchResult:
         return self.registration is not None and self.registration.registered
 
 
-async def switch_sim(
+async def select_and_wait(
+    driver: GenericDriver, slot: int, sim_ready_timeout_s: float
+) -> SimStatus:
+    """Radio off → select ``slot`` → radio on → wait for ``+CPIN: READY`` (or a final state).
+
+    The caller reads the ICCID back next: until then the card in the slot is unknown."""
+    await driver.select_slot(slot)
+    return await driver.wait_sim_ready(sim_ready_timeout_s)
+
+
+async def wait_registration(
     driver: GenericDriver,
-    slot: int,
-    *,
-    sim_ready_timeout_s: float,
     registration_timeout_s: float,
     registration_settled: asyncio.Event | None = None,
-) -> SwitchResult:
-    """Radio off → select ``slot`` → radio on → wait for ``+CPIN: READY`` → read the ICCID back
-    → wait for registration (a URC sets ``registration_settled``; we also poll)."""
-    await driver.select_slot(slot)
-    status = await driver.wait_sim_ready(sim_ready_timeout_s)
-    if status is not SimStatus.READY:
-        iccid = await driver.read_iccid() if status is not SimStatus.ABSENT else None
-        return SwitchResult(slot, status, iccid, None)
-    iccid = await driver.read_iccid()
+) -> Registration | None:
+    """Poll registration (woken early by ``registration_settled``, which a URC sets) until a
+    domain registers, every domain is denied, or the timeout; returns the best seen."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + registration_timeout_s
     best: Registration | None = None
@@ -66,10 +68,9 @@ async def switch_sim(
         best = registered[0] if registered else (regs[0] if regs else None)
         denied = [r for r in regs if r.stat == 3]
         if registered or loop.time() >= deadline:
-            break
+            return best
         if denied and all(r.stat == 3 for r in regs):
-            best = denied[0]
-            break
+            return denied[0]
         wait = min(1.0, max(0.0, deadline - loop.time()))
         if registration_settled is not None:
             registration_settled.clear()
@@ -78,7 +79,6 @@ async def switch_sim(
                     await registration_settled.wait()
         else:
             await asyncio.sleep(wait)
-    return SwitchResult(slot, status, iccid, best)
 
 
 Outcome = Literal["completed", "busy", "no_answer", "failed"]

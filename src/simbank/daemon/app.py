@@ -85,6 +85,7 @@ class Daemon:
         if self.metrics is not None:
             for sup in self.supervisors.values():
                 sup.at_hook = self.metrics.observe_at
+                sup.resync_hook = self.metrics.observe_resync
         self.router = RequestRouter(
             self.topics,
             self.bridge,

@@ -24,12 +24,15 @@ EVENT_TYPES = (
     "modem_online",
     "modem_offline",
     "registration_changed",
+    "modem_failed",
     "circuit_opened",
     "circuit_closed",
     "sms_received",
 )
 
-ModemStateName = Literal["absent", "probing", "ready", "switching", "unresponsive", "offline"]
+ModemStateName = Literal[
+    "absent", "probing", "ready", "switching", "unresponsive", "offline", "failed"
+]
 SimStateName = Literal[
     "available", "active", "resting", "suspected", "blocked", "locked", "absent", "disabled"
 ]
@@ -108,6 +111,11 @@ class ModemState(_Payload):
     manufacturer: str | None = None
     active_slot: int | None = None
     iccid: str | None = None
+    #: Why the modem is ``failed`` (the same failure session after session); else null.
+    reason: str | None = None
+    #: Optional features probed on this modem (``slot_switch``, ``ceer``, ``cesq``, the
+    #: registration commands, …): a dialect is a family, and its models differ.
+    capabilities: dict[str, bool] = Field(default_factory=dict)
     registration: RegistrationInfo = Field(default_factory=RegistrationInfo)
     signal: SignalInfo = Field(default_factory=SignalInfo)
     ts: datetime = Field(default_factory=utc_now)
@@ -231,10 +239,18 @@ ErrorCode = Literal[
     "modem_error",
     "not_permitted",
     "interrupted",
+    "restricted_destination",
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
-_E164 = r"^\+?[1-9]\d{6,14}$"
+# A phone number as typed: E.164 ("+442079460123", "+44 20 7946 0123", "0044..."), or a
+# national number for [compliance] default_region. Checked for real (libphonenumber) by the
+# handler, which answers validation_error or restricted_destination.
+_NUMBER = r"^\+?[0-9 ().\-/]{3,32}$"
+_NUMBER_DOC = (
+    "destination: E.164 with '+' ('+442079460123'; spaces, '()', '.', '-', '/' and a "
+    "leading '00' are fine); a national number only with [compliance] default_region"
+)
 _ICCID = r"^89\d{16,20}[0-9Ff]?$"
 _MODEM_ID = r"^[a-z0-9_-]{1,64}$"
 
@@ -263,7 +279,7 @@ class StatusRequest(Request):
 class CallRequest(Request):
     """``call``: place a voice call and wait for its end."""
 
-    number: str = Field(pattern=_E164, description="destination, E.164")
+    number: str = Field(pattern=_NUMBER, description=_NUMBER_DOC)
     max_duration_s: int = Field(ge=1, le=86400, description="hang up after this long")
     modem: str | None = Field(default=None, pattern=_MODEM_ID, description="force this modem")
 
@@ -271,7 +287,7 @@ class CallRequest(Request):
 class SmsRequest(Request):
     """``sms/send``: send a text message."""
 
-    number: str = Field(pattern=_E164)
+    number: str = Field(pattern=_NUMBER, description=_NUMBER_DOC)
     text: str = Field(min_length=1, max_length=1600)
     modem: str | None = Field(default=None, pattern=_MODEM_ID)
 

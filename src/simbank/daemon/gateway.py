@@ -33,6 +33,7 @@ from simbank.daemon.contract import Usage as UsagePayload
 from simbank.daemon.redact import redact_text
 from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
+from simbank.drivers.plmn import home_network
 from simbank.drivers.types import Registration, SimStatus
 from simbank.errors import ConfigError
 
@@ -111,7 +112,9 @@ class Gateway:
         )
         pause = ledger.get_setting(PAUSE_KEY) or {}
         self.paused_reason: str | None = pause.get("reason") if pause.get("paused") else None
-        self.dnc = DoNotCallList.load(config.compliance.do_not_call_file, ledger.hasher)
+        self.dnc = DoNotCallList.load(
+            config.compliance.do_not_call_file, ledger.hasher, config.compliance.default_region
+        )
         self.supervisors: dict[str, ModemSupervisor] = {}
         self.sims: dict[str, SimInfo] = {}
         self.slots: dict[tuple[str, int], str | None] = {}
@@ -136,7 +139,9 @@ class Gateway:
         self.limits = {name: Limits.from_config(p) for name, p in policies.items()}
         if compliance.do_not_call_file != self.dnc.path:
             try:
-                self.dnc = DoNotCallList.load(compliance.do_not_call_file, self.ledger.hasher)
+                self.dnc = DoNotCallList.load(
+                    compliance.do_not_call_file, self.ledger.hasher, compliance.default_region
+                )
             except ConfigError as exc:
                 log.warning("dnc_not_loaded_keeping_old", error=str(exc))
         for iccid, info in self.sims.items():
@@ -240,7 +245,7 @@ class Gateway:
     def modem_view(self, modem_id: str, now: float) -> ModemView:
         sup = self.supervisors[modem_id]
         views = []
-        for slot in range(1, sup.cfg.slots + 1):
+        for slot in range(1, sup.usable_slots + 1):
             iccid = self.slots.get((modem_id, slot))
             if iccid is None:
                 views.append(SlotView(slot, None, "absent"))
@@ -260,7 +265,14 @@ class Gateway:
 
     # -- ModemObserver -------------------------------------------------------------------------
     def sim_identified(
-        self, modem_id: str, slot: int, iccid: str | None, imsi: str | None, status: SimStatus
+        self,
+        modem_id: str,
+        slot: int,
+        iccid: str | None,
+        imsi: str | None,
+        status: SimStatus,
+        *,
+        cme_code: int | None = None,
     ) -> None:
         now = self.clock()
         was_active = self.active.get(modem_id)
@@ -290,11 +302,11 @@ class Gateway:
         if imsi:
             info.imsi = imsi
         info.policy = select_policy(self.config.policies, iccid, info.imsi)
-        self.apply(self.detector.on_sim_status(iccid, now, status=str(status)))
+        self.apply(self.detector.on_sim_status(iccid, now, status=str(status), cme_code=cme_code))
         self.publish_sim(iccid)
         self._wake.set()
         sup = self.supervisors.get(modem_id)
-        if sup is not None and sup.cfg.slots > 1 and modem_id not in self.inventoried:
+        if sup is not None and sup.usable_slots > 1 and modem_id not in self.inventoried:
             self.inventoried.add(modem_id)
             self._spawn(self._inventory(sup), f"inventory-{modem_id}")
 
@@ -307,7 +319,7 @@ class Gateway:
                 self.inventoried.discard(sup.cfg.id)
                 return
             try:
-                for slot in range(1, sup.cfg.slots + 1):
+                for slot in range(1, sup.usable_slots + 1):
                     if slot != home:
                         await sup.switch_to(
                             slot,
@@ -323,7 +335,9 @@ class Gateway:
                 log.warning("inventory_failed", modem=sup.cfg.id, error=str(exc))
                 self.inventoried.discard(sup.cfg.id)
                 return
-        found = {slot: self.slots.get((sup.cfg.id, slot)) for slot in range(1, sup.cfg.slots + 1)}
+        found = {
+            slot: self.slots.get((sup.cfg.id, slot)) for slot in range(1, sup.usable_slots + 1)
+        }
         self.ledger.audit(
             self.clock(), "daemon", "inventory", {"modem": sup.cfg.id, "slots": found}
         )
@@ -340,7 +354,10 @@ class Gateway:
         if iccid is None:
             return
         info = self.sims.get(iccid)
-        home = info.imsi[:5] if info is not None and info.imsi else operator
+        sup = self.supervisors.get(modem_id)
+        mnc_length = sup.mnc_length if sup is not None else None
+        # MCC + MNC of the right length (EF_AD, else the MCC table): not imsi[:5].
+        home = home_network(info.imsi, mnc_length) if info is not None and info.imsi else operator
         verdicts = self.detector.on_registration(
             iccid,
             self.clock(),
@@ -363,6 +380,15 @@ class Gateway:
             # The suspect registered after all: the detector has dropped it, so do we.
             self.ledger.set_sim_state(iccid, "available", self.clock(), reason="recovered")
             log.info("sim_recovered", iccid=iccid)
+        self.publish_sim(iccid)
+
+    def reject_cause_seen(
+        self, modem_id: str, iccid: str, cause: int, *, source: str, raw: str | None
+    ) -> None:
+        """A reject cause read on its own (``AT+CEER`` after a denial without one)."""
+        self.apply(
+            self.detector.on_reject_cause(iccid, self.clock(), cause=cause, source=source, raw=raw)
+        )
         self.publish_sim(iccid)
 
     async def sms_received(

@@ -12,8 +12,8 @@ from typing import Any
 
 import structlog
 
+from simbank.bank.numbers import parse_destination
 from simbank.bank.rotation import Action, ModemView, Plan, best_for_gateway, plan
-from simbank.bank.secret import normalise_number
 from simbank.bank.usage import UsageKind, local_day_bounds
 from simbank.daemon.actions import SwitchResult
 from simbank.daemon.contract import (
@@ -237,8 +237,9 @@ class Handlers:
                 "validation_error",
                 f"max_duration_s above {gw.config.compliance.max_call_duration_s}",
             )
+        destination = parse_destination(req.number, gw.config.compliance)
+        number = destination.e164  # ledger and do-not-call key; the modem dials ``.dial``
         self._stopped()
-        number = normalise_number(req.number)
         digest = gw.ledger.hasher.hash(number)
         if gw.dnc.contains_hash(digest):
             raise Refused("do_not_call", "the destination is on the do-not-call list")
@@ -270,7 +271,7 @@ class Handlers:
             gw.publish_sim(iccid)
             outcome, duration, cause = "unknown", req.max_duration_s, None
             try:
-                result = await sup.call(number, req.max_duration_s)
+                result = await sup.call(destination.dial, req.max_duration_s)
                 outcome, duration, cause = result.outcome, result.duration_s, result.cause
             finally:
                 # An unknown end (the modem vanished mid-call) stays charged in full.
@@ -300,8 +301,9 @@ class Handlers:
     async def sms_send(self, req: Request) -> dict[str, Any]:
         assert isinstance(req, SmsRequest)
         gw = self.gw
+        destination = parse_destination(req.number, gw.config.compliance)
+        number = destination.e164
         self._stopped()
-        number = normalise_number(req.number)
         if gw.dnc.contains_hash(gw.ledger.hasher.hash(number)):
             raise Refused("do_not_call", "the destination is on the do-not-call list")
         action = Action(UsageKind.SMS)
@@ -321,7 +323,7 @@ class Handlers:
             gw.publish_sim(iccid)
             outcome, reference = "unknown", None
             try:
-                reference = await sup.send_sms(number, req.text)
+                reference = await sup.send_sms(destination.dial, req.text)
                 outcome = "sent"
             finally:
                 # A failed send stays booked: the retained usage must show it too.
@@ -393,6 +395,8 @@ class Handlers:
         sup = self._ready(req.modem)
         if req.slot > sup.cfg.slots:
             raise Refused("validation_error", f"modem {req.modem} has {sup.cfg.slots} slot(s)")
+        if req.slot > sup.usable_slots:
+            raise Refused("validation_error", f"modem {req.modem} cannot switch SIM slots (probed)")
         await self._locked(sup)
         try:
             rot = gw.config.rotation

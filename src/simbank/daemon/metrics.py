@@ -139,6 +139,13 @@ class Metrics:
         self.at_timeouts = Counter(
             "simbank_at_timeouts", "AT commands that got no final result", ["modem"], registry=r
         )
+        self.at_resyncs = Counter(
+            "simbank_at_resyncs",
+            "AT channel re-syncs: answers found out of step with the commands (a stray final "
+            "result, a late answer)",
+            ["modem"],
+            registry=r,
+        )
         self.blocks = Counter(
             "simbank_blocks", "SIMs quarantined by the block detector", ["reason"], registry=r
         )
@@ -172,6 +179,7 @@ class Metrics:
         if modem not in self._modem_states:
             self.rotations.labels(modem=modem)
             self.at_timeouts.labels(modem=modem)
+            self.at_resyncs.labels(modem=modem)
         self._modem_states[modem] = state.state
         self.modem_up.labels(modem=modem).set(1 if state.state in _UP_STATES else 0)
         _set_counts(self.modems, _MODEM_STATES, self._modem_states)
@@ -209,6 +217,11 @@ class Metrics:
         self.at_seconds.labels(modem=modem).observe(max(seconds, 0.0))
         if timed_out:
             self.at_timeouts.labels(modem=modem).inc()
+
+    def observe_resync(self, modem: str, reason: str) -> None:
+        """One AT channel re-sync (``AtChannel.on_resync``); the reason goes to the log only."""
+        del reason  # free text: never a label
+        self.at_resyncs.labels(modem=safe_label(modem)).inc()
 
     def observe_request(self, command: str, status: str) -> None:
         """One answered request: ``status`` is ``ok`` or the error code. Unknown commands and

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -19,12 +20,20 @@ from typing import Protocol
 import structlog
 
 from simbank.at import AtChannel, Urc
+from simbank.bank.sim_identity import ReadToken, SimIdentity
 from simbank.config.models import ModemConfig
-from simbank.daemon.actions import CallResult, SwitchResult, place_call, switch_sim
+from simbank.daemon.actions import (
+    CallResult,
+    SwitchResult,
+    place_call,
+    select_and_wait,
+    wait_registration,
+)
 from simbank.daemon.backoff import Backoff
 from simbank.daemon.contract import ModemStateName, RegistrationInfo, SignalInfo
 from simbank.daemon.status import StatusBoard
 from simbank.drivers.generic import GenericDriver
+from simbank.drivers.identity import iccid_checksum_ok
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import DRIVERS, driver_for_identity
 from simbank.drivers.types import NewSms, Registration, Signal, SimStatus, SmsMessage
@@ -41,8 +50,27 @@ from simbank.errors import (
 log = structlog.get_logger(__name__)
 
 CLOSE_TIMEOUT_S = 2.0
-#: Consecutive command timeouts after which the modem counts as unresponsive.
-UNRESPONSIVE_AFTER = 2
+#: After a poll goes unanswered, the modem is checked with bare ``AT``s this far apart; when
+#: all of them go unanswered too it is ``unresponsive`` (within 10 s of the first miss).
+LIVENESS_CHECKS = 2
+LIVENESS_GAP_S = 2.0
+#: A session that stayed ready this long was a good one: the reconnect backoff starts again.
+STABLE_SESSION_S = 30.0
+#: The backoff of a modem that keeps failing grows to this (minutes, not seconds).
+FAILED_BACKOFF_MAX_S = 300.0
+#: The same failure this many sessions in a row: the modem is published ``failed``.
+FAILED_AFTER = 2
+#: How long the ICCID read may be answered "SIM busy" after a switch or a reset (CME 14 lasts
+#: seconds on real modems: modem-realism.md B10).
+SIM_BUSY_WAIT_S = 10.0
+SIM_BUSY_RETRY_S = 0.5
+CME_SIM_BUSY = 14
+#: URCs that say the card in the active slot may have changed (or re-initialised): the SIM is
+#: unknown until its ICCID is read back. ``RDY`` is a reboot; ``+QUSIM: 1`` a SIM re-init.
+_SIM_CHANGE_URCS = frozenset({"RDY", "^SIMST", "+QUSIM", "+SIMCARD", "+SIM", "#QSS"})
+#: Readiness URCs: a change outside a switch (a hot swap whose NOT READY was missed); during a
+#: switch they are what we wait for, and must not void the read-back that follows them.
+_SIM_READY_URCS = frozenset({"+CPIN", "+SIM READY"})
 #: Tries of the stored-SMS pickup (AT+CMGL) after a SIM is identified: storage may lag.
 SMS_PICKUP_TRIES = 3
 # A +CMTI lost to a hang or to garbage on the line would leave its SMS on the SIM until the next
@@ -80,7 +108,18 @@ class ModemObserver(Protocol):
     """What the bank side hears from a modem (the Gateway implements it)."""
 
     def sim_identified(
-        self, modem_id: str, slot: int, iccid: str | None, imsi: str | None, status: SimStatus
+        self,
+        modem_id: str,
+        slot: int,
+        iccid: str | None,
+        imsi: str | None,
+        status: SimStatus,
+        *,
+        cme_code: int | None = None,
+    ) -> None: ...
+
+    def reject_cause_seen(
+        self, modem_id: str, iccid: str, cause: int, *, source: str, raw: str | None
     ) -> None: ...
 
     def registration_seen(
@@ -126,8 +165,14 @@ class ModemSupervisor:
         self.driver: GenericDriver | None = None
         self._registrations: dict[str, Registration] = {}
         self._operator: str | None = None
-        self._iccid: str | None = None
+        #: The card in the active slot: unknown from any change until its ICCID is read back.
+        self.sim = SimIdentity()
         self.imsi: str | None = None
+        #: The MNC length read from the SIM's EF_AD (None: unknown), for the home network.
+        self.mnc_length: int | None = None
+        #: A denial without a cause was seen: ask AT+CEER once (outside the URC callback).
+        self._ask_ceer = False
+        self._warned_check_digit: set[str] = set()
         self.active_slot: int | None = None
         self.rssi_dbm: int | None = None
         self._online = False
@@ -137,18 +182,31 @@ class ModemSupervisor:
         #: Tries left of the AT+CMGL pickup of the SIM just identified (0: none due).
         self._sms_pickup = 0
         self._sms_listable = False
-        self._identify_again = False
+        #: Consecutive sessions that failed the same way, and how (for state and backoff).
+        self.failures = 0
+        self.failure_reason: str | None = None
+        #: The delays chosen before re-opening the port, newest last (what the backoff decided).
+        self.retry_delays: deque[float] = deque(maxlen=64)
+        self._ready_since: float | None = None
         self.registration_changed = asyncio.Event()
         #: Held for the whole of an action (switch, call, SMS, USSD, reset): one at a time.
         self.lock = asyncio.Lock()
         self.sessions = 0
         #: Called with (modem id, seconds, timed_out) for every AT command: latency metrics.
         self.at_hook: Callable[[str, float, bool], None] | None = None
+        #: Called with (modem id, reason) each time the channel re-syncs: metrics.
+        self.resync_hook: Callable[[str, str], None] | None = None
 
     @property
     def iccid(self) -> str | None:
-        """The SIM in the active slot as last read back; None while that is uncertain."""
-        return None if self._identify_again else self._iccid
+        """The SIM in the active slot as read back; None while that is uncertain."""
+        return self.sim.iccid
+
+    @property
+    def usable_slots(self) -> int:
+        """The slots this modem can reach: the configured ones if it switches, else one."""
+        driver = self.driver
+        return driver.usable_slots if driver is not None else self.cfg.slots
 
     @property
     def ready(self) -> bool:
@@ -166,68 +224,103 @@ class ModemSupervisor:
     def _set_state(self, state: ModemStateName) -> None:
         self.board.update_modem(self.cfg.id, state=state)
 
-    def _went_offline(self, reason: str) -> None:
+    def _went_offline(self, reason: str, error: str | None) -> None:
+        """The session ended: publish the state once (``failed`` when the same failure
+        repeats), one event per state change — never an online/offline flap per retry."""
         self.driver = None
         self._registrations.clear()
         self._switching = False
-        if self.observer is not None:
-            self.observer.modem_lost(self.cfg.id, self._iccid)
-        state: ModemStateName = "offline" if port_present(self.cfg.port) else "absent"
+        last = self.sim.last_read
+        # Whatever happens to the port meanwhile, the card must be read back again.
+        self.sim.changed("port closed")
+        if self._online and self.observer is not None:
+            self.observer.modem_lost(self.cfg.id, last)
+        state: ModemStateName
+        if not port_present(self.cfg.port):
+            state = "absent"
+        elif self.failures >= FAILED_AFTER:
+            state = "failed"
+        else:
+            state = "offline"
+        was = self.board.modems[self.cfg.id].state
         self.board.update_modem(
             self.cfg.id,
             state=state,
+            reason=(error or reason) if state == "failed" else None,
             registration=RegistrationInfo(),
             signal=SignalInfo(),
         )
         if self._online:
             self._online = False
+            self._ready_since = None
             self.board.event("modem_offline", modem=self.cfg.id, reason=reason)
-            if self._iccid:
-                self.board.update_sim(self._iccid, state="absent", modem=None, slot=None)
+            if last:
+                self.board.update_sim(last, state="absent", modem=None, slot=None)
+        elif state == "failed" and was != "failed":
+            self.board.event("modem_failed", modem=self.cfg.id, reason=error or reason)
 
     # -- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
-        backoff = Backoff(0.5, 30.0)
+        backoff = Backoff(0.5, FAILED_BACKOFF_MAX_S)
         with structlog.contextvars.bound_contextvars(modem=self.cfg.id):
             self.board.add_modem(self.cfg.id, self.cfg.port)
             while True:
-                reason = await self._one_session()
-                if self._online or reason == "session_ended":
+                reason, error = await self._one_session()
+                loop = asyncio.get_running_loop()
+                stable = (
+                    self._ready_since is not None
+                    and loop.time() - self._ready_since >= STABLE_SESSION_S
+                )
+                if stable or reason == "session_ended":
                     backoff.reset()
-                self._went_offline(reason)
+                    self.failures = 0
+                else:
+                    # Failed before it was ready for long: the backoff keeps growing.
+                    self.failures += 1
+                self.failure_reason = reason
+                self._went_offline(reason, error)
                 delay = backoff.next()
-                log.info("modem_retry_scheduled", reason=reason, retry_in_s=round(delay, 2))
+                self.retry_delays.append(delay)
+                # Rate-limited: the first failure of a kind is a warning, repeats are debug
+                # except every tenth (a modem failing for good writes a line a few minutes).
+                level = "warning" if self.failures <= 1 or self.failures % 10 == 0 else "debug"
+                getattr(log, level)(
+                    "modem_retry_scheduled",
+                    reason=reason,
+                    error=error,
+                    failures=self.failures,
+                    retry_in_s=round(delay, 2),
+                )
                 await asyncio.sleep(delay)
 
-    async def _one_session(self) -> str:
+    async def _one_session(self) -> tuple[str, str | None]:
+        """One session on the port: (why it ended, the error) — logged by the caller."""
         if not port_present(self.cfg.port):
-            return "port_missing"
-        self._set_state("probing")
+            return "port_missing", None
+        if self.failures < FAILED_AFTER:
+            self._set_state("probing")
         try:
             channel = await open_port(self.cfg.port, self.cfg.baudrate, self.cfg.id)
         except PortUnavailable as exc:
-            log.warning("modem_open_failed", error=str(exc))
-            return "open_failed"
+            return "open_failed", str(exc)
         self.sessions += 1
         if self.at_hook is not None:
             channel.on_result = partial(self.at_hook, self.cfg.id)
+        if self.resync_hook is not None:
+            channel.on_resync = partial(self.resync_hook, self.cfg.id)
         try:
             await self._session(channel)
         except PortLost as exc:
-            log.warning("modem_port_lost", error=str(exc))
-            return "port_lost"
+            return "port_lost", str(exc)
         except ModemFault as exc:
-            log.warning("modem_fault", error=str(exc))
-            return "modem_fault"
+            return "modem_fault", str(exc)
         except AtTimeout as exc:
-            log.warning("modem_timeout", error=str(exc))
-            return "timeout"
+            return "timeout", str(exc)
         except SimbankError as exc:
-            log.warning("modem_error", error=str(exc), error_type=type(exc).__name__)
-            return "error"
-        except Exception:  # a bug must not take the other modems down; it is logged in full
+            return "error", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a bug must not take the other modems down: logged in full
             log.exception("modem_session_crashed")
-            return "crashed"
+            return "crashed", f"{type(exc).__name__}: {exc}"
         finally:
             channel.close()
             # pyserial-asyncio-fast finishes closing in a task of its own (tcdrain in an
@@ -235,7 +328,7 @@ class ModemSupervisor:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
                     await channel.wait_closed()
-        return "session_ended"
+        return "session_ended", None
 
     async def _session(self, channel: AtChannel) -> None:
         driver: GenericDriver = DRIVERS.get(self.cfg.driver, GenericDriver)(
@@ -248,6 +341,7 @@ class ModemSupervisor:
             )
         self.driver = driver
         await driver.setup_urcs()
+        capabilities = await driver.probe_capabilities()
         # A call left over from before (a crash, a restart) is ours to end: hang it up; and
         # a crash in the middle of a SIM switch may have left the radio off.
         with contextlib.suppress(CommandError, AtTimeout):
@@ -264,39 +358,99 @@ class ModemSupervisor:
         try:
             self.board.update_modem(
                 self.cfg.id,
-                state="ready",
                 model=identity.model,
                 manufacturer=identity.manufacturer,
+                capabilities=capabilities,
             )
+            # Online once the modem works end to end (probed, SIM identified): a modem that
+            # fails here again and again is never published online/offline per retry.
+            await self._identify_sim(driver)
+            self.board.update_modem(self.cfg.id, state="ready", reason=None)
             self._online = True
+            self._ready_since = asyncio.get_running_loop().time()
             self.board.event(
                 "modem_online", modem=self.cfg.id, model=identity.model, dialect=driver.dialect
             )
-            await self._identify_sim(driver)
             await self._follow(driver, channel)
         finally:
             unsubscribe()
 
     async def _identify_sim(self, driver: GenericDriver) -> None:
+        token = self.sim.begin_read()
         slot = await driver.active_slot()
         status = await driver.sim_status()
-        iccid = await driver.read_iccid() if status is not SimStatus.ABSENT else None
-        imsi = await driver.read_imsi() if status is SimStatus.READY else None
-        self._adopt_sim(slot, status, iccid, imsi)
+        iccid = await self._read_iccid(driver, status)
+        imsi = await self._read_imsi(driver, status)
+        self._adopt_sim(token, slot, status, iccid, imsi, cme_code=driver.last_sim_cme)
 
-    def _adopt_sim(self, slot: int, status: SimStatus, iccid: str | None, imsi: str | None) -> None:
-        """Make ``iccid`` (read back from the card) the modem's current SIM."""
-        self._identify_again = False
-        if self._iccid != iccid:
+    async def _read_imsi(self, driver: GenericDriver, status: SimStatus) -> str | None:
+        """The IMSI and, with it, the MNC length from EF_AD (only a ready SIM answers)."""
+        if status is not SimStatus.READY:
+            self.mnc_length = None
+            return None
+        imsi = await driver.read_imsi()
+        self.mnc_length = await driver.read_mnc_length() if imsi else None
+        return imsi
+
+    async def _read_iccid(self, driver: GenericDriver, status: SimStatus) -> str | None:
+        """The card's ICCID (None: no card), retried while the SIM answers "busy" (CME 14),
+        as it does for seconds after a switch, a reset or a hot plug."""
+        if status is SimStatus.ABSENT:
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SIM_BUSY_WAIT_S
+        while True:
+            try:
+                iccid = await driver.read_iccid()
+            except CommandError as exc:
+                if exc.code != CME_SIM_BUSY or loop.time() >= deadline:
+                    raise CommandError(
+                        f"cannot read the ICCID: {exc}", raw=exc.raw, code=exc.code
+                    ) from exc
+                log.debug("iccid_sim_busy")
+                await asyncio.sleep(SIM_BUSY_RETRY_S)
+                continue
+            return await self._check_digit(driver, iccid)
+
+    async def _check_digit(self, driver: GenericDriver, iccid: str | None) -> str | None:
+        """A check digit that fails: a garbled line, or a card issued that way. Read
+        identically twice it is the card's: a warning on the SIM, never a modem fault."""
+        if iccid is None or iccid_checksum_ok(iccid):
+            return iccid
+        again = await driver.read_iccid()
+        if again != iccid:
+            raise ProtocolGarbage("ICCID read differently twice", raw=f"{iccid}/{again}")
+        if iccid not in self._warned_check_digit:
+            self._warned_check_digit.add(iccid)
+            log.warning("iccid_check_digit_mismatch", iccid=iccid)
+        return iccid
+
+    def _adopt_sim(
+        self,
+        token: ReadToken,
+        slot: int,
+        status: SimStatus,
+        iccid: str | None,
+        imsi: str | None,
+        *,
+        cme_code: int | None = None,
+    ) -> bool:
+        """Make ``iccid`` (read back from the card) the modem's current SIM — at once, the
+        moment it is read. Not if the card may have changed while it was read (the follow
+        loop reads it again). Returns whether it was adopted."""
+        previous = self.sim.last_read
+        if not self.sim.read_back(token, slot, iccid):
+            log.info("sim_changed_during_read", reason=self.sim.reason, slot=slot)
+            return False
+        if previous != iccid:
             # +CMTI indexes point into the SIM that was there; the pickup lists the new one.
             self._sms_waiting.clear()
         self._sms_listable = status is SimStatus.READY
         self._sms_pickup = SMS_PICKUP_TRIES if iccid and self._sms_listable else 0
-        if self._iccid and self._iccid != iccid:
+        if previous and previous != iccid:
             self._registrations.clear()
             if self.observer is None:
-                self.board.update_sim(self._iccid, state="available", modem=self.cfg.id, slot=None)
-        self._iccid = iccid
+                self.board.update_sim(previous, state="available", modem=self.cfg.id, slot=None)
         self.imsi = imsi
         self.active_slot = slot
         self.board.update_modem(self.cfg.id, active_slot=slot, iccid=iccid)
@@ -306,12 +460,13 @@ class ModemSupervisor:
                 sim_state = _SIM_STATE.get(status, "available")
                 self.board.update_sim(iccid, modem=self.cfg.id, slot=slot, state=sim_state)
         if self.observer is not None:
-            self.observer.sim_identified(self.cfg.id, slot, iccid, imsi, status)
+            self.observer.sim_identified(self.cfg.id, slot, iccid, imsi, status, cme_code=cme_code)
         log.info("sim_identified", slot=slot, sim_status=str(status))
+        return True
 
     def _list_sms_again(self) -> None:
         """Have the next poll list the SIM's storage (only a ready SIM is listed)."""
-        if self._iccid is not None and self._sms_listable:
+        if self.sim.iccid is not None and self._sms_listable:
             self._sms_pickup = max(self._sms_pickup, 1)
 
     async def _follow(self, driver: GenericDriver, channel: AtChannel) -> None:
@@ -323,13 +478,14 @@ class ModemSupervisor:
                 self._list_sms_again()
             try:
                 if not self._switching:
-                    if self._identify_again:
+                    if not self.sim.known:
                         await self._identify_sim(driver)
+                    await self._ask_reject_cause(driver)
                     await self._poll(driver)
                     await self._take_sms(driver)
             except AtTimeout:
                 self._list_sms_again()
-                if channel.consecutive_timeouts >= UNRESPONSIVE_AFTER:
+                if not await self._still_answers(channel):
                     await self._escalate(driver, channel)
             except (CommandError, ProtocolGarbage) as exc:
                 # One bad answer is not a reason to drop the modem: log it, poll again later.
@@ -348,6 +504,21 @@ class ModemSupervisor:
             self._operator = operator.name
             self._publish_registration()
 
+    async def _ask_reject_cause(self, driver: GenericDriver) -> None:
+        """A denial came without a reject cause: ask ``AT+CEER`` once (modems without it, or
+        answering it empty, give nothing) and hand a cause to the detector."""
+        if not self._ask_ceer:
+            return
+        self._ask_ceer = False
+        iccid = self.sim.iccid
+        if iccid is None or not driver.capabilities.get("ceer", False):
+            return
+        cause = await driver.last_call_cause()
+        if cause.code is not None and self.observer is not None and self.sim.iccid == iccid:
+            self.observer.reject_cause_seen(
+                self.cfg.id, iccid, cause.code, source="ceer", raw=cause.text or None
+            )
+
     async def _take_sms(self, driver: GenericDriver) -> None:
         """Read each announced SMS, hand it over (stored durably), and only then delete it.
 
@@ -358,7 +529,7 @@ class ModemSupervisor:
         if self._sms_pickup > 0 and self._sim_steady():
             # Checked right before the AT command is queued: a switch queues its own commands
             # after it, so the listing is of the SIM ``iccid`` names.
-            iccid = self._iccid
+            iccid = self.sim.iccid
             try:
                 stored = await driver.list_sms()
             except (CommandError, ProtocolGarbage) as exc:
@@ -372,7 +543,7 @@ class ModemSupervisor:
                     await self._hand_over(driver, iccid, index, message)
         while self._sms_waiting and self._sim_steady():
             index = self._sms_waiting[0]
-            iccid = self._iccid
+            iccid = self.sim.iccid
             try:
                 message = await driver.read_sms(index)
             except (CommandError, ProtocolGarbage) as exc:
@@ -396,7 +567,7 @@ class ModemSupervisor:
                 message.text,
                 sent_at=message.timestamp.isoformat() if message.timestamp else None,
             )
-        if not self._sim_steady() or self._iccid != iccid:
+        if not self._sim_steady() or self.sim.iccid != iccid:
             # A switch began meanwhile: the index may now point into another SIM. The message
             # stays on its own SIM and is listed again when that SIM is back (kept once).
             return
@@ -404,7 +575,20 @@ class ModemSupervisor:
 
     def _sim_steady(self) -> bool:
         """No switch under way: the SIM read back last is the one in the active slot."""
-        return not self._switching and not self._identify_again
+        return not self._switching and self.sim.known
+
+    async def _still_answers(self, channel: AtChannel) -> bool:
+        """After a missed answer: bare ``AT``s a few seconds apart. False when none is
+        answered — the modem is unresponsive (noticed within ~10 s, not after 3 polls)."""
+        for check in range(LIVENESS_CHECKS):
+            if check:
+                await asyncio.sleep(LIVENESS_GAP_S)
+            try:
+                await channel.request("AT")
+            except AtTimeout:
+                continue
+            return True
+        return False
 
     async def _escalate(self, driver: GenericDriver, channel: AtChannel) -> None:
         """Re-sync, then reboot the modem; if both fail, give the port up (the caller re-opens)."""
@@ -416,10 +600,11 @@ class ModemSupervisor:
                 await channel.request("AT")
                 log.info("modem_resynced")
                 self._set_state("ready")
-                # What the SIM did while nobody heard (a refresh, a lock, an SMS) is read again.
-                self._identify_again = True
+                # What the SIM did while nobody heard (a refresh, a lock, a swap) is read again.
+                self.sim.changed("resync")
                 return
         log.warning("modem_rebooting")
+        self.sim.changed("reset")
         with contextlib.suppress(AtTimeout):
             await driver.reboot()
             await asyncio.sleep(2.0)
@@ -443,27 +628,29 @@ class ModemSupervisor:
         driver = self._driver()
         self._switching = True
         self._set_state("switching")
-        # Until the ICCID is read back, nobody may act on the SIM we believed was there.
-        self._identify_again = True
+        # Until the ICCID is read back, nothing may be said of (or done to) any SIM here.
+        self.sim.changed("switch")
+        registration: Registration | None = None
         try:
             self._registrations.clear()
-            result = await switch_sim(
-                driver,
-                slot,
-                sim_ready_timeout_s=sim_ready_timeout_s,
-                registration_timeout_s=registration_timeout_s,
-                registration_settled=self.registration_changed,
-            )
-            imsi = await driver.read_imsi() if result.status is SimStatus.READY else None
+            status = await select_and_wait(driver, slot, sim_ready_timeout_s)
+            token = self.sim.begin_read()
+            iccid = await self._read_iccid(driver, status)
+            imsi = await self._read_imsi(driver, status)
+            # Adopted the moment it is read: what the registration wait sees is this SIM's.
+            self._adopt_sim(token, slot, status, iccid, imsi, cme_code=driver.last_sim_cme)
+            if status is SimStatus.READY:
+                registration = await wait_registration(
+                    driver, registration_timeout_s, self.registration_changed
+                )
         finally:
             self._switching = False
             if self.driver is not None:
                 self._set_state("ready")
-        self._adopt_sim(slot, result.status, result.iccid, imsi)
-        if result.registration is not None:
-            self._on_registration(result.registration)
+        if registration is not None:
+            self._on_registration(registration)
         self._poll_now.set()
-        return result
+        return SwitchResult(slot, status, iccid, registration)
 
     async def call(self, number: str, max_duration_s: float) -> CallResult:
         scale = self.time_scale
@@ -490,6 +677,7 @@ class ModemSupervisor:
         """``AT+CFUN=1,1`` then a fresh probe and SIM identification."""
         driver = self._driver()
         self._set_state("probing")
+        self.sim.changed("reset")
         await driver.reboot()
         await asyncio.sleep(2.0)
         await driver.probe()
@@ -511,11 +699,18 @@ class ModemSupervisor:
             if parsed.index not in self._sms_waiting:
                 self._sms_waiting.append(parsed.index)
             self._poll_now.set()
-        elif urc.name in {"+CPIN", "RDY", "^SIMST", "+QUSIM", "+SIM READY"}:
-            # Outside a switch the card re-initialised on its own (a SIM refresh, a hot swap,
-            # a PIN/PUK lock): read it again, so a locked or different card is seen at once.
+        elif urc.name in _SIM_CHANGE_URCS or (
+            urc.name == "+CPIN" and "READY" not in urc.text.upper()
+        ):
+            # The card re-initialised, went or was swapped (a refresh, a hot swap, a reboot,
+            # +CPIN: NOT READY): unknown until read back, so nothing is blamed on the old one.
+            self.sim.changed(f"urc:{urc.name}")
+            self._poll_now.set()
+        elif urc.name in _SIM_READY_URCS:
+            # Outside a switch, a card came up on its own (a refresh, a PIN/PUK lock, a swap
+            # whose NOT READY was missed): read it again. In a switch it is what we wait for.
             if not self._switching:
-                self._identify_again = True
+                self.sim.changed(f"urc:{urc.name}")
             self._poll_now.set()
 
     def _on_registration(self, reg: Registration) -> None:
@@ -524,10 +719,14 @@ class ModemSupervisor:
         after = summarize(self._registrations)
         self._publish_registration()
         self.registration_changed.set()
-        if self.observer is not None and not self._switching:
-            self.observer.registration_seen(
-                self.cfg.id, self._iccid, reg, self.rssi_dbm, self._operator
-            )
+        # Attributed only to a card read back since the last change: never to the one that
+        # was in the slot before a switch, a reset or a hot swap.
+        iccid = self.sim.iccid
+        if self.observer is not None and iccid is not None:
+            self.observer.registration_seen(self.cfg.id, iccid, reg, self.rssi_dbm, self._operator)
+        if reg.stat == 3 and reg.reject_cause is None and (before is None or before.stat != 3):
+            self._ask_ceer = True
+            self._poll_now.set()
         if after is None or (
             before is not None
             and (before.stat, before.reject_cause) == (after.stat, after.reject_cause)
@@ -536,13 +735,13 @@ class ModemSupervisor:
         self.board.event(
             "registration_changed",
             modem=self.cfg.id,
-            iccid=self._iccid,
+            iccid=iccid,
             domain=str(after.domain),
             stat=int(after.stat),
             state=after.state,
             reject_cause=after.reject_cause,
         )
-        sim = self.board.sims.get(self._iccid) if self._iccid else None
+        sim = self.board.sims.get(iccid) if iccid else None
         if self.observer is None and sim is not None and sim.state in {"available", "active"}:
             self.board.update_sim(sim.iccid, state="active" if after.registered else "available")
 

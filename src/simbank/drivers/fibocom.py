@@ -14,7 +14,13 @@ from simbank.errors import ProtocolGarbage
 class FibocomDriver(GenericDriver):
     dialect: ClassVar[str] = "fibocom"
 
-    async def active_slot(self) -> int:
+    async def _probe_slot_switch(self) -> bool:
+        response = await self._request(
+            Command("AT+GTDUALSIM?", prefix="+GTDUALSIM", timeout=MEDIUM), check=False
+        )
+        return response.ok and bool(info_lines(response, "+GTDUALSIM"))
+
+    async def _active_slot(self) -> int:
         response = await self._request(
             Command("AT+GTDUALSIM?", prefix="+GTDUALSIM", timeout=MEDIUM)
         )

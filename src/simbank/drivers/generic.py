@@ -29,6 +29,7 @@ from simbank.drivers.identity import (
     sim_status_from_cme,
 )
 from simbank.drivers.messaging import parse_cmgl, parse_cmgr, parse_cmgs, parse_cmti, parse_cusd
+from simbank.drivers.plmn import EF_AD_READ, parse_ef_ad_mnc_length
 from simbank.drivers.registration import parse_registration
 from simbank.drivers.signal import parse_cesq, parse_csq
 from simbank.drivers.types import (
@@ -86,6 +87,11 @@ class GenericDriver:
         self.slots = slots
         self.identity: ModemIdentity | None = None
         self.reg_modes: dict[Domain, int] = {}  # the <n> accepted per domain by setup_urcs
+        #: Optional features this modem turned out to have (probed once per session, see
+        #: :meth:`probe_capabilities`): a dialect is a family, and its models differ.
+        self.capabilities: dict[str, bool] = {}
+        #: The CME code of the last ``AT+CPIN?`` that failed (None after a plain answer).
+        self.last_sim_cme: int | None = None
         self._log = structlog.get_logger(__name__).bind(modem=channel.name, dialect=self.dialect)
         self._urc_parsers: dict[str, UrcParser] = {
             "+CREG": self._parse_registration_urc,
@@ -168,6 +174,66 @@ class GenericDriver:
         if not await self._accepted("AT+CNMI=2,1,0,0,0"):
             await self._request(Command("AT+CNMI=2,1"))
 
+    # -- capabilities -------------------------------------------------------------------------
+
+    async def probe_capabilities(self) -> dict[str, bool]:
+        """Probe the optional features once (test or read forms) and cache them.
+
+        An optional command answered ``ERROR``, ``COMMAND NOT SUPPORT``, a ``+CME ERROR`` or
+        nothing at all means "absent": logged once here, never a modem fault. With one slot
+        wired (``slots = 1``) no slot command is ever sent. Call after :meth:`setup_urcs`.
+        """
+        self.capabilities.pop("slot_switch", None)
+        caps: dict[str, bool] = {"slot_switch": await self._slot_switching()}
+        for domain in self.domains:
+            caps[domain.command.lstrip("+").lower()] = domain in self.reg_modes
+        caps["reject_causes"] = any(n == 3 for n in self.reg_modes.values())
+        caps["ceer"] = await self._supports("AT+CEER=?")
+        caps["cesq"] = await self._supports("AT+CESQ=?")
+        caps.update(await self._probe_vendor_capabilities())
+        self.capabilities = caps
+        absent = sorted(name for name, present in caps.items() if not present)
+        self._log.info("modem_capabilities", absent=absent, slots=self.slots)
+        if self.slots > 1 and not caps["slot_switch"]:
+            self._log.warning("slot_switch_unsupported", configured_slots=self.slots)
+        return caps
+
+    async def _supports(self, text: str) -> bool:
+        """True if the modem accepts ``text`` (a test or read form); False on any error or
+        silence. A silent modem is checked by the channel's liveness AT before the next long
+        command, so one unanswered probe does not count against it."""
+        try:
+            response = await self._request(Command(text, timeout=SHORT), check=False)
+        except (AtTimeout, ProtocolGarbage) as exc:
+            self._log.info("capability_probe_unanswered", command=text, error=str(exc))
+            return False
+        return response.ok
+
+    async def _slot_switching(self) -> bool:
+        """Whether slots can be switched, probed on first need (never with one slot)."""
+        if "slot_switch" not in self.capabilities:
+            switching = self.slots > 1 and await self._probe_slot_switch()
+            self.capabilities["slot_switch"] = switching
+        return self.capabilities["slot_switch"]
+
+    async def _probe_slot_switch(self) -> bool:
+        """Dialect hook: whether the modem can switch SIM slots (only asked when ``slots > 1``).
+        A generic 27.007 modem has no slot command."""
+        return False
+
+    async def _probe_vendor_capabilities(self) -> dict[str, bool]:
+        """Dialect hook: the vendor's own optional features."""
+        return {}
+
+    @property
+    def can_switch_slots(self) -> bool:
+        return self.capabilities.get("slot_switch", False)
+
+    @property
+    def usable_slots(self) -> int:
+        """The slots this modem can reach: all wired ones if it switches, else the first."""
+        return self.slots if self.can_switch_slots else 1
+
     # -- SIM ---------------------------------------------------------------------------------
 
     async def sim_status(self) -> SimStatus:
@@ -175,12 +241,14 @@ class GenericDriver:
         response = await self._request(
             Command("AT+CPIN?", prefix="+CPIN", timeout=MEDIUM), check=False
         )
+        self.last_sim_cme = None
         if response.ok:
             lines = info_lines(response, "+CPIN")
             if not lines:
                 raise ProtocolGarbage("AT+CPIN? answered OK without +CPIN", raw=response.final.raw)
             return parse_cpin(lines[0])
         if response.final.kind is ResultKind.CME_ERROR:
+            self.last_sim_cme = response.final.code
             return sim_status_from_cme(response.final.code)
         return SimStatus.ERROR
 
@@ -235,6 +303,23 @@ class GenericDriver:
             except ProtocolGarbage:
                 continue
         raise ProtocolGarbage("AT+CIMI: no IMSI in the answer", raw="\n".join(response.lines))
+
+    async def read_mnc_length(self) -> int | None:
+        """The MNC length (2 or 3) from EF_AD via ``AT+CRSM``; None when it cannot be read
+        (the home network then comes from the MCC table: see :mod:`simbank.drivers.plmn`)."""
+        try:
+            response = await self._request(
+                Command(EF_AD_READ, prefix="+CRSM", timeout=MEDIUM), check=False
+            )
+        except AtTimeout:
+            return None
+        lines = info_lines(response, "+CRSM") if response.ok else []
+        if not lines:
+            return None
+        try:
+            return parse_ef_ad_mnc_length(lines[0])
+        except ProtocolGarbage:
+            return None
 
     async def wait_sim_ready(self, timeout: float) -> SimStatus:  # noqa: ASYNC109 (API contract)
         """Poll ``AT+CPIN?`` until READY, PIN or PUK, or ``timeout``; returns the last status.
@@ -341,13 +426,21 @@ class GenericDriver:
         await self._request(Command("AT+CFUN=1,1", timeout=MEDIUM))
 
     async def active_slot(self) -> int:
-        """The selected SIM slot, 1-based. A generic modem has one."""
+        """The selected SIM slot, 1-based; 1 without slot switching (no command sent)."""
+        if not await self._slot_switching():
+            return 1
+        return await self._active_slot()
+
+    async def _active_slot(self) -> int:
+        """Dialect hook: ask the modem which slot is selected (only with slot switching)."""
         return 1
 
     async def select_slot(self, slot: int) -> None:
         """Radio off, the dialect's slot select, radio on (also when the select fails)."""
         if not 1 <= slot <= self.slots:
             raise ValueError(f"slot {slot} outside 1..{self.slots}")
+        if slot != 1 and not await self._slot_switching():
+            raise CommandError(f"this {self.dialect} modem cannot switch SIM slots")
         await self.set_radio(False)
         try:
             await self._select_slot(slot)
@@ -378,9 +471,15 @@ class GenericDriver:
         return [parse_clcc(line) for line in info_lines(response, "+CLCC")]
 
     async def last_call_cause(self) -> CallCause:
-        """``AT+CEER``, mapped to the 24.008 cause number."""
-        response = await self._request(Command("AT+CEER", prefix="+CEER"))
-        return parse_ceer(self._one(response, "+CEER"))
+        """``AT+CEER``, mapped to the 24.008 cause number. A modem without ``+CEER``, or one
+        that answers it with an empty ``+CEER:`` or a bare ``OK``, gives an unknown cause."""
+        if not self.capabilities.get("ceer", True):
+            return CallCause(None, "")
+        response = await self._request(Command("AT+CEER", prefix="+CEER"), check=False)
+        lines = info_lines(response, "+CEER") if response.ok else []
+        if not lines:
+            return CallCause(None, "")
+        return parse_ceer(lines[0])
 
     async def send_sms(self, number: str, text: str) -> int:
         """Text-mode ``AT+CMGS="<number>"`` + text + Ctrl-Z; returns the message reference."""

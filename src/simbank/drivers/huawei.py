@@ -45,7 +45,17 @@ class HuaweiDriver(GenericDriver):
         self.last_cend = None
         await super().dial(number)
 
-    async def active_slot(self) -> int:
+    async def _probe_slot_switch(self) -> bool:
+        # Single-slot sticks answer ERROR (MU/ME firmware) or COMMAND NOT SUPPORT (E1xxx).
+        response = await self._request(
+            Command("AT^SCICHG?", prefix="^SCICHG", timeout=MEDIUM), check=False
+        )
+        return response.ok and bool(info_lines(response, "^SCICHG"))
+
+    async def _probe_vendor_capabilities(self) -> dict[str, bool]:
+        return {"hcsq": await self._supports("AT^HCSQ?")}
+
+    async def _active_slot(self) -> int:
         response = await self._request(Command("AT^SCICHG?", prefix="^SCICHG", timeout=MEDIUM))
         lines = info_lines(response, "^SCICHG")
         if not lines:

@@ -3,16 +3,18 @@ and the free-text +CGMI/+CGMM/+CGMR lines."""
 
 from __future__ import annotations
 
-import re
-
+from simbank.at.errors import (
+    SIM_ABSENT_CODES,
+    SIM_BUSY_CODES,
+    SIM_PIN2_CODES,
+    SIM_PIN_CODES,
+    SIM_PUK_CODES,
+)
 from simbank.drivers.fields import body_of, is_decimal, opt_int, split_fields, to_int, unquote
 from simbank.drivers.types import Operator, SimStatus
 from simbank.errors import ProtocolGarbage
 
 ICCID_PREFIXES: tuple[str, ...] = ("+CCID", "+QCCID", "+ICCID", "^ICCID", "+CICCID", "ICCID")
-
-# EF_ICCID (2FE2 = 12258) read with +CRSM answers sw1 144 (0x90) = success.
-CRSM_SUCCESS = 144
 
 
 def luhn_valid(digits: str) -> bool:
@@ -31,42 +33,68 @@ def luhn_valid(digits: str) -> bool:
 
 
 # Chinese issuers (MCC prefix 8986) use 20-character ICCIDs whose last digit is not a Luhn check
-# digit, and China Mobile puts hex letters in the body ("898604071118C0501150"); both are real
-# (seen in Quectel +QCCID logs), so they are accepted without the Luhn check.
+# digit, and China Mobile puts hex letters in the account part ("898602F9091830030220",
+# ModemManager commit 099d54a4); neither is checked against Luhn.
 _NO_LUHN_ISSUERS = ("8986",)
-_ICCID_CHARS = re.compile(r"89[0-9A-F]{16,18}")
+_HEX = frozenset("0123456789ABCDEF")
+# ModemManager mm_3gpp_parse_iccid: hex letters only after "89" + country + issuer (index 6 on).
+_ISSUER_DIGITS = 6
+ICCID_MIN_LEN = 18
+ICCID_MAX_LEN = 20
+
+# EF_ICCID (2FE2 = 12258) read with +CRSM; status words that mean "data returned" (TS 51.011
+# §9.4.1: 90 00 normal, 91 xx / 92 xx / 9F xx success with extra information), as ModemManager
+# mm-base-sim.c parse_iccid accepts them.
+CRSM_SUCCESS = 144
+_CRSM_SUCCESS_SW1 = frozenset({0x91, 0x92, 0x9F})
 
 
 def luhn_required(iccid: str) -> bool:
-    """True when ``iccid`` must carry a valid Luhn check digit (E.118, 19-20 decimal digits)."""
+    """True when ``iccid`` should carry a Luhn check digit (E.118: 19-20 decimal digits)."""
     return len(iccid) >= 19 and is_decimal(iccid) and not iccid.startswith(_NO_LUHN_ISSUERS)
 
 
-def normalise_iccid(value: str, *, raw: str | None = None) -> str:
-    """Digits of an ICCID: quotes and trailing ``F`` padding removed, then validated.
+def iccid_checksum_ok(iccid: str) -> bool:
+    """False only when ``iccid`` should carry a Luhn check digit and the digit is wrong.
 
-    18..20 characters starting with ``89`` (E.118 telecom major industry identifier); a
-    19-20 digit ICCID must pass the Luhn check (catches a corrupted read) unless its issuer is
-    known not to use one (see ``_NO_LUHN_ISSUERS``). Raises :class:`ProtocolGarbage` otherwise.
+    A failed check is a warning about the SIM (a corrupted read, or an issuer that ignores
+    E.118), never a reason to refuse the ICCID: the parsers return it either way.
+    """
+    return not luhn_required(iccid) or luhn_valid(iccid)
+
+
+def normalise_iccid(value: str, *, raw: str | None = None) -> str:
+    """An ICCID as printed on the card, from any form a modem reports it in.
+
+    Follows ModemManager's ``mm_3gpp_parse_iccid``: quotes and blanks dropped, upper-cased;
+    a value starting ``98`` is the nibble-swapped EF_ICCID form (20 characters, swapped back);
+    then ``89`` (E.118 telecom industry identifier), hex letters allowed after the first six
+    digits (China Mobile), trailing ``F`` padding removed, 18-20 characters left. The Luhn
+    check digit is *not* enforced: see :func:`iccid_checksum_ok`. Raises
+    :class:`ProtocolGarbage` otherwise.
     """
     evidence = raw if raw is not None else value
-    digits = unquote(value).strip().upper().rstrip("F")
-    if not _ICCID_CHARS.fullmatch(digits):
-        raise ProtocolGarbage("not an ICCID (89 + 16-18 digits)", raw=evidence)
-    if digits.startswith(_NO_LUHN_ISSUERS):
-        if not re.fullmatch(r"[0-9A-E]+", digits):
-            raise ProtocolGarbage("ICCID has padding inside", raw=evidence)
-    elif not is_decimal(digits):
-        raise ProtocolGarbage("ICCID is not decimal", raw=evidence)
-    if luhn_required(digits) and not luhn_valid(digits):
-        raise ProtocolGarbage("ICCID fails the Luhn check", raw=evidence)
-    return digits
+    text = unquote(value).strip().upper()
+    if not text or not set(text) <= _HEX:
+        raise ProtocolGarbage("ICCID has a character that is not a hex digit", raw=evidence)
+    if text.startswith("98"):
+        if len(text) != ICCID_MAX_LEN:
+            raise ProtocolGarbage("swapped ICCID must have 20 digits", raw=evidence)
+        text = swap_bcd(text)
+    elif not text.startswith("89"):
+        raise ProtocolGarbage("not an ICCID (does not start with 89)", raw=evidence)
+    text = text.rstrip("F")
+    if not ICCID_MIN_LEN <= len(text) <= ICCID_MAX_LEN:
+        raise ProtocolGarbage("ICCID must have 18-20 digits", raw=evidence)
+    if not is_decimal(text[:_ISSUER_DIGITS]):
+        raise ProtocolGarbage("ICCID issuer prefix is not decimal", raw=evidence)
+    return text
 
 
 def parse_iccid(line: str) -> str:
     """``+CCID: <iccid>``, ``+QCCID: …``, ``+ICCID: …``, ``^ICCID: …``, ``ICCID: …`` or bare digits.
 
-    Quoted or not, with or without trailing ``F`` padding.
+    Quoted or not, with or without trailing ``F``/``f`` padding, swapped (``98…``) or not.
     """
     text = line.strip()
     if not text:
@@ -85,20 +113,36 @@ def swap_bcd(hex_digits: str) -> str:
     return "".join(hex_digits[i + 1] + hex_digits[i] for i in range(0, len(hex_digits), 2))
 
 
-def parse_crsm_iccid(line: str) -> str:
-    """``+CRSM: 144,0,"98101430121181157002"`` (answer to ``AT+CRSM=176,12258,0,0,10``)."""
+def crsm_success(sw1: int, sw2: int) -> bool:
+    """True for the status words of a +CRSM READ BINARY that returned the file's data."""
+    return (sw1 == CRSM_SUCCESS and sw2 == 0) or sw1 in _CRSM_SUCCESS_SW1
+
+
+def parse_crsm(line: str) -> tuple[int, int, str]:
+    """``+CRSM: <sw1>,<sw2>[,<response>]`` → ``(sw1, sw2, HEX)``; data ``""`` when absent.
+
+    Blanks and quotes around the data vary by modem (ModemManager test_crsm_response).
+    """
     _prefix, body = body_of(line, ("+CRSM",))
     fields = split_fields(body, raw=line)
-    if len(fields) < 3:
-        raise ProtocolGarbage("+CRSM answer without data", raw=line)
+    if len(fields) < 2:
+        raise ProtocolGarbage("+CRSM answer without status words", raw=line)
     sw1 = to_int(fields[0], raw=line, what="<sw1>")
     sw2 = to_int(fields[1], raw=line, what="<sw2>")
-    if sw1 != CRSM_SUCCESS:
-        raise ProtocolGarbage(f"+CRSM status {sw1},{sw2}", raw=line, code=sw1)
-    data = unquote(fields[2]).upper()
-    if not re.fullmatch(r"[0-9A-F]+", data):
+    data = unquote(fields[2]).upper() if len(fields) > 2 else ""
+    if not set(data) <= _HEX:
         raise ProtocolGarbage("+CRSM data is not hex", raw=line)
-    return normalise_iccid(swap_bcd(data), raw=line)
+    return sw1, sw2, data
+
+
+def parse_crsm_iccid(line: str) -> str:
+    """``+CRSM: 144,0,"98101430121181157002"`` (answer to ``AT+CRSM=176,12258,0,0,10``)."""
+    sw1, sw2, data = parse_crsm(line)
+    if not crsm_success(sw1, sw2):
+        raise ProtocolGarbage(f"+CRSM status {sw1},{sw2}", raw=line, code=sw1)
+    if not data:
+        raise ProtocolGarbage("+CRSM answer without data", raw=line)
+    return normalise_iccid(data, raw=line)
 
 
 _CPIN: dict[str, SimStatus] = {
@@ -121,19 +165,6 @@ _CPIN: dict[str, SimStatus] = {
     "SIM NOT INSERTED": SimStatus.ABSENT,
 }
 
-# +CME ERROR codes an AT+CPIN? may answer with (27.007 §9.2.1).
-_CPIN_CME: dict[int, SimStatus] = {
-    10: SimStatus.ABSENT,  # SIM not inserted
-    11: SimStatus.PIN,  # SIM PIN required
-    12: SimStatus.PUK,  # SIM PUK required
-    13: SimStatus.ERROR,  # SIM failure
-    14: SimStatus.NOT_READY,  # SIM busy
-    15: SimStatus.ERROR,  # SIM wrong
-    16: SimStatus.ERROR,  # incorrect password
-    17: SimStatus.READY,  # SIM PIN2 required
-    18: SimStatus.READY,  # SIM PUK2 required
-}
-
 
 def parse_cpin(line: str) -> SimStatus:
     """``+CPIN: <code>`` → :class:`SimStatus`."""
@@ -146,10 +177,26 @@ def parse_cpin(line: str) -> SimStatus:
 
 
 def sim_status_from_cme(code: int | None) -> SimStatus:
-    """The SIM status implied by a ``+CME ERROR: <code>`` answering ``AT+CPIN?``."""
+    """The SIM status implied by a ``+CME ERROR: <code>`` answering ``AT+CPIN?``.
+
+    Decided by the named sets of :mod:`simbank.at.errors` (the one table of SIM codes):
+    absent → ABSENT, busy → NOT_READY, PIN/PUK (and the phone/personalisation locks) → PIN/PUK,
+    PIN2/PUK2 → READY (27.007 §8.3: only PIN2-protected features need them), anything else
+    (SIM failure, SIM wrong, blocked, incorrect password, unknown) → ERROR.
+    """
     if code is None:
         return SimStatus.ERROR
-    return _CPIN_CME.get(code, SimStatus.ERROR)
+    if code in SIM_ABSENT_CODES:
+        return SimStatus.ABSENT
+    if code in SIM_BUSY_CODES:
+        return SimStatus.NOT_READY
+    if code in SIM_PIN_CODES:
+        return SimStatus.PIN
+    if code in SIM_PUK_CODES:
+        return SimStatus.PUK
+    if code in SIM_PIN2_CODES:
+        return SimStatus.READY
+    return SimStatus.ERROR
 
 
 def parse_imsi(line: str) -> str:

@@ -25,7 +25,24 @@ class QuectelDriver(GenericDriver):
     def vendor_urc_parsers(self) -> dict[str, UrcParser]:
         return {"+QIND": lambda urc: parse_qind_csq(urc.text)}
 
-    async def active_slot(self) -> int:
+    async def _probe_slot_switch(self) -> bool:
+        """``AT+QUIMSLOT?`` (RM5xx/EM12, newer EC2x firmware), else ``AT+QDSIM?`` (older
+        EC2x/EG25-G, 0-based); neither answered means a single-SIM model."""
+        self.legacy_dsim = False
+        response = await self._request(
+            Command("AT+QUIMSLOT?", prefix="+QUIMSLOT", timeout=MEDIUM), check=False
+        )
+        if response.ok and info_lines(response, "+QUIMSLOT"):
+            return True
+        response = await self._request(
+            Command("AT+QDSIM?", prefix="+QDSIM", timeout=MEDIUM), check=False
+        )
+        if response.ok and info_lines(response, "+QDSIM"):
+            self.legacy_dsim = True
+            return True
+        return False
+
+    async def _active_slot(self) -> int:
         if not self.legacy_dsim:
             response = await self._request(
                 Command("AT+QUIMSLOT?", prefix="+QUIMSLOT", timeout=MEDIUM), check=False

@@ -90,19 +90,37 @@ def parse_huawei_rssi(line: str) -> Signal:
     return Signal(rssi_dbm=dbm, quality=quality_from_dbm(dbm), raw=line.strip())
 
 
-def _hcsq_dbm(value: int | None, floor: int, top: int) -> int | None:
-    """Huawei ^HCSQ level: 0 means below ``floor``, each step is 1 dB, 255 unknown."""
+HCSQ_UNKNOWN = 255  # the only "not known" value of every ^HCSQ field
+
+
+def _hcsq_level(value: int | None, top: int) -> int | None:
+    """A ^HCSQ level 0..``top``; 255 (not known), absent or out of range → ``None``."""
     if value is None or not 0 <= value <= top:
         return None
-    return floor - 1 + value
+    return value
+
+
+def _hcsq_dbm(value: int | None, floor: int, top: int) -> int | None:
+    """Huawei ^HCSQ level in 1 dB steps: 0 means below ``floor`` (reported as floor - 1)."""
+    level = _hcsq_level(value, top)
+    return None if level is None else floor - 1 + level
+
+
+def _hcsq_half_db(value: int | None, floor: float, top: int) -> float | None:
+    """A level in 0.5 dB steps: 0 → ``floor`` - 0.5 (below the floor), ``top`` → the ceiling."""
+    level = _hcsq_level(value, top)
+    return None if level is None else floor - 0.5 + level / 2
 
 
 def parse_hcsq(line: str) -> Signal:
     """Huawei ``^HCSQ: <sysmode>[,<v1>[,<v2>[,<v3>[,<v4>]]]]`` (Huawei ME909s AT manual §^HCSQ).
 
-    GSM: rssi. WCDMA: rssi, rscp, ecio. LTE: rssi, rsrp, sinr, rsrq. NOSERVICE: nothing.
-    rssi/rscp 0..96 from -120 dBm, rsrp 0..97 from -140 dBm, sinr 0..251 from -20 dB in 0.2
-    steps, rsrq 0..34 from -19.5 dB in 0.5 steps, ecio 0..65 from -32 dB in 0.5 steps.
+    GSM: rssi. WCDMA / TD-SCDMA: rssi, rscp, ecio. LTE: rssi, rsrp, sinr, rsrq. NOSERVICE:
+    nothing. The sysmode may be quoted or not. Every level starts at 0 (the lowest valid
+    value, "below the floor"); only 255 means not known. Scales as ModemManager's
+    mm-broadband-modem-huawei.c (get_rssi_dbm, get_rsrp_dbm, get_sinr_db, get_rsrq_db,
+    get_ecio_db): rssi/rscp 0..96 → -121 + v dBm, rsrp 0..97 → -141 + v dBm, sinr 0..251 →
+    -20.2 + v/5 dB, rsrq 0..34 → -20 + v/2 dB, ecio 0..65 → -32.5 + v/2 dB.
     """
     _prefix, body = body_of(line, ("^HCSQ",))
     fields = split_fields(body, raw=line)
@@ -117,24 +135,23 @@ def parse_hcsq(line: str) -> Signal:
     rssi_dbm = _hcsq_dbm(values[0], -120, 96)
     if mode == "LTE":
         rsrp_dbm = _hcsq_dbm(values[1], -140, 97)
-        sinr = values[2]
-        rsrq = values[3]
+        sinr = _hcsq_level(values[2], 251)
+        quality = quality_from_rsrp(rsrp_dbm)
         return Signal(
             rssi_dbm=rssi_dbm,
-            quality=quality_from_rsrp(rsrp_dbm),
+            quality=quality_from_dbm(rssi_dbm) if quality is None else quality,
             raw=raw,
             rsrp_dbm=rsrp_dbm,
-            sinr_db=-20 + (sinr - 1) * 0.2 if sinr is not None and 1 <= sinr <= 251 else None,
-            rsrq_db=-20 + rsrq / 2 if rsrq is not None and 1 <= rsrq <= 34 else None,
+            sinr_db=None if sinr is None else round(-20.2 + sinr / 5, 1),
+            rsrq_db=_hcsq_half_db(values[3], -19.5, 34),
         )
     if mode in {"WCDMA", "TD-SCDMA"}:
-        ecio = values[2]
         return Signal(
             rssi_dbm=rssi_dbm,
             quality=quality_from_dbm(rssi_dbm),
             raw=raw,
             rscp_dbm=_hcsq_dbm(values[1], -120, 96),
-            ecno_db=-32 + (ecio - 1) / 2 if ecio is not None and 1 <= ecio <= 65 else None,
+            ecno_db=_hcsq_half_db(values[2], -32, 65),
         )
     return Signal(rssi_dbm=rssi_dbm, quality=quality_from_dbm(rssi_dbm), raw=raw)
 

@@ -20,14 +20,18 @@ class SimcomDriver(GenericDriver):
     # SIM7600/SIM7100/SIM800 are 2G-4G modems: no +C5GREG.
     domains: ClassVar[tuple[Domain, ...]] = (Domain.CS, Domain.PS, Domain.EPS)
 
-    async def active_slot(self) -> int:
+    async def _probe_slot_switch(self) -> bool:
+        response = await self._request(
+            Command("AT+SMSIMCFG?", prefix="+SMSIMCFG", timeout=MEDIUM), check=False
+        )
+        return response.ok and bool(info_lines(response, "+SMSIMCFG"))
+
+    async def _active_slot(self) -> int:
         response = await self._request(
             Command("AT+SMSIMCFG?", prefix="+SMSIMCFG", timeout=MEDIUM), check=False
         )
         lines = info_lines(response, "+SMSIMCFG") if response.ok else []
         if not lines:
-            if self.slots == 1:
-                return 1
             response.raise_for_error()
             raise ProtocolGarbage("AT+SMSIMCFG? without +SMSIMCFG", raw=response.final.raw)
         # +SMSIMCFG: <mode>,<slot>

@@ -67,6 +67,7 @@ class SimulatedBank:
                 imei=spec.imei or make_imei(number),
                 signal=spec.signal,
                 active_slot=spec.active_slot,
+                seed=scenario.seed,
             )
         self._started = False
 

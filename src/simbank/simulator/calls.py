@@ -38,8 +38,10 @@ def called_party(number: str) -> Party:
 
 
 def start_call(modem: SimulatedModem, number: str, fail_cause: int | None = None) -> None:
-    """Set a call up (``ATD`` already answered OK); ``fail_cause`` ends it at once."""
-    modem.call = Call(number=number, started=modem.clock.now())
+    """Set a call up (``ATD`` answered OK, or not yet: ``Habits.dial_ok``); ``fail_cause``
+    ends it at once."""
+    dial_open = modem.habits.dial_ok != "immediate"
+    modem.call = Call(number=number, started=modem.clock.now(), dial_open=dial_open)
     modem.run_named("call", _progress(modem, fail_cause))
 
 
@@ -66,27 +68,41 @@ async def _progress(modem: SimulatedModem, fail_cause: int | None) -> None:
     await modem.clock.sleep(timing.ring_s)
     call.stat = 0
     call.answered = modem.clock.now()
+    if call.dial_open:  # B2: Wavecom OK on answer; ZTE CONNECT
+        call.dial_open = False
+        modem.final("OK" if modem.habits.dial_ok == "on_answer" else "CONNECT")
     modem.carrier.stats.calls_answered += 1
     await modem.clock.sleep(timing.talk_s)
     finish_call(modem, "NO CARRIER", NORMAL_CLEARING)
 
 
 def finish_call(modem: SimulatedModem, result: str | None, cause: int) -> None:
-    """End the call: final URC (None for a local hang-up), cause for CEER, Huawei ^CEND."""
+    """End the call: final URC (None for a local hang-up), cause for CEER, Huawei ^CEND
+    (then the 27.007 result too on a ``call_end_twice`` model, E4)."""
     call = modem.call
     if call is None:
         return
     modem.call = None
     modem.cancel("call")
     modem.last_cause = CALL_CAUSES.get(cause, "Normal, unspecified")
+    modem.last_cause_code = cause
     duration = int(modem.clock.now() - call.answered) if call.answered is not None else 0
     cend = f"^CEND: 1,{duration},104,{cause}" if modem.dialect.cend else None
     if result is None:
         if cend is not None:  # local hang-up: the URC follows the command's OK
             modem.spawn(_later(modem, cend), "cend")
         return
+    if call.dial_open:  # the ATD is still waiting for its final result (B2)
+        if cend is not None:
+            modem.urc(cend)
+        modem.final(result if modem.habits.dial_ok == "on_answer" else "OK")
+        return
     if cend is not None:
         modem.urc(cend)
+        if not modem.habits.call_end_twice:
+            return  # B1: E1752 reports ^CEND alone
+    if modem.habits.dial_ok == "never" and result == "NO CARRIER":
+        result = "HANGUP: 1"  # B2: ZTE/Qualcomm remote hang-up
     modem.urc(result)
 
 

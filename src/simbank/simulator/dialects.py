@@ -1,9 +1,17 @@
-"""Dialect profiles: what each simulated modem model answers (per docs/modems.md)."""
+"""Dialect profiles: what each simulated modem model answers (per docs/modems.md).
+
+A dialect is a vendor family (its ``family``: the part of the name before ``-``); the models of
+a family differ in slots, optional commands and the byte habits of
+``../shared/research/modem-realism.md`` (:class:`~simbank.simulator.habits.Habits`). The
+capability matrix of every model is in docs/simulator.md.
+"""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from simbank.simulator.habits import PLAIN, Habits
 
 
 class SlotStyle(enum.Enum):
@@ -39,6 +47,12 @@ class Dialect:
     cend: bool = False
     rssi_urc_period_s: float | None = None
     qind_csq: bool = False
+    habits: Habits = field(default=PLAIN)
+
+    @property
+    def family(self) -> str:
+        """The vendor family (``huawei`` for ``huawei-e173``)."""
+        return self.name.split("-", 1)[0]
 
 
 GENERIC = Dialect(
@@ -95,6 +109,7 @@ HUAWEI = Dialect(
     sim_ready_lines=("^SIMST: 1",),
     cend=True,
     rssi_urc_period_s=30.0,
+    habits=Habits(call_end_twice=True),  # E4: ^CEND then NO CARRIER
 )
 
 FIBOCOM = Dialect(
@@ -110,7 +125,166 @@ FIBOCOM = Dialect(
     reg_n3=False,
 )
 
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (GENERIC, QUECTEL, SIMCOM, HUAWEI, FIBOCOM)}
+# Models inside a family differ (modem-realism.md §A): single-SIM sticks and modules answer
+# the slot commands of their vendor with ERROR, like any command they lack.
+HUAWEI_E3372 = Dialect(
+    name="huawei-e3372",
+    manufacturer="huawei",
+    model="E3372",
+    revision="22.200.15.00.00",
+    max_slots=1,
+    slot_style=SlotStyle.NONE,
+    iccid_commands=(("^ICCID", "read", "^ICCID"),),
+    boot_lines=("^BOOT:24681357,0,0,0,75",),
+    sim_ready_lines=("^SIMST: 1",),
+    cend=True,
+    rssi_urc_period_s=30.0,
+    habits=Habits(call_end_twice=True),  # E4: ^CEND then NO CARRIER
+)
+
+QUECTEL_EC21 = Dialect(
+    name="quectel-ec21",
+    manufacturer="Quectel",
+    model="EC21",
+    revision="EC21EFAR06A01M4G",
+    max_slots=1,
+    slot_style=SlotStyle.NONE,
+    iccid_commands=(("+QCCID", "exec", "+QCCID"),),
+    boot_lines=("RDY", "+CFUN: 1"),
+    sim_ready_lines=("+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE", "+QIND: PB DONE"),
+    ceer_cc_info=True,
+    qind_csq=True,
+)
+
+# -- models with the habits of real hardware (modem-realism.md; matrix in docs/simulator.md) --
+
+QUECTEL_EG25G = Dialect(
+    name="quectel-eg25g",
+    manufacturer="Quectel",
+    model="EG25",
+    revision="EG25GGBR07A08M2G",
+    max_slots=2,
+    slot_style=SlotStyle.QUECTEL,  # AT+QDSIM (0-based) on the EC2x/EG25 family (A2)
+    iccid_commands=(("+QCCID", "exec", "+QCCID"),),
+    boot_lines=("RDY", "+CFUN: 1"),  # B9 (LUP log)
+    sim_ready_lines=("+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE", "+QIND: PB DONE"),  # A3
+    qind_csq=True,
+    habits=Habits(
+        glue_urcs=True,  # B8/B13; B1: NO CARRIER read with the next command's echo
+        echo_after_reset=True,  # B9: AT\r\nOK after power-up
+        sim_busy_after_switch_s=6.0,  # B10
+        ceer_style="textual",  # E3; the Quectel "CC INFO" form is NOT FOUND byte-exact
+    ),
+)
+
+HUAWEI_E173 = Dialect(
+    name="huawei-e173",
+    manufacturer="huawei",
+    model="E173",
+    revision="11.126.85.00.209",
+    max_slots=1,
+    slot_style=SlotStyle.NONE,
+    # "older devices don't support ^ICCID" (C2): the ICCID comes from AT+CRSM only.
+    iccid_commands=(),
+    boot_lines=("^BOOT:24681357,0,0,0,75",),
+    sim_ready_lines=("^SIMST: 1",),
+    reg_n3=False,  # A8
+    act=2,
+    cend=True,
+    rssi_urc_period_s=30.0,  # A7: ^RSSI, no ^HCSQ
+    habits=Habits(
+        call_end_twice=True,  # E4
+        ceer_style="empty",  # E3
+        unknown_answer="COMMAND NOT SUPPORT",  # A1/D1 (E1752/E220/EM770W era)
+        has_cesq=False,  # A7
+    ),
+)
+
+SIMCOM_SIM7600 = Dialect(
+    name="simcom-sim7600",
+    manufacturer="SIMCOM INCORPORATED",
+    model="SIMCOM_SIM7600G-H",
+    revision="LE20B04SIM7600G22",
+    max_slots=2,
+    slot_style=SlotStyle.SIMCOM,
+    iccid_commands=(("+CICCID", "exec", "+ICCID"),),  # C6
+    boot_lines=("RDY",),
+    sim_ready_lines=("+CPIN: READY", "SMS DONE", "PB DONE"),  # A3
+    habits=Habits(
+        crcrlf=True,  # B7
+        chunking=True,  # B14
+        ceer_style="numbered",  # E3: +CEER: "0 Unknown"
+    ),
+)
+
+FIBOCOM_L610 = Dialect(
+    name="fibocom-l610",
+    manufacturer="Fibocom",
+    model="L610",
+    revision="16000.1000.00.01.06.01",
+    max_slots=2,
+    slot_style=SlotStyle.FIBOCOM,
+    iccid_commands=(("+CCID", "exec", "+CCID"),),
+    boot_lines=(),
+    sim_ready_lines=("+SIM READY", "+PBREADY"),  # A3
+    reg_n3=False,  # A8: +CEREG=3 refused
+    habits=Habits(
+        ceer_style="ok_only",  # E3: "the only response to the AT+CEER query is an OK"
+        has_cesq=False,
+        sim_busy_after_switch_s=2.0,  # B10
+    ),
+)
+
+GENERIC_WAVECOM = Dialect(
+    name="generic-wavecom",
+    manufacturer="WAVECOM MODEM",
+    model="MULTIBAND  900E  1800",
+    revision="641b09gg.Q2403A 1320676 061804 14:38",
+    max_slots=1,
+    slot_style=SlotStyle.NONE,
+    iccid_commands=(("+CCID", "exec", "+CCID"),),
+    boot_lines=(),
+    sim_ready_lines=("+CPIN: READY",),
+    reg_n3=False,
+    ci_digits=4,
+    act=0,
+    habits=Habits(dial_ok="on_answer", has_cesq=False),  # B2
+)
+
+GENERIC_ZTE = Dialect(
+    name="generic-zte",
+    manufacturer="ZTE INCORPORATED",
+    model="K3565-Z",
+    revision="BD_P673A2V1.0.0B09",
+    max_slots=1,
+    slot_style=SlotStyle.NONE,
+    iccid_commands=(("+CCID", "exec", "+CCID"),),
+    boot_lines=(),
+    sim_ready_lines=("+CPIN: READY",),
+    reg_n3=False,
+    ci_digits=4,
+    act=2,
+    habits=Habits(dial_ok="never", has_cesq=False),  # B2
+)
+
+DIALECTS: dict[str, Dialect] = {
+    d.name: d
+    for d in (
+        GENERIC,
+        QUECTEL,
+        SIMCOM,
+        HUAWEI,
+        FIBOCOM,
+        HUAWEI_E3372,
+        QUECTEL_EC21,
+        QUECTEL_EG25G,
+        HUAWEI_E173,
+        SIMCOM_SIM7600,
+        FIBOCOM_L610,
+        GENERIC_WAVECOM,
+        GENERIC_ZTE,
+    )
+}
 
 
 def dialect(name: str) -> Dialect:

@@ -19,8 +19,7 @@ from simbank.simulator.messaging import MessagingCommands
 from simbank.simulator.registration import REG_COMMANDS, solicited
 from simbank.simulator.results import Reply, cme, plain
 from simbank.simulator.sim import Behaviour, LockState, swapped_bcd
-from simbank.simulator.sim_gate import sim_present, sim_ready
-from simbank.simulator.state import Settings
+from simbank.simulator.sim_gate import sim_present, sim_ready, sim_settled
 
 if TYPE_CHECKING:
     from simbank.simulator.modem import SimulatedModem
@@ -63,12 +62,16 @@ class CommandSet:
             "+CIMI": self._cimi,
             "+CRSM": self._crsm,
             "+CSQ": self._csq,
-            "+CESQ": self._cesq,
             "+COPS": self._cops,
             "+CFUN": self._cfun,
             "+CLCC": self._clcc,
-            "+CEER": self._ceer,
+            "+CNUM": self._cnum,
         }
+        habits = modem.dialect.habits
+        if habits.has_cesq:
+            table["+CESQ"] = self._cesq
+        if habits.has_ceer:
+            table["+CEER"] = self._ceer
         for command in REG_COMMANDS:
             if command != "+C5GREG" or modem.dialect.has_5g:
                 table[command] = self._make_reg(command)
@@ -98,7 +101,7 @@ class CommandSet:
         if handler is None and command.name.startswith("S") and command.name[1:].isdigit():
             return _ok("000") if command.kind is Kind.READ else _ok()
         if handler is None:
-            raise plain()
+            raise plain(self.m.habits.unknown_answer)  # A1/D1
         if command.kind is Kind.TEST and command.name not in ("+COPS",):
             answer = self.test_answers.get(command.name)
             return _ok(answer) if answer else _ok()
@@ -126,7 +129,7 @@ class CommandSet:
         return _ok()
 
     def _reset(self, _c: Command) -> Reply:
-        self.m.settings = Settings()
+        self.m.reset_settings()
         return _ok()
 
     def _info(self, _c: Command) -> Reply:
@@ -158,21 +161,27 @@ class CommandSet:
         raise cme(16)
 
     def _cimi(self, _c: Command) -> Reply:
-        return _ok(sim_ready(self.m).imsi)
+        return _ok(sim_settled(self.m, unlocked=True).imsi)
+
+    def _cnum(self, c: Command) -> Reply:
+        if c.kind is not Kind.EXEC:
+            raise plain()
+        sim_settled(self.m, unlocked=True)
+        return _ok()  # the simulated SIMs store no MSISDN: no +CNUM line (27.007 allows it)
 
     def _make_iccid(self, kind: str, prefix: str) -> Handler:
         def handler(c: Command) -> Reply:
             expected = Kind.READ if kind == "read" else Kind.EXEC
             if c.kind is not expected:
                 raise plain()
-            return _ok(f"{prefix}: {sim_present(self.m).iccid}")
+            return _ok(f"{prefix}: {sim_settled(self.m).iccid}")
 
         return handler
 
     def _crsm(self, c: Command) -> Reply:
         if c.kind is not Kind.SET:
             raise cme(50)
-        sim = sim_present(self.m)
+        sim = sim_settled(self.m)
         command, file_id = c.int_arg(0), c.int_arg(1)
         if command == 176 and file_id == 12258:
             return _ok(f'+CRSM: 144,0,"{swapped_bcd(sim.iccid)}"')
@@ -317,6 +326,8 @@ class CommandSet:
             start_call(m, number, fail_cause=UNSPECIFIED)
         else:
             start_call(m, number)
+        if m.habits.dial_ok != "immediate":
+            return Reply(final=None)  # B2: the final result comes on answer (or never)
         return _ok()
 
     def _hangup(self, _c: Command) -> Reply:
@@ -331,7 +342,21 @@ class CommandSet:
         return _ok(f'+CLCC: 1,0,{call.stat},0,0,"{call.number}",{kind}')
 
     def _ceer(self, _c: Command) -> Reply:
+        """The last call's or registration's cause, in the model's shape (E3)."""
         text = self.m.last_cause
+        style = self.m.habits.ceer_style
+        if style == "empty":
+            return _ok("+CEER:")
+        if style == "ok_only":
+            return _ok()
+        if style == "textual":
+            if self.m.last_cause_code is None:
+                return _ok("+CEER: No cause information available")
+            return _ok(f"+CEER: {text}")
+        if style == "numbered":
+            if self.m.last_cause_code is None:
+                return _ok('+CEER: "0 Unknown"')
+            return _ok(f'+CEER: "{self.m.last_cause_code} {text}"')
         if self.m.dialect.ceer_cc_info:
             return _ok(f'+CEER: "CC INFO","{text}"')
         return _ok(f'+CEER: "{text}"')

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ from simbank.simulator.state import Call, Settings
 log = structlog.get_logger("simbank.simulator")
 
 MAX_QUEUED_EVENTS = 32
+#: Real seconds a model that glues URCs (``Habits.glue_urcs``) holds them while idle, waiting
+#: for the next final result or echo to glue them to (B8/B13).
+GLUE_HOLD_S = 0.3
+#: Real seconds between two pieces of a chunked answer (B14), so that a reader sees them apart.
+CHUNK_GAP_S = 0.001
 
 
 class SimulatedModem:
@@ -64,9 +70,13 @@ class SimulatedModem:
         imei: str,
         signal: int = 20,
         active_slot: int = 1,
+        seed: int = 0,
     ) -> None:
         self.id = modem_id
         self.dialect = dialect
+        self.habits = dialect.habits
+        # Chunk sizes: reproducible per scenario seed and modem (a str seed is hashed stably).
+        self._rng = random.Random(f"{seed}:{modem_id}")
         self.slots: list[SimCard | None] = slots + [None] * (dialect.max_slots - len(slots))
         self.active_slot = active_slot
         self.path = directory / modem_id
@@ -83,6 +93,11 @@ class SimulatedModem:
         self.reg = RegState()
         self.call: Call | None = None
         self.last_cause = "No cause information"
+        self.last_cause_code: int | None = None
+        # Until this simulated instant SIM file commands answer CME 14 (Habits, B10).
+        self.sim_settle_until = 0.0
+        self._held = bytearray()  # URCs a gluing model holds (B8/B13)
+        self._hold_timer: asyncio.TimerHandle | None = None
         self.message_ref = 0
         self.hung = False
         self.slow_s = 0.0
@@ -116,6 +131,8 @@ class SimulatedModem:
         self._port.open()
         self._spawn_named("processor", self._process())
         self._power_on(0.0)
+        # The first power-on happened before anyone looked: the SIM has long settled.
+        self.sim_settle_until = 0.0
 
     async def close(self) -> None:
         """Unplug and wait for every task to end."""
@@ -146,8 +163,16 @@ class SimulatedModem:
         await self.clock.sleep(delay_s)
         self._boot_now()
 
-    def _boot_now(self) -> None:
+    def reset_settings(self) -> None:
+        """ATZ / AT&F / boot: volatile settings back to defaults; echo back on unless the model
+        keeps it (``Habits.echo_after_reset``, B9)."""
+        echo = self.settings.echo
         self.settings = Settings()
+        if not self.habits.echo_after_reset:
+            self.settings.echo = echo
+
+    def _boot_now(self) -> None:
+        self.reset_settings()
         self._framer = LineFramer()
         self.awaiting_sms = None
         self.cfun = 1
@@ -197,10 +222,10 @@ class SimulatedModem:
 
     # -- output ----------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        """Send raw bytes to the client (honours split mode)."""
+        """Send raw bytes to the client (honours split mode and the chunking habit)."""
         if not self.plugged:
             return
-        if self.split or self._split_buffer:
+        if self.split or self.habits.chunking or self._split_buffer:
             start = not self._split_buffer
             self._split_buffer += data
             if start:
@@ -209,17 +234,51 @@ class SimulatedModem:
         self._port.write(data)
 
     async def _drip(self) -> None:
+        """Write the buffer one byte (split mode) or 1-9 bytes (chunking, B14) at a time."""
         while self._split_buffer:
-            byte = bytes(self._split_buffer[:1])
-            del self._split_buffer[:1]
-            self._port.write(byte)
-            await asyncio.sleep(0.001)
+            size = 1 if self.split else self._rng.randint(1, 9)
+            piece = bytes(self._split_buffer[:size])
+            del self._split_buffer[:size]
+            self._port.write(piece)
+            await asyncio.sleep(CHUNK_GAP_S)
 
     def urc(self, line: str) -> None:
-        """Emit an unsolicited line (dropped while hung, booting or unplugged)."""
+        """Emit an unsolicited line (dropped while hung, booting or unplugged): framed
+        ``\r\r\n`` by a ``crcrlf`` model (B7), held for the next final result or echo by a
+        gluing one (B8/B13)."""
         if self.hung or self.booting or not self.plugged:
             return
-        self.write(f"\r\n{line}\r\n".encode("latin-1"))
+        end = "\r\r\n" if self.habits.crcrlf else "\r\n"
+        data = f"{end}{line}{end}".encode("latin-1")
+        if not self.habits.glue_urcs:
+            self.write(data)
+            return
+        self._held += data
+        if self._hold_timer is None:
+            loop = asyncio.get_running_loop()
+            self._hold_timer = loop.call_later(GLUE_HOLD_S, self._flush_held)
+
+    def _take_held(self) -> bytes:
+        """The held URCs (and no timer left to flush them)."""
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        held = bytes(self._held)
+        self._held.clear()
+        return held
+
+    def _flush_held(self) -> None:
+        self._hold_timer = None
+        held = self._take_held()
+        if held and not self.hung:
+            self.write(held)
+
+    def final(self, result: str) -> None:
+        """A final result that completes a command later (a dial's ``OK``/``CONNECT``), with
+        held URCs glued after it."""
+        if self.hung:
+            return
+        self.write(f"\r\n{result}\r\n".encode("latin-1") + self._take_held())
 
     def _reply(self, reply: Reply) -> None:
         out = "".join(f"\r\n{line}\r\n" for line in reply.lines)
@@ -227,14 +286,21 @@ class SimulatedModem:
             out += f"\r\n{reply.final}\r\n"
         if reply.prompt:
             out += "\r\n> "
-        self.write(out.encode("latin-1"))
+        data = out.encode("latin-1")
+        if reply.final is not None:
+            data += self._take_held()  # B8: \r\nOK\r\n\r\n+CMTI: "ME",1\r\n in one write
+        self.write(data)
 
     # -- input -----------------------------------------------------------------------------
     def _on_data(self, data: bytes) -> None:
         if self.hung or self.booting:
             return
         if self.settings.echo:
-            self.write(data)
+            if self._held:  # B13: the held URC lands inside the echo (AT\r\n+CREG: 1\r\n+CSQ)
+                data_out = data[:2] + self._take_held() + data[2:]
+                self.write(data_out)
+            else:
+                self.write(data)
         for event in self._framer.feed(data):
             try:
                 self._events.put_nowait(event)
@@ -301,6 +367,8 @@ class SimulatedModem:
 
     def _sim_init_done(self) -> None:
         self.sim_busy = False
+        # B10: READY, yet the SIM files stay busy a while (CME 14) on some models.
+        self.sim_settle_until = self.clock.now() + self.habits.sim_busy_after_switch_s
         sim = self.sim
         if sim is not None:
             if sim.lock is LockState.READY:
@@ -397,6 +465,7 @@ class SimulatedModem:
             self._registered.clear()
         if state.stat == DENIED and state.reject_cause is not None:
             self.last_cause = REJECT_CAUSES.get(state.reject_cause, "Unspecified")
+            self.last_cause_code = state.reject_cause
         if not state.registered:
             self.end_call("NO CARRIER", 31)
         for command in REG_COMMANDS:
@@ -406,7 +475,7 @@ class SimulatedModem:
             line = unsolicited(command, n, state, self.dialect, self.cell)
             if line is not None:
                 self.urc(line)
-        if self.dialect.name == "huawei":
+        if self.dialect.family == "huawei":
             self.urc(f"^SRVST: {2 if state.registered else 0}")
             self.urc("^MODE: 17,17" if state.registered else "^MODE: 0,0")
 
@@ -427,6 +496,7 @@ class SimulatedModem:
                 self.cancel(name)
         self.call = None
         self._split_buffer.clear()
+        self._take_held()
         self._port.close()
 
     def replug(self) -> None:
@@ -461,7 +531,7 @@ class SimulatedModem:
             self.urc(noise[index % len(noise)])
 
     def _noise_lines(self) -> list[str]:
-        if self.dialect.name == "huawei":
+        if self.dialect.family == "huawei":
             return [f"^RSSI: {self.signal}", '^HCSQ: "LTE",50,42,120,22', "^MODE: 17,17"]
         if self.dialect.qind_csq:
             return [f'+QIND: "csq",{self.signal},99']
@@ -472,7 +542,7 @@ class SimulatedModem:
         self.signal = rssi
         if self.dialect.qind_csq:
             self.urc(f'+QIND: "csq",{rssi},99')
-        if self.dialect.name == "huawei":
+        if self.dialect.family == "huawei":
             self.urc(f"^RSSI: {rssi}")
 
     # -- operator side ---------------------------------------------------------------------

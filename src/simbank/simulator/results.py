@@ -44,14 +44,18 @@ class ErrorKind(enum.Enum):
 class AtCommandError(Exception):
     """A command failed; formatted according to AT+CMEE."""
 
-    def __init__(self, kind: ErrorKind, code: int = 0) -> None:
+    def __init__(self, kind: ErrorKind, code: int = 0, text: str = "ERROR") -> None:
         super().__init__(f"{kind.value} {code}")
         self.kind = kind
         self.code = code
+        self.text = text
 
     def render(self, cmee: int) -> str:
-        """``ERROR`` / ``+CME ERROR: 10`` / ``+CME ERROR: SIM not inserted``."""
-        if self.kind is ErrorKind.PLAIN or cmee == 0:
+        """``ERROR`` / ``+CME ERROR: 10`` / ``+CME ERROR: SIM not inserted`` (a plain failure
+        may carry its own word, e.g. ``COMMAND NOT SUPPORT``)."""
+        if self.kind is ErrorKind.PLAIN:
+            return self.text
+        if cmee == 0:
             return "ERROR"
         prefix = "+CME ERROR" if self.kind is ErrorKind.CME else "+CMS ERROR"
         if cmee == 2:
@@ -70,9 +74,9 @@ def cms(code: int) -> AtCommandError:
     return AtCommandError(ErrorKind.CMS, code)
 
 
-def plain() -> AtCommandError:
-    """A plain ERROR failure."""
-    return AtCommandError(ErrorKind.PLAIN)
+def plain(text: str = "ERROR") -> AtCommandError:
+    """A plain failure: ``ERROR``, or the model's word for an unknown command (A1/D1)."""
+    return AtCommandError(ErrorKind.PLAIN, text=text)
 
 
 @dataclass

@@ -12,7 +12,33 @@ from simbank.simulator.carrier import BlockAction, CarrierLimits
 from simbank.simulator.dialects import DIALECTS
 from simbank.simulator.sim import Behaviour
 
-DialectName = Literal["generic", "quectel", "simcom", "huawei", "fibocom"]
+DialectName = Literal[
+    "generic",
+    "quectel",
+    "simcom",
+    "huawei",
+    "fibocom",
+    "huawei-e3372",
+    "quectel-ec21",
+    "quectel-eg25g",
+    "huawei-e173",
+    "simcom-sim7600",
+    "fibocom-l610",
+    "generic-wavecom",
+    "generic-zte",
+]
+
+#: One modem of each model with the habits of real hardware (docs/simulator.md, "Models").
+MIX_MODELS: tuple[DialectName, ...] = (
+    "quectel-eg25g",
+    "huawei-e173",
+    "simcom-sim7600",
+    "fibocom-l610",
+    "huawei-e3372",
+    "quectel-ec21",
+    "generic-wavecom",
+    "generic-zte",
+)
 
 
 class _Model(BaseModel):
@@ -107,6 +133,7 @@ class Scenario(_Model):
     """A whole simulated bank."""
 
     time_scale: float = Field(default=1.0, gt=0, description="simulated s per real s")
+    seed: int = Field(default=0, description="seeds the random habits (chunk sizes) per modem")
     directory: Path | None = Field(default=None, description="where the symlinks go")
     timing: Timing = Field(default_factory=Timing, description="simulated durations")
     carrier: dict[str, OperatorLimits] = Field(
@@ -152,23 +179,36 @@ def make_imei(serial: int) -> str:
     return body + luhn_digit(body)
 
 
+#: The demo's modems: the plain family profiles mixed with models that have real habits.
+DEMO_MODELS: tuple[DialectName, ...] = (
+    "quectel",
+    "simcom-sim7600",
+    "huawei",
+    "fibocom-l610",
+    "quectel-eg25g",
+    "huawei-e173",
+    "simcom",
+    "huawei-e3372",
+)
+
+
 def demo_scenario() -> Scenario:
-    """8 modems of mixed vendors, 2 slots each, a few troubled SIMs (see config/scenarios)."""
-    dialects: list[DialectName] = ["quectel", "simcom", "huawei", "fibocom"] * 2
+    """8 modems of mixed vendors and models (two single-slot sticks), a few troubled SIMs
+    (see config/scenarios/demo.toml)."""
     trouble: dict[tuple[int, int], dict[str, object]] = {
+        (1, 2): {"behaviour": "pin"},
         (2, 2): {"behaviour": "denied", "reject_cause": 7},
         (3, 1): {"behaviour": "puk"},
         (4, 2): {"behaviour": "searching"},
         (5, 2): {"behaviour": "barred"},
-        (6, 2): {"behaviour": "absent"},
-        (7, 1): {"behaviour": "roaming"},
-        (8, 2): {"behaviour": "pin"},
+        (6, 1): {"behaviour": "roaming"},
+        (7, 2): {"behaviour": "absent"},
     }
     modems: list[ModemSpec] = []
     serial = 0
-    for number, name in enumerate(dialects, start=1):
+    for number, name in enumerate(DEMO_MODELS, start=1):
         slots: list[SimSpec] = []
-        for slot in (1, 2):
+        for slot in range(1, DIALECTS[name].max_slots + 1):
             extra = trouble.get((number, slot), {})
             if extra.get("behaviour") == "absent":
                 slots.append(SimSpec(behaviour=Behaviour.ABSENT))
@@ -193,3 +233,31 @@ def demo_scenario() -> Scenario:
         },
         modems=modems,
     )
+
+
+def realistic_mix(
+    first_serial: int = 500,
+    *,
+    models: tuple[DialectName, ...] = MIX_MODELS,
+    timing: Timing | None = None,
+    time_scale: float = 1.0,
+    seed: int = 0,
+    registration_delay_s: float = 0.3,
+) -> Scenario:
+    """A bank of one modem per model (``m1``, ``m2``, … in ``models`` order), every slot
+    filled with a healthy home SIM; ICCIDs from ``make_iccid(first_serial)`` on."""
+    modems: list[ModemSpec] = []
+    serial = first_serial
+    for number, name in enumerate(models, start=1):
+        slots: list[SimSpec] = []
+        for _slot in range(DIALECTS[name].max_slots):
+            slots.append(
+                SimSpec(iccid=make_iccid(serial), registration_delay_s=registration_delay_s)
+            )
+            serial += 1
+        modems.append(
+            ModemSpec(
+                id=f"m{number}", dialect=name, imei=make_imei(first_serial + number), slots=slots
+            )
+        )
+    return Scenario(time_scale=time_scale, seed=seed, timing=timing or Timing(), modems=modems)

@@ -29,3 +29,13 @@ def sim_ready(modem: SimulatedModem, sms: bool = False) -> SimCard:
     if sim.lock is LockState.SIM_PUK:
         raise cms(316) if sms else cme(12)
     return sim
+
+
+def sim_settled(modem: SimulatedModem, *, unlocked: bool = False) -> SimCard:
+    """The active SIM for a SIM file command (ICCID, IMSI, ``+CRSM``, ``+CNUM``): CME 14 while
+    the model keeps the SIM busy after its (re)initialisation although ``+CPIN?`` already says
+    READY (``Habits.sim_busy_after_switch_s``; modem-realism.md B10)."""
+    sim = sim_ready(modem) if unlocked else sim_present(modem)
+    if modem.clock.now() < modem.sim_settle_until:
+        raise cme(14)
+    return sim

@@ -15,6 +15,8 @@ class Call:
     stat: int = 2  # 0 active, 2 dialing, 3 alerting
     started: float = 0.0
     answered: float | None = None
+    # The ATD has not had its final result yet (models that answer it late: B2).
+    dial_open: bool = False
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """The bridge: retained state, events and answers out, requests in; it survives the broker
 going away.
 
-Retained state is kept as "latest payload per topic"; after every (re)connect the bridge
-publishes ``online``, ``bridge/info`` and every retained topic again, then whatever changed.
+Retained state is kept as "latest payload per topic"; after every (re)connect, once the
+broker has acknowledged the subscription to the request topics, the bridge publishes
+``online``, ``bridge/info`` and every retained topic again, then whatever changed. Losing
+either connection takes ``online`` back.
 Events and responses wait in bounded queues while the broker is down or slow (oldest dropped
 first, counted); inbound messages wait in a bounded queue too, so a flood of requests costs
 CPU, not memory. Modems never wait for MQTT: publishing is a synchronous hand-over.
@@ -100,9 +102,10 @@ class MqttBridge:
     """Publishes retained state and events; hands inbound requests to a handler.
 
     Two connections: one publishes (it carries the last will), one subscribes (client id
-    ``<client_id>-requests``), so a flood of requests never delays a PUBACK. Everything
-    between the broker and the daemon is bounded, so a flood costs CPU, never unbounded
-    memory:
+    ``<client_id>-requests``), so a flood of requests never delays a PUBACK. ``online`` is
+    published only once the subscribing one has its SUBACK, and taken back when either
+    drops, so a request sent when ``online`` shows is heard. Everything between the broker
+    and the daemon is bounded, so a flood costs CPU, never unbounded memory:
 
     * inbound: requests wait in a queue of at most ``INBOUND_QUEUE_MAX`` messages and
       ``INBOUND_QUEUE_BYTES`` bytes; what does not fit is dropped unanswered. A request larger
@@ -296,7 +299,16 @@ class MqttBridge:
         return aiomqtt.Client(**options)
 
     async def _session(self) -> None:
+        """One session: the listener subscribed (every SUBACK in), then the publisher, then
+        ``online``. ``online`` is a promise that a request sent now is heard, so the
+        subscription comes first, at every (re)connect. The session ends when either
+        connection drops, each drop taking ``online`` back (see :meth:`_say_offline`), or
+        on :meth:`stop`, with a clean ``offline``."""
         async with contextlib.AsyncExitStack() as stack:
+            listener = None
+            if self._subscriptions:
+                listener = await stack.enter_async_context(self._listener())
+                await self._subscribe(listener)
             client = await stack.enter_async_context(self._publisher())
             self.connects += 1
             for lane in self._lanes:
@@ -304,30 +316,70 @@ class MqttBridge:
             online = BridgeState(state="online").to_json()
             await client.publish(self._topics.bridge_state, online, qos=1, retain=True)
             await client.publish(self._topics.bridge_info, self._info(), qos=1, retain=True)
-            listener = None
-            if self._subscriptions:
-                listener = await stack.enter_async_context(self._listener())
-                for topic in self._subscriptions:
-                    await listener.subscribe(topic, qos=1)
             self._dirty = dict.fromkeys(self._retained)
             self._connected.set()
             self._connected_at = asyncio.get_running_loop().time()
             log.info("mqtt_connected", host=self._cfg.host, port=self._cfg.port)
-            async with asyncio.TaskGroup() as tg:
-                readers = [tg.create_task(_until_lost(client), name="mqtt-publisher-watch")]
-                if listener is not None:
-                    assert self._inbox is not None
-                    readers.append(
-                        tg.create_task(self._read(listener, self._inbox), name="mqtt-reader")
-                    )
-                try:
-                    await self._pump(client)
-                finally:
-                    for reader in readers:
-                        reader.cancel()
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    readers = [tg.create_task(_until_lost(client), name="mqtt-publisher-watch")]
+                    if listener is not None:
+                        assert self._inbox is not None
+                        readers.append(
+                            tg.create_task(self._read(listener, self._inbox), name="mqtt-reader")
+                        )
+                    try:
+                        await self._pump(client)
+                    finally:
+                        for reader in readers:
+                            reader.cancel()
+            except* aiomqtt.MqttError:
+                self._connected.clear()
+                await self._say_offline(client)
+                raise
             offline = BridgeState(state="offline").to_json()
             await client.publish(self._topics.bridge_state, offline, qos=1, retain=True)
             log.info("mqtt_offline_published", **self.stats())
+
+    async def _subscribe(self, listener: aiomqtt.Client) -> None:
+        """Subscribe to every topic, each awaited up to its SUBACK. A refused request
+        subscription fails the session (``online`` would be a lie: every request would be
+        lost); any other refused one (Home Assistant's birth topic) is only logged."""
+        for topic in self._subscriptions:
+            granted = await listener.subscribe(topic, qos=1)
+            refused = [str(code) for code in granted if _is_failure(code)]
+            if not refused:
+                continue
+            if topic.startswith(self._topics.request_prefix):
+                raise aiomqtt.MqttError(
+                    f"the broker refused the subscription to {topic}: {', '.join(refused)}"
+                )
+            log.warning("mqtt_subscription_refused", topic=topic, reason=", ".join(refused))
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        """A connection dropped: publish ``offline`` on the publisher if it still lives.
+
+        If the listener alone dropped, the publisher is still connected and would otherwise
+        leave ``online`` standing (its clean disconnect discards the last will) while no
+        request is heard. If the publisher dropped, the broker publishes the last will; the
+        publish here fails at once or is abandoned as soon as the publisher's loss shows
+        (aiomqtt never fails a publish waiting for its PUBACK when the connection goes)."""
+        offline = BridgeState(state="offline").to_json()
+        publish = asyncio.create_task(
+            client.publish(self._topics.bridge_state, offline, qos=1, retain=True),
+            name="mqtt-offline",
+        )
+        lost = asyncio.create_task(_until_lost(client), name="mqtt-publisher-watch")
+        try:
+            done, _ = await asyncio.wait((publish, lost), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (publish, lost):
+                task.cancel()
+            await asyncio.gather(publish, lost, return_exceptions=True)
+        if publish in done and publish.exception() is None:
+            log.info("mqtt_offline_published", reason="connection_lost")
+        else:
+            log.info("mqtt_offline_left_to_last_will")
 
     def _next(self, in_flight: set[str]) -> tuple[Lane, Outgoing] | tuple[str, bytes] | None:
         """The next message to send: an event, a changed retained topic, a response, a
@@ -467,6 +519,13 @@ class MqttBridge:
         if now - self._overload_logged_at >= OVERLOAD_LOG_EVERY_S:
             self._overload_logged_at = now
             log.warning("mqtt_overloaded", **self.stats())
+
+
+def _is_failure(code: object) -> bool:
+    """A SUBACK entry that refuses the subscription (paho gives ``ReasonCode``s; 0x80 and up
+    is a failure in both MQTT 3.1.1 and 5)."""
+    value = getattr(code, "value", code)
+    return isinstance(value, int) and value >= 0x80
 
 
 async def _until_lost(client: aiomqtt.Client) -> None:

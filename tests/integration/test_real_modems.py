@@ -1,0 +1,174 @@
+"""Modems that behave like real hardware (issue 11), through the whole daemon: single-slot sticks
+that lack their vendor's slot command, a SIM that never registers after the slot inventory, a
+hang, and a modem that fails the same way for good. Order and outcome only, no wall clock."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bankrig import running
+
+from simbank.config.models import DetectionConfig
+from simbank.daemon.broker import PrivateMosquitto
+from simbank.simulator import Scenario
+from simbank.simulator.at_server import CommandLine
+from simbank.simulator.modem import Reply, SimulatedModem
+from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
+
+pytestmark = pytest.mark.integration
+
+FAST = Timing(boot_s=1.0, sim_init_s=0.5, ring_s=0.2, talk_s=30.0, ussd_s=0.2, rssi_period_s=5)
+SLOT_COMMANDS = ("AT^SCICHG", "AT+QUIMSLOT", "AT+QDSIM", "AT+SMSIMCFG", "AT+GTDUALSIM")
+
+
+class AtLog:
+    """Every command line each simulated modem received, in order; optional scripted errors."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []  # (modem id, command line)
+        self.fail: dict[str, tuple[str, ...]] = {}  # modem id → command prefixes answered ERROR
+
+    def of(self, modem: str) -> list[str]:
+        return [text for mid, text in self.lines if mid == modem]
+
+
+@pytest.fixture
+def at_log(monkeypatch: pytest.MonkeyPatch) -> AtLog:
+    log = AtLog()
+    handle = SimulatedModem._handle
+
+    def recording(self: SimulatedModem, event: Any) -> Any:
+        if isinstance(event, CommandLine):
+            log.lines.append((self.id, event.text))
+            if event.text.upper().startswith(log.fail.get(self.id, ("\0",))):
+                return Reply(final="ERROR")
+        return handle(self, event)
+
+    monkeypatch.setattr(SimulatedModem, "_handle", recording)
+    return log
+
+
+def _sims(first: int, count: int, **extra: object) -> list[SimSpec]:
+    return [
+        SimSpec.model_validate(
+            {"iccid": make_iccid(first + n), "registration_delay_s": 0.3, **extra}
+        )
+        for n in range(count)
+    ]
+
+
+def _bank(*modems: tuple[str, list[SimSpec]]) -> Scenario:
+    specs = [
+        ModemSpec(id=f"m{n}", dialect=dialect, slots=slots)  # type: ignore[arg-type]
+        for n, (dialect, slots) in enumerate(modems, start=1)
+    ]
+    return Scenario(time_scale=1.0, timing=FAST, modems=specs)
+
+
+@pytest.mark.parametrize("dialect", ["huawei-e3372", "quectel-ec21"])
+async def test_a_single_slot_stick_comes_online_and_is_never_sent_a_slot_command(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str, at_log: AtLog, dialect: str
+) -> None:
+    scenario = _bank((dialect, _sims(300, 1)))
+    async with running(tmp_path, mosquitto, base_topic, scenario) as rig:
+        await rig.until(lambda: rig.modem("m1").get("state") == "ready")
+        iccid = rig.bank.modems["m1"].slots[0].iccid  # type: ignore[union-attr]
+        await rig.until(lambda: rig.modem("m1").get("iccid") == iccid)
+        assert rig.modem("m1")["capabilities"]["slot_switch"] is False
+        call = await rig.request("call", {"number": "+15550100001", "max_duration_s": 1})
+        assert call["status"] == "ok", call
+        assert call["data"]["iccid"] == iccid
+    sent = at_log.of("m1")
+    assert not [c for c in sent if c.upper().startswith(SLOT_COMMANDS)], sent
+    assert len(rig.events("modem_online", modem="m1")) == 1
+    assert not rig.events("modem_offline", modem="m1")
+
+
+async def test_a_stick_configured_with_two_slots_works_on_its_one(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str, at_log: AtLog
+) -> None:
+    """The operator wrote ``slots = 2`` for a single-SIM stick: the probe finds no slot
+    switching (AT^SCICHG? → ERROR), which is a capability, not a modem fault."""
+    scenario = _bank(("huawei-e3372", _sims(310, 1)))
+    async with running(tmp_path, mosquitto, base_topic, scenario, slots={"m1": 2}) as rig:
+        await rig.until(lambda: rig.modem("m1").get("state") == "ready")
+        await rig.until(lambda: rig.modem("m1").get("iccid"))
+        assert rig.modem("m1")["capabilities"]["slot_switch"] is False
+        # Several poll rounds: the modem stays up, no inventory is tried.
+        polls = len([c for c in at_log.of("m1") if c == "AT+CSQ"])
+        await rig.until(lambda: len([c for c in at_log.of("m1") if c == "AT+CSQ"]) >= polls + 3)
+        select = await rig.request("sim/select", {"modem": "m1", "slot": 2})
+        assert select["code"] == "validation_error", select
+    assert len(rig.events("modem_online", modem="m1")) == 1
+    assert not rig.events("modem_offline", modem="m1")
+    slot_commands = [c for c in at_log.of("m1") if c.upper().startswith(SLOT_COMMANDS)]
+    assert slot_commands == ["AT^SCICHG?"]  # the one probe, answered ERROR
+
+
+async def test_the_sim_that_never_registers_is_the_one_blamed(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
+) -> None:
+    """After the slot inventory puts m1 back on a SIM that stays searching, every registration
+    event and the stuck-searching verdict name that SIM, never the healthy one read last."""
+    stuck, healthy = _sims(320, 2)
+    stuck = SimSpec.model_validate({**stuck.model_dump(), "behaviour": "searching"})
+    scenario = _bank(("quectel", [stuck, healthy]), ("quectel", _sims(330, 1)))
+    detection = DetectionConfig(searching_timeout_s=2.0, denied_confirm_s=1.0)
+    async with running(tmp_path, mosquitto, base_topic, scenario, detection=detection) as rig:
+        await rig.until(lambda: rig.events("sim_suspected", iccid=stuck.iccid), timeout=60)
+        await rig.inventory_done()
+        await asyncio.sleep(3)  # more poll rounds on the stuck SIM
+        # Back home, m1 is on the stuck SIM, and that is the SIM its registration names.
+        assert rig.modem("m1")["iccid"] == stuck.iccid
+        last = rig.events("registration_changed", modem="m1")[-1]
+        assert (last["iccid"], last["state"]) == (stuck.iccid, "searching"), last
+        assert not rig.events("sim_suspected", iccid=healthy.iccid)
+        assert not rig.events("sim_blocked", iccid=healthy.iccid)
+        assert rig.sim(healthy.iccid).get("state") in {"available", "active", "resting"}
+
+
+async def test_a_hang_is_noticed_after_one_missed_poll(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str, at_log: AtLog
+) -> None:
+    """After the first missed answer only bare ATs go out until the modem is declared
+    unresponsive (before: a second full poll round had to time out too)."""
+    scenario = _bank(("quectel", _sims(340, 1)))
+    async with running(tmp_path, mosquitto, base_topic, scenario) as rig:
+        await rig.until(lambda: rig.modem("m1").get("state") == "ready")
+        await rig.until(lambda: rig.modem("m1").get("iccid"))
+        rig.bank.modems["m1"].hang(True)
+        hung_at = len(at_log.lines)
+        await rig.until(lambda: rig.modem("m1").get("state") == "unresponsive", timeout=60)
+        after = [text for mid, text in at_log.lines[hung_at:] if mid == "m1"]
+        rig.bank.modems["m1"].hang(False)
+        await rig.until(lambda: rig.modem("m1").get("state") == "ready", timeout=60)
+    # At most the command that went unanswered (it may have left just before the hang), then
+    # nothing but liveness checks: no second poll round has to time out first.
+    polls = [n for n, c in enumerate(after) if c != "AT"]
+    assert polls in ([], [0]), after
+
+
+async def test_a_modem_failing_the_same_way_backs_off_and_is_published_failed_once(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str, at_log: AtLog
+) -> None:
+    """Its card reader answers ERROR to every ICCID command: the modem never comes online,
+    is published ``failed`` with the reason after the second try, with one event, and the
+    retries back off exponentially — no online/offline flap per retry."""
+    at_log.fail["m1"] = ("AT+QCCID", "AT+CCID", "AT+CRSM")
+    scenario = _bank(("quectel", _sims(350, 1)), ("quectel", _sims(360, 1)))
+    async with running(tmp_path, mosquitto, base_topic, scenario) as rig:
+        sup = rig.daemon.gateway.supervisors["m1"]
+        await rig.until(lambda: rig.modem("m1").get("state") == "failed", timeout=60)
+        assert "ICCID" in (rig.modem("m1").get("reason") or "").upper()
+        await rig.until(lambda: len(sup.retry_delays) >= 4, timeout=60)
+        await rig.until(lambda: rig.modem("m2").get("state") == "ready")
+    delays = list(sup.retry_delays)[:4]
+    # Each delay about doubles the last (±20 % jitter each: a ratio of 1.33 at the least).
+    assert all(b > a * 1.3 for a, b in itertools.pairwise(delays)), delays
+    assert len(rig.events("modem_failed", modem="m1")) == 1
+    assert not rig.events("modem_online", modem="m1")
+    assert not rig.events("modem_offline", modem="m1")
