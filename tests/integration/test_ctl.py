@@ -219,6 +219,13 @@ async def test_gateway_discovery_and_timeouts(mosquitto: PrivateMosquitto, base_
             await client.publish(topic, b"", qos=1, retain=True)
 
 
+def _terminal_sigint() -> None:
+    """In the child: SIGINT as in a terminal. A run started in the background by a
+    non-interactive shell (as CI may be) ignores SIGINT, and children inherit that; Python
+    then installs no KeyboardInterrupt handler and Ctrl-C would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def _watch_until_ctrl_c(base: list[str], gateway: str) -> None:
     """The live view draws its first frame, then Ctrl-C ends it quietly with exit 0."""
     proc = await asyncio.create_subprocess_exec(
@@ -229,6 +236,7 @@ async def _watch_until_ctrl_c(base: list[str], gateway: str) -> None:
         "watch",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=_terminal_sigint,
     )
     try:
         assert proc.stdout is not None

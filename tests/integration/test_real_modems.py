@@ -31,6 +31,7 @@ class AtLog:
     def __init__(self) -> None:
         self.lines: list[tuple[str, str]] = []  # (modem id, command line)
         self.fail: dict[str, tuple[str, ...]] = {}  # modem id → command prefixes answered ERROR
+        self.answer: dict[tuple[str, str], Reply] = {}  # (modem id, command line) → answer
 
     def of(self, modem: str) -> list[str]:
         return [text for mid, text in self.lines if mid == modem]
@@ -46,6 +47,9 @@ def at_log(monkeypatch: pytest.MonkeyPatch) -> AtLog:
             log.lines.append((self.id, event.text))
             if event.text.upper().startswith(log.fail.get(self.id, ("\0",))):
                 return Reply(final="ERROR")
+            scripted = log.answer.get((self.id, event.text.upper()))
+            if scripted is not None:
+                return scripted
         return handle(self, event)
 
     monkeypatch.setattr(SimulatedModem, "_handle", recording)
@@ -171,4 +175,89 @@ async def test_a_modem_failing_the_same_way_backs_off_and_is_published_failed_on
     assert all(b > a * 1.3 for a, b in itertools.pairwise(delays)), delays
     assert len(rig.events("modem_failed", modem="m1")) == 1
     assert not rig.events("modem_online", modem="m1")
+    assert not rig.events("modem_offline", modem="m1")
+
+
+async def test_a_denial_without_a_cause_asks_ceer_and_the_cause_blocks_the_right_sim(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str, at_log: AtLog
+) -> None:
+    """The Fibocom model refuses +CREG=3, so a denial comes without its reject cause: the
+    daemon asks AT+CEER once and the permanent cause (7) blocks the SIM at once, long before
+    the denial alone would (denied_confirm_s)."""
+    denied = SimSpec.model_validate(
+        {**_sims(370, 1)[0].model_dump(), "behaviour": "denied", "reject_cause": 7}
+    )
+    scenario = _bank(("fibocom", [denied]), ("quectel", _sims(380, 1)))
+    detection = DetectionConfig(denied_confirm_s=3600.0)
+    async with running(tmp_path, mosquitto, base_topic, scenario, detection=detection) as rig:
+        await rig.until(lambda: rig.events("sim_blocked", iccid=denied.iccid), timeout=60)
+        blocked = rig.events("sim_blocked", iccid=denied.iccid)[0]
+        assert blocked["reason"] == "reject_cause", blocked
+        await rig.until(lambda: rig.sim(denied.iccid).get("state") == "blocked")
+        evidence = rig.sim(denied.iccid)["block"]["evidence"]
+        assert any(e.get("source") == "ceer" and e.get("cause") == 7 for e in evidence), evidence
+        assert rig.modem("m1")["capabilities"]["reject_causes"] is False
+    assert at_log.of("m1").count("AT+CEER") == 1  # asked once for the denial
+
+
+async def test_a_sim_blocked_cme_code_locks_the_sim(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str, at_log: AtLog
+) -> None:
+    """AT+CPIN? answered +CME ERROR: 262 (SIM blocked): the code reaches the detector and the
+    SIM is locked with reason sim_blocked (before, the code was dropped on the way)."""
+    at_log.answer[("m1", "AT+CPIN?")] = Reply(final="+CME ERROR: 262")
+    card = _sims(390, 1)[0]
+    scenario = _bank(("quectel", [card]))
+    async with running(tmp_path, mosquitto, base_topic, scenario) as rig:
+        await rig.until(lambda: rig.events("sim_locked", iccid=card.iccid), timeout=60)
+        await rig.until(lambda: rig.sim(card.iccid).get("state") == "locked")
+        assert rig.sim(card.iccid)["block"]["reason"] == "sim_blocked"
+
+
+async def test_peers_count_only_on_the_sims_own_network_with_a_three_digit_mnc(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
+) -> None:
+    """The home network is MCC + MNC of the length the SIM's EF_AD gives: a SIM of 001-010
+    searching while a SIM of 001-011 registers has no registered peer (before, both were
+    "00101", imsi[:5], and a SIM could be suspected for another carrier's coverage); a SIM of
+    001-020 with a registered peer of 001-020 is suspected as before. (Test network MCC 001,
+    3-digit MNCs declared in EF_AD.)"""
+
+    def card(serial: int, imsi: str, **extra: object) -> SimSpec:
+        spec = {"iccid": make_iccid(serial), "imsi": imsi, "mnc_length": 3, **extra}
+        return SimSpec.model_validate({"registration_delay_s": 0.3, **spec})
+
+    lonely = card(400, "001010000000401", behaviour="searching")
+    other_carrier = card(401, "001011000000402")
+    stuck = card(402, "001020000000403", behaviour="searching")
+    peer = card(403, "001020000000404")
+    scenario = _bank(
+        ("quectel-ec21", [lonely]),
+        ("quectel-ec21", [other_carrier]),
+        ("quectel-ec21", [stuck]),
+        ("quectel-ec21", [peer]),
+    )
+    detection = DetectionConfig(searching_timeout_s=2.0)
+    async with running(tmp_path, mosquitto, base_topic, scenario, detection=detection) as rig:
+        await rig.until(lambda: rig.events("sim_suspected", iccid=stuck.iccid), timeout=60)
+        await asyncio.sleep(3)  # as long again: the lonely SIM had the same time
+        assert not rig.events("sim_suspected", iccid=lonely.iccid)
+        assert rig.sim(other_carrier.iccid).get("state") in {"available", "active"}
+
+
+async def test_an_iccid_failing_its_check_digit_is_a_warning_never_a_lockout(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
+) -> None:
+    """A card whose ICCID fails the Luhn check (read identically twice) is used like any other,
+    with a warning on the SIM; before, the modem failed its session and flapped for good."""
+    good = make_iccid(410)
+    bad = good[:-1] + str((int(good[-1]) + 1) % 10)  # the same card, a wrong check digit
+    card = SimSpec.model_validate({"iccid": bad, "registration_delay_s": 0.3})
+    async with running(tmp_path, mosquitto, base_topic, _bank(("quectel-ec21", [card]))) as rig:
+        await rig.until(lambda: rig.modem("m1").get("iccid") == bad, timeout=60)
+        await rig.until(lambda: rig.sim(bad).get("warnings") == ["iccid_check_digit"])
+        call = await rig.request("call", {"number": "+15550100001", "max_duration_s": 1})
+        assert call["status"] == "ok", call
+        assert call["data"]["iccid"] == bad
+    assert len(rig.events("modem_online", modem="m1")) == 1
     assert not rig.events("modem_offline", modem="m1")

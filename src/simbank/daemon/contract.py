@@ -145,6 +145,9 @@ class SimState(_Payload):
     usage: Usage = Field(default_factory=Usage)
     limits: dict[str, Any] = Field(default_factory=dict)
     block: BlockInfo | None = None
+    #: Oddities of the card that do not stop it being used (``iccid_check_digit``: its ICCID
+    #: fails the Luhn check, read identically twice — some issuers' cards do).
+    warnings: list[str] = Field(default_factory=list)
     ts: datetime = Field(default_factory=utc_now)
 
 

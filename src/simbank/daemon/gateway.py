@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -58,6 +58,7 @@ class SimInfo:
     slot: int | None = None
     policy: str = "default"
     status: SimStatus | None = None
+    warnings: set[str] = field(default_factory=set)
 
 
 def limits_payload(limits: Limits) -> dict[str, Any]:
@@ -225,6 +226,7 @@ class Gateway:
             ),
             limits=limits_payload(limits),
             block=block,
+            warnings=sorted(info.warnings),
         )
 
     def resting(self, usage: Usage, limits: Limits) -> bool:
@@ -273,6 +275,7 @@ class Gateway:
         status: SimStatus,
         *,
         cme_code: int | None = None,
+        warnings: tuple[str, ...] = (),
     ) -> None:
         now = self.clock()
         was_active = self.active.get(modem_id)
@@ -299,6 +302,7 @@ class Gateway:
                 {"iccid": iccid, "from": [info.modem, info.slot], "to": [modem_id, slot]},
             )
         info.modem, info.slot, info.status = modem_id, slot, status
+        info.warnings.update(warnings)
         if imsi:
             info.imsi = imsi
         info.policy = select_policy(self.config.policies, iccid, info.imsi)

@@ -116,6 +116,7 @@ class ModemObserver(Protocol):
         status: SimStatus,
         *,
         cme_code: int | None = None,
+        warnings: tuple[str, ...] = (),
     ) -> None: ...
 
     def reject_cause_seen(
@@ -460,7 +461,10 @@ class ModemSupervisor:
                 sim_state = _SIM_STATE.get(status, "available")
                 self.board.update_sim(iccid, modem=self.cfg.id, slot=slot, state=sim_state)
         if self.observer is not None:
-            self.observer.sim_identified(self.cfg.id, slot, iccid, imsi, status, cme_code=cme_code)
+            warnings = ("iccid_check_digit",) if iccid in self._warned_check_digit else ()
+            self.observer.sim_identified(
+                self.cfg.id, slot, iccid, imsi, status, cme_code=cme_code, warnings=warnings
+            )
         log.info("sim_identified", slot=slot, sim_status=str(status))
         return True
 
@@ -513,11 +517,10 @@ class ModemSupervisor:
         iccid = self.sim.iccid
         if iccid is None or not driver.capabilities.get("ceer", False):
             return
-        cause = await driver.last_call_cause()
-        if cause.code is not None and self.observer is not None and self.sim.iccid == iccid:
-            self.observer.reject_cause_seen(
-                self.cfg.id, iccid, cause.code, source="ceer", raw=cause.text or None
-            )
+        cause, line = await driver.last_reject_cause()
+        log.info("reject_cause_asked", cause=cause, raw=line or None)
+        if cause is not None and self.observer is not None and self.sim.iccid == iccid:
+            self.observer.reject_cause_seen(self.cfg.id, iccid, cause, source="ceer", raw=line)
 
     async def _take_sms(self, driver: GenericDriver) -> None:
         """Read each announced SMS, hand it over (stored durably), and only then delete it.

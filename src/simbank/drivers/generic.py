@@ -31,6 +31,7 @@ from simbank.drivers.identity import (
 from simbank.drivers.messaging import parse_cmgl, parse_cmgr, parse_cmgs, parse_cmti, parse_cusd
 from simbank.drivers.plmn import EF_AD_READ, parse_ef_ad_mnc_length
 from simbank.drivers.registration import parse_registration
+from simbank.drivers.reject_causes import reject_cause_from_ceer
 from simbank.drivers.signal import parse_cesq, parse_csq
 from simbank.drivers.types import (
     CallCause,
@@ -480,6 +481,17 @@ class GenericDriver:
         if not lines:
             return CallCause(None, "")
         return parse_ceer(lines[0])
+
+    async def last_reject_cause(self) -> tuple[int | None, str]:
+        """``AT+CEER`` after a denial without a cause: the 24.008/24.301 reject cause it names
+        (None when it names none: empty, a bare OK, a call's clearing cause) and the line."""
+        if not self.capabilities.get("ceer", True):
+            return None, ""
+        response = await self._request(Command("AT+CEER", prefix="+CEER"), check=False)
+        lines = info_lines(response, "+CEER") if response.ok else []
+        if not lines:
+            return None, ""
+        return reject_cause_from_ceer(lines[0]), lines[0]
 
     async def send_sms(self, number: str, text: str) -> int:
         """Text-mode ``AT+CMGS="<number>"`` + text + Ctrl-Z; returns the message reference."""

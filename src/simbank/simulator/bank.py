@@ -45,6 +45,7 @@ class SimulatedBank:
                 card = SimCard(
                     iccid=slot.iccid,
                     imsi=slot.resolved_imsi(),
+                    mnc_length=slot.mnc_length,
                     behaviour=slot.behaviour,
                     operator=slot.operator,
                     pin=slot.pin,

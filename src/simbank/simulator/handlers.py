@@ -185,6 +185,8 @@ class CommandSet:
         command, file_id = c.int_arg(0), c.int_arg(1)
         if command == 176 and file_id == 12258:
             return _ok(f'+CRSM: 144,0,"{swapped_bcd(sim.iccid)}"')
+        if command == 176 and file_id == 28589:  # EF_AD: UE operation mode, MNC length
+            return _ok(f'+CRSM: 144,0,"000000{sim.mnc_length:02X}"')
         return _ok('+CRSM: 106,130,""')
 
     # -- slots -------------------------------------------------------------------------------

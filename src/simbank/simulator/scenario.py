@@ -55,8 +55,14 @@ class SimSpec(_Model):
     )
     imsi: str | None = Field(
         default=None,
-        pattern=r"^00101\d{9,10}$",
-        description="IMSI on the 001/01 test network (derived from the ICCID if omitted)",
+        pattern=r"^001\d{11,12}$",
+        description="IMSI on a test network (MCC 001; derived from the ICCID if omitted)",
+    )
+    mnc_length: int = Field(
+        default=2,
+        ge=2,
+        le=3,
+        description="MNC length in the SIM's EF_AD (AT+CRSM=176,28589): 2 or 3 digits",
     )
     behaviour: Behaviour = Field(default=Behaviour.HOME, description="network behaviour")
     operator: str = Field(default="test", description="carrier profile name for the limits")

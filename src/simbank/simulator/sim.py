@@ -52,6 +52,7 @@ class SimCard:
     iccid: str
     imsi: str
     behaviour: Behaviour = Behaviour.HOME
+    mnc_length: int = 2  # EF_AD byte 4, low nibble (TS 31.102 §4.2.18)
     operator: str = "test"
     pin: str = "1234"
     puk: str = "12345678"
