@@ -16,6 +16,23 @@ warning), and measures:
 
 Prints one JSON object per figure, then a table. ``--quick``: N=16, a 10 s CPU window.
 Targets at 256 modems: startup <= 20 s, CPU <= 10 % of one core, peak RSS <= 250 MB.
+
+**A quarter failing for good** (``--failing-quarter`` runs only this; the default run adds it at
+256): for T modems in all, F = T // 4 fail for good and H = T - F are healthy (256 = 192 + 64).
+Two daemons run back to back on the same timeline: (a) the H healthy modems alone, (b) the
+same H plus F ports whose modem fails for good, opened by this script as raw PTYs
+(``simbank.simulator.pty.PtyPort``) and served by it, at no cost to the daemon: half *silent*
+(bytes read and dropped, nothing answered: every probe ``AT`` times out) and half *error*
+(``ERROR`` to every command). Each window starts ``--failing-warmup`` seconds after the
+daemon (default 150 s: past the fast retries, every failing modem's backoff at 64-128 s;
+360 puts it near the 300 s cap) and after every failing modem is published ``failed``; it lasts
+``--failing-window`` seconds (default 120). Reported: the extra CPU of the failing modems,
+cpu(b) - cpu(a) in % of one core, over the window and over the first minute; their retries
+in the window (bursts of AT seen on their ports) and so the CPU per retry; from that the
+projected cost once every backoff sits at its cap (``FAILED_BACKOFF_MAX_S``); the count of
+``failed`` modems and their events (one ``modem_failed`` each, no online/offline); the
+startup of the healthy modems in (a) and (b); the daemon's log bytes per minute in both.
+Target: extra <= 1 % of one core at 256 (192 + 64), every healthy modem ready as in (a).
 """
 
 from __future__ import annotations
@@ -26,6 +43,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -34,12 +52,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from simbank.config.models import MqttConfig
 from simbank.daemon.broker import PrivateMosquitto
 from simbank.daemon.contract import Topics
 from simbank.daemon.mqtt import StateWatcher
+from simbank.daemon.supervisor import FAILED_BACKOFF_MAX_S
+from simbank.simulator.pty import PtyPort
 from simbank.simulator.scenario import make_iccid, make_imei
 
 DIALECTS = ("quectel", "simcom", "huawei", "fibocom")
@@ -50,6 +71,14 @@ STARTUP_TIMEOUT_S = 60.0
 SIM_START_TIMEOUT_S = 60.0
 SETTLE_S = 3.0
 TARGETS = {"startup_s": 20.0, "cpu_pct": 10.0, "peak_rss_mb": 250.0}
+#: The failing quarter: extra CPU of the failing modems, % of one core, at 256 modems.
+FAILING_TARGET_PCT = 1.0
+#: How long after the daemon starts every failing modem must be published ``failed``.
+FAILED_TIMEOUT_S = 180.0
+#: AT bytes on a failing port after this much silence start a new retry (a session's own
+#: gaps are at most one probe timeout, 3 s; in the window the backoff is >= ~25 s).
+RETRY_GAP_S = 6.0
+FIRST_MINUTE_S = 60.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 VENV_BIN = Path(sys.executable).parent
 
@@ -127,6 +156,7 @@ def scenario_text(n: int) -> tuple[str, dict[str, list[str]]]:
 
 
 def config_text(work: Path, port: int, paths: dict[str, str]) -> str:
+    """The daemon's config: one ``[[modems]]`` per port (healthy and failing alike)."""
     modems = "".join(
         f'[[modems]]\nid = "{mid}"\nport = "{path}"\ndriver = "auto"\nslots = {SLOTS}\n'
         for mid, path in paths.items()
@@ -179,7 +209,100 @@ async def start_simulator(
     return proc, paths
 
 
+# -- modems that fail for good ---------------------------------------------------------------
+class FailingModem:
+    """A port whose modem fails for good, served by this process (its CPU is not the daemon's).
+
+    ``silent``: every byte is read and dropped, nothing is answered (a modem whose firmware
+    hung: each probe ``AT`` times out). ``error``: every command is answered ``ERROR``
+    (echo off), so a session fails quickly at the first command that must succeed.
+    """
+
+    def __init__(self, mid: str, kind: str, link: Path) -> None:
+        self.mid = mid
+        self.kind = kind
+        self.port = PtyPort(link, self._on_data)
+        self._line = bytearray()
+        self._last: float | None = None
+        #: Monotonic times at which a burst of AT began (one per session of the daemon).
+        self.retries: list[float] = []
+
+    def _on_data(self, data: bytes) -> None:
+        now = time.monotonic()
+        if self._last is None or now - self._last > RETRY_GAP_S:
+            self.retries.append(now)
+        self._last = now
+        if self.kind != "error":
+            return
+        self._line += data
+        while (end := self._line.find(b"\r")) >= 0:
+            command = bytes(self._line[:end]).strip(b"\n\x1a\x1b ")
+            del self._line[: end + 1]
+            if command:
+                self.port.write(b"\r\nERROR\r\n")
+
+
+def open_failing(count: int, where: Path) -> list[FailingModem]:
+    """``count`` failing modems (silent and error alternating), their ports open and served."""
+    modems = [
+        FailingModem(f"f{i + 1:03d}", ("silent", "error")[i % 2], where / f"f{i + 1:03d}")
+        for i in range(count)
+    ]
+    for modem in modems:
+        modem.port.open()
+    return modems
+
+
+# -- sampling the daemon ------------------------------------------------------------------------
+class Sampler:
+    """The daemon's CPU seconds and log size, once a second from its start (for any interval)."""
+
+    def __init__(self, pid: int, log: Path, started: float) -> None:
+        self.pid = pid
+        self.log = log
+        self.started = started
+        self.samples: list[tuple[float, float, int]] = []
+
+    def take(self) -> tuple[float, float, int]:
+        """(seconds since the daemon started, its CPU seconds, its log bytes) now."""
+        sample = (time.monotonic() - self.started, cpu_seconds(self.pid), self.log.stat().st_size)
+        self.samples.append(sample)
+        return sample
+
+    async def run(self) -> None:
+        with contextlib.suppress(OSError):  # the daemon is gone: the caller notices
+            while True:
+                self.take()
+                await asyncio.sleep(1.0)
+
+    def at(self, elapsed: float) -> tuple[float, float, int] | None:
+        """The first sample at or after ``elapsed`` seconds."""
+        return next((s for s in self.samples if s[0] >= elapsed), None)
+
+
+class CountingWatcher(StateWatcher):
+    """StateWatcher that also counts every event by (type, modem): the deque keeps only 50."""
+
+    def __init__(self, cfg: MqttConfig, base: str, client_id: str, gateway: str) -> None:
+        super().__init__(cfg, base, client_id, gateway=gateway)
+        self.event_counts: Counter[tuple[str, str]] = Counter()
+
+    def _take(self, topic: str, payload: object) -> None:
+        if topic.endswith("/bridge/event") and isinstance(payload, bytes | bytearray):
+            with contextlib.suppress(ValueError):
+                data = json.loads(payload)
+                if isinstance(data, dict):
+                    self.event_counts[str(data.get("type")), str(data.get("modem"))] += 1
+        super()._take(topic, payload)
+
+
 # -- the startup condition --------------------------------------------------------------------
+def registered_state(modem: dict[str, object]) -> bool:
+    """Whether a retained ``modem/<id>`` says the modem is registered."""
+    reg = modem.get("registration")
+    return isinstance(reg, dict) and str(reg.get("state", "")).startswith("registered")
+
+
 class Progress:
     """Milestones of the startup, read from the retained state."""
 
@@ -197,11 +320,7 @@ class Progress:
             self.ready_all = elapsed
         if not ready:
             return
-        registered = all(
-            str((m.get("registration") or {}).get("state", "")).startswith("registered")  # type: ignore[union-attr]
-            for m in modems
-            if m
-        )
+        registered = all(registered_state(m) for m in modems if m)
         if registered and self.registered_all is None:
             self.registered_all = elapsed
         if self.inventory_all is None and self._inventory_done(state, modems):
@@ -227,8 +346,7 @@ class Progress:
             if modem.get("state") != "ready" or not modem.get("iccid"):
                 continue
             ready += 1
-            reg = modem.get("registration") or {}
-            registered += str(reg.get("state", "")).startswith("registered")  # type: ignore[union-attr]
+            registered += registered_state(modem)
             inventoried += all(
                 (state.get(self.topics.sim(i)) or {}).get("modem") == mid for i in iccids
             )
@@ -262,17 +380,60 @@ async def wait_startup(
                     await watcher.changed.wait()
 
 
+async def wait_failed(
+    ids: list[str],
+    topics: Topics,
+    watcher: StateWatcher,
+    daemon: subprocess.Popen[bytes],
+    started: float,
+) -> float | None:
+    """Seconds from the daemon's start until every modem of ``ids`` is published ``failed``."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(FAILED_TIMEOUT_S - (time.monotonic() - started), 0.0)):
+            while True:
+                watcher.changed.clear()
+                if failed_ids(ids, topics, watcher.state) == len(ids):
+                    return time.monotonic() - started
+                if daemon.poll() is not None:
+                    raise RuntimeError(f"simbankd exited {daemon.returncode}")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await watcher.changed.wait()
+    return None
+
+
+def failed_ids(ids: list[str], topics: Topics, state: dict[str, dict[str, object]]) -> int:
+    return sum(1 for mid in ids if (state.get(topics.modem(mid)) or {}).get("state") == "failed")
+
+
+def rounded(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 async def run_size(
-    n: int, cpu_window_s: float, keep: Path | None, daemon_cmd: list[str]
+    n: int,
+    cpu_window_s: float,
+    keep: Path | None,
+    daemon_cmd: list[str],
+    *,
+    failing: int = 0,
+    warmup_s: float | None = None,
 ) -> dict[str, object]:
-    check_limits(n)
+    """Start ``n`` healthy simulated modems (+ ``failing`` ones) and one daemon; measure.
+
+    Without ``warmup_s`` the CPU window starts SETTLE_S after the startup; with it, at
+    ``warmup_s`` after the daemon's start (and after every failing modem is ``failed``).
+    """
+    check_limits(n + failing)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"bench-scale-{n}-", dir=keep))
+    tag = f"{n}+{failing}f" if failing else f"{n}"
+    work = Path(tempfile.mkdtemp(prefix=f"bench-scale-{tag}-", dir=keep))
     sim_proc: subprocess.Popen[bytes] | None = None
     daemon: subprocess.Popen[bytes] | None = None
     broker = PrivateMosquitto(work / "mosquitto")
-    watch_task: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = []
+    bad: list[FailingModem] = []
     try:
         text, iccids = scenario_text(n)
         scenario = work / "scenario.toml"
@@ -280,21 +441,28 @@ async def run_size(
         sim_started = time.monotonic()
         sim_proc, paths = await start_simulator(scenario, work / "ports", n, work / "sim.log")
         sim_start_s = time.monotonic() - sim_started
+        bad = open_failing(failing, work / "failing")
+        paths |= {m.mid: str(m.port.link) for m in bad}
         await broker.astart()
         config = work / "simbank.toml"
         config.write_text(config_text(work, broker.port, paths))
         topics = Topics(BASE, GATEWAY)
         mqtt = MqttConfig(host="127.0.0.1", port=broker.port, base_topic=BASE)
-        watcher = StateWatcher(mqtt, BASE, f"bench-watch-{n}", gateway=GATEWAY)
+        watcher = CountingWatcher(mqtt, BASE, f"bench-watch-{tag}", gateway=GATEWAY)
         watch_task = asyncio.create_task(watcher.run(), name="watcher")
+        tasks.append(watch_task)
         await asyncio.sleep(0.3)  # subscribed before the daemon publishes anything
         progress = Progress(topics, iccids)
+        load_before = os.getloadavg()[0]
+        log_path = work / "daemon.log"
         started = time.monotonic()
         daemon = subprocess.Popen(
             [*daemon_cmd, "run", "--config", str(config)],
-            stdout=(work / "daemon.log").open("ab"),
+            stdout=log_path.open("ab"),
             stderr=subprocess.STDOUT,
         )
+        sampler = Sampler(daemon.pid, log_path, started)
+        tasks.append(asyncio.create_task(sampler.run(), name="sampler"))
         timed_out: dict[str, int] | None = None
         try:
             await wait_startup(progress, watcher, watch_task, daemon, started, work)
@@ -302,50 +470,172 @@ async def run_size(
             timed_out = progress.counts(watcher.state)
         startup_rss_kb = status_kb(daemon.pid, "VmHWM")
         startup_cpu_s = cpu_seconds(daemon.pid)
-        await asyncio.sleep(SETTLE_S)
-        cpu0, sim0, t0 = cpu_seconds(daemon.pid), cpu_seconds(sim_proc.pid), time.monotonic()
+        bad_ids = [m.mid for m in bad]
+        failed_all = await wait_failed(bad_ids, topics, watcher, daemon, started) if bad else None
+        if warmup_s is None:
+            await asyncio.sleep(SETTLE_S)
+        else:
+            begin = max(warmup_s, (failed_all or 0.0) + SETTLE_S)
+            await asyncio.sleep(max(begin - (time.monotonic() - started), 0.0))
+        w0, sim0 = sampler.take(), cpu_seconds(sim_proc.pid)
+        retries0 = {m.mid: len(m.retries) for m in bad}
+        events0 = Counter(watcher.event_counts)
         await asyncio.sleep(cpu_window_s)
-        cpu1, sim1, t1 = cpu_seconds(daemon.pid), cpu_seconds(sim_proc.pid), time.monotonic()
+        w1, sim1 = sampler.take(), cpu_seconds(sim_proc.pid)
         if daemon.poll() is not None:
             raise RuntimeError(f"simbankd exited {daemon.returncode} during the CPU window")
+        window = w1[0] - w0[0]
         hwm_kb = status_kb(daemon.pid, "VmHWM")
         rss_kb = status_kb(daemon.pid, "VmRSS")
-        warnings = sum(
-            1 for line in (work / "daemon.log").read_text(errors="replace").splitlines() if line
-        )
-        return {
-            "figure": "scale",
-            "modems": n,
+        log_text = log_path.read_text(errors="replace")
+        first = sampler.at(FIRST_MINUTE_S)
+        in_window = watcher.event_counts - events0
+        bad_set = set(bad_ids)
+        figure: dict[str, object] = {
+            "figure": "scale_failing" if failing else "scale",
+            "modems": n + failing,
+            "healthy": n,
+            "failing": failing,
             "sims": n * SLOTS,
             "simulator_start_s": round(sim_start_s, 2),
-            "all_ready_with_iccid_s": None
-            if progress.ready_all is None
-            else round(progress.ready_all, 2),
-            "all_registered_s": None
-            if progress.registered_all is None
-            else round(progress.registered_all, 2),
-            "startup_s": None
-            if progress.inventory_all is None
-            else round(progress.inventory_all, 2),
+            "all_ready_with_iccid_s": rounded(progress.ready_all),
+            "all_registered_s": rounded(progress.registered_all),
+            "startup_s": rounded(progress.inventory_all),
             "startup_cpu_s": round(startup_cpu_s, 2),
             "startup_peak_rss_mb": round(startup_rss_kb / 1024, 1),
-            "cpu_window_s": round(t1 - t0, 1),
-            "cpu_pct": round((cpu1 - cpu0) / (t1 - t0) * 100, 2),
-            "simulator_cpu_pct": round((sim1 - sim0) / (t1 - t0) * 100, 2),
+            "cpu_window_from_s": round(w0[0], 1),
+            "cpu_window_s": round(window, 1),
+            "cpu_pct": round((w1[1] - w0[1]) / window * 100, 2),
+            "simulator_cpu_pct": round((sim1 - sim0) / window * 100, 2),
             "peak_rss_mb": round(hwm_kb / 1024, 1),
             "rss_mb": round(rss_kb / 1024, 1),
-            "daemon_log_lines": warnings,
+            "daemon_log_lines": sum(1 for line in log_text.splitlines() if line),
+            "log_bytes_per_min": round((w1[2] - w0[2]) / window * 60),
             "startup_timed_out_at": timed_out,
+            "healthy_ready_at_end": progress.counts(watcher.state)["ready"],
+            "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         }
+        if first is not None:
+            figure["first_minute_cpu_pct"] = round(first[1] / first[0] * 100, 2)
+            figure["first_minute_log_bytes"] = first[2]
+        if bad:
+            reasons = Counter(  # "f001: AT got no answer in 3s" counted as "<port>: AT ..."
+                re.sub(
+                    r"\bf\d{3}\b",
+                    "<port>",
+                    str((watcher.state.get(topics.modem(mid)) or {}).get("reason")),
+                )
+                for mid in bad_ids
+            )
+            figure |= {
+                "failing_kinds": dict(Counter(m.kind for m in bad)),
+                "all_failed_s": rounded(failed_all),
+                "failed_at_end": failed_ids(bad_ids, topics, watcher.state),
+                "failed_reasons": dict(reasons),
+                "failing_retries_in_window": sum(len(m.retries) - retries0[m.mid] for m in bad),
+                "failing_retries_in_window_by_kind": dict(
+                    Counter(m.kind for m in bad for _ in m.retries[retries0[m.mid] :])
+                ),
+                "failing_retries_total": sum(len(m.retries) for m in bad),
+                "failing_events_total": dict(
+                    Counter(k for (k, mid) in watcher.event_counts.elements() if mid in bad_set)
+                ),
+                "failing_events_in_window": dict(
+                    Counter(k for (k, mid) in in_window.elements() if mid in bad_set)
+                ),
+                "failing_log_lines": sum(
+                    1 for line in log_text.splitlines() if any(f'"{m}"' in line for m in bad_ids)
+                ),
+            }
+        return figure
     finally:
         stop_child(daemon)
-        if watch_task is not None:
-            watch_task.cancel()
-            await asyncio.gather(watch_task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for modem in bad:
+            modem.port.close()
         stop_child(sim_proc)
         broker.stop()
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+async def failing_quarter(
+    total: int, window_s: float, warmup_s: float, keep: Path | None, daemon_cmd: list[str]
+) -> dict[str, object]:
+    """(a) the healthy modems alone, then (b) with a quarter of all modems failing for good,
+    on the same timeline; the comparison figure (the two runs are printed as they finish)."""
+    failing = total // 4
+    healthy = total - failing
+    runs: list[dict[str, object]] = []
+    for bad in (0, failing):
+        began = time.monotonic()
+        figure = await run_size(healthy, window_s, keep, daemon_cmd, failing=bad, warmup_s=warmup_s)
+        figure["variant"] = "b: healthy + failing" if bad else "a: healthy only"
+        figure["run_s"] = round(time.monotonic() - began, 1)
+        print(json.dumps(figure), flush=True)
+        runs.append(figure)
+    a, b = runs
+    extra = float(b["cpu_pct"]) - float(a["cpu_pct"])  # type: ignore[arg-type]
+    retries = int(b["failing_retries_in_window"])  # type: ignore[call-overload]
+    per_retry_ms = per_retry = None
+    if retries > 0:
+        # extra core-seconds per window second / retries per window second
+        per_retry = extra / 100 * float(b["cpu_window_s"]) / retries  # type: ignore[arg-type]
+        per_retry_ms = round(per_retry * 1000, 1)
+    first_extra = None
+    if "first_minute_cpu_pct" in a and "first_minute_cpu_pct" in b:
+        first_extra = round(
+            float(b["first_minute_cpu_pct"]) - float(a["first_minute_cpu_pct"]),  # type: ignore[arg-type]
+            2,
+        )
+    healthy_as_before = (
+        b["healthy_ready_at_end"] == healthy
+        and a["healthy_ready_at_end"] == healthy
+        and b["startup_s"] is not None
+        and a["startup_s"] is not None
+    )
+    return {
+        "figure": "failing_quarter",
+        "modems": total,
+        "healthy": healthy,
+        "failing": failing,
+        "quarter": f"{failing}/{total} = {failing / total:.1%} of all modems fail for good",
+        "failing_kinds": b["failing_kinds"],
+        "window": f"{b['cpu_window_from_s']}-"
+        f"{float(b['cpu_window_from_s']) + float(b['cpu_window_s']):.1f} s after the daemon's start",  # type: ignore[arg-type]
+        "cpu_pct_a": a["cpu_pct"],
+        "cpu_pct_b": b["cpu_pct"],
+        "extra_cpu_pct": round(extra, 2),
+        "first_minute_extra_cpu_pct": first_extra,
+        "failing_retries_in_window": retries,
+        "retry_every_s": round(failing * float(b["cpu_window_s"]) / retries, 1)  # type: ignore[arg-type]
+        if retries
+        else None,
+        "cpu_per_retry_ms": per_retry_ms,
+        "projected_extra_at_cap_pct": None
+        if per_retry is None
+        else round(failing * per_retry / FAILED_BACKOFF_MAX_S * 100, 3),
+        "failed": f"{b['failed_at_end']}/{failing}",
+        "all_failed_s": b["all_failed_s"],
+        "failing_events": b["failing_events_total"],
+        "startup_s_a": a["startup_s"],
+        "startup_s_b": b["startup_s"],
+        "all_ready_with_iccid_s_a": a["all_ready_with_iccid_s"],
+        "all_ready_with_iccid_s_b": b["all_ready_with_iccid_s"],
+        "healthy_ready_at_end": [a["healthy_ready_at_end"], b["healthy_ready_at_end"]],
+        "healthy_ready_as_before": healthy_as_before,
+        "log_bytes_per_min_a": a["log_bytes_per_min"],
+        "log_bytes_per_min_b": b["log_bytes_per_min"],
+        "first_minute_log_bytes": [
+            a.get("first_minute_log_bytes"),
+            b.get("first_minute_log_bytes"),
+        ],
+        "loadavg_1m": [a["loadavg_1m"], b["loadavg_1m"]],
+        "target": f"extra <= {FAILING_TARGET_PCT} % of one core at 256 (192 + 64)",
+        "met": extra <= FAILING_TARGET_PCT and healthy_as_before,
+    }
 
 
 def slope(figures: list[dict[str, object]], key: str) -> list[dict[str, object]]:
@@ -378,7 +668,7 @@ def slope(figures: list[dict[str, object]], key: str) -> list[dict[str, object]]
 
 async def main_async(args: argparse.Namespace) -> None:
     figures: list[dict[str, object]] = []
-    for n in args.sizes:
+    for n in [] if args.failing_quarter else args.sizes:
         started = time.monotonic()
         figure = await run_size(n, args.cpu_window, args.keep, shlex.split(args.daemon_cmd))
         figure["run_s"] = round(time.monotonic() - started, 1)
@@ -393,6 +683,52 @@ async def main_async(args: argparse.Namespace) -> None:
             "peak_rss_mb": slope(figures, "peak_rss_mb"),
         }
         print(json.dumps(growth), flush=True)
+    quarters: list[dict[str, object]] = []
+    for total in args.failing_sizes:
+        quarter = await failing_quarter(
+            total,
+            args.failing_window,
+            args.failing_warmup,
+            args.keep,
+            shlex.split(args.daemon_cmd),
+        )
+        print(json.dumps(quarter), flush=True)
+        quarters.append(quarter)
+    if figures:
+        print_scale(figures, growth)
+    for q in quarters:
+        print_quarter(q)
+
+
+def print_quarter(q: dict[str, object]) -> None:
+    print()
+    print(f"failing quarter: {q['quarter']} ({q['failing_kinds']}), window {q['window']}")
+    print(f"{'':>26} {'(a) healthy':>12} {'(b) + failing':>14}")
+    print(f"{'CPU % of one core':>26} {q['cpu_pct_a']!s:>12} {q['cpu_pct_b']!s:>14}")
+    print(f"{'startup s (ready+inv.)':>26} {q['startup_s_a']!s:>12} {q['startup_s_b']!s:>14}")
+    ready = q["healthy_ready_at_end"]
+    assert isinstance(ready, list)
+    print(f"{'healthy ready at end':>26} {ready[0]!s:>12} {ready[1]!s:>14}")
+    print(
+        f"{'log bytes/min (window)':>26} {q['log_bytes_per_min_a']!s:>12}"
+        f" {q['log_bytes_per_min_b']!s:>14}"
+    )
+    print(
+        f"extra CPU of the failing modems: {q['extra_cpu_pct']} % of one core"
+        f" (first minute {q['first_minute_extra_cpu_pct']} %); {q['failing_retries_in_window']}"
+        f" retries in the window (one per modem every {q['retry_every_s']} s),"
+        f" {q['cpu_per_retry_ms']} ms CPU each; projected at the {FAILED_BACKOFF_MAX_S:g} s cap:"
+        f" {q['projected_extra_at_cap_pct']} %"
+    )
+    print(f"failed: {q['failed']} (all by {q['all_failed_s']} s), events {q['failing_events']}")
+    verdict = "met" if q["met"] else "MISSED"
+    print(
+        f"target {q['target']}: {q['extra_cpu_pct']} %, healthy as before: "
+        f"{q['healthy_ready_as_before']} -> {verdict} (load average {q['loadavg_1m']})"
+    )
+
+
+def print_scale(figures: list[dict[str, object]], growth: dict[str, object]) -> None:
     print()
     print(
         f"{'modems':>6} {'ready s':>8} {'startup s':>9} {'CPU %':>7} {'sim CPU %':>9}"
@@ -415,11 +751,11 @@ async def main_async(args: argparse.Namespace) -> None:
             print(f"target {key} <= {limit} at 256: {value} {verdict}")
     for key in ("startup_s", "cpu_pct", "peak_rss_mb"):
         steps = growth.get(key) if growth else None
-        if steps:
+        if isinstance(steps, list) and steps:
             text = ", ".join(
                 f"{s['from']}->{s['to']}: {s['per_modem']}/modem" for s in steps if "from" in s
             )
-            print(f"growth {key}: {text} ({steps[-1].get('growth', '')})")  # type: ignore[index]
+            print(f"growth {key}: {text} ({steps[-1].get('growth', '')})")
 
 
 def main() -> None:
@@ -427,6 +763,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N=16 and a 10 s CPU window")
     parser.add_argument("--sizes", default="16,64,256", help="comma-separated modem counts")
     parser.add_argument("--cpu-window", type=float, default=60.0, help="seconds of steady CPU")
+    parser.add_argument(
+        "--failing-quarter",
+        action="store_true",
+        help="run only the failing-quarter comparison (at --failing-sizes)",
+    )
+    parser.add_argument(
+        "--failing-sizes",
+        default="256",
+        help="total modem counts for the failing-quarter comparison ('' to skip it)",
+    )
+    parser.add_argument(
+        "--failing-warmup",
+        type=float,
+        default=150.0,
+        help="seconds from the daemon's start to the failing-quarter CPU window",
+    )
+    parser.add_argument(
+        "--failing-window", type=float, default=120.0, help="failing-quarter CPU window, s"
+    )
     parser.add_argument("--keep", type=Path, default=None, help="keep work dirs under here")
     parser.add_argument(
         "--daemon-cmd",
@@ -435,8 +790,16 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.failing_sizes = [int(s) for s in args.failing_sizes.split(",") if s.strip()]
+    if any(total < 4 for total in args.failing_sizes):
+        parser.error("--failing-sizes: at least 4 modems (a quarter of them fail)")
     if args.quick:
         args.sizes, args.cpu_window = [16], 10.0
+        # The smoke run stays short: the failing quarter only when asked, and small.
+        if args.failing_quarter:
+            args.failing_sizes, args.failing_warmup, args.failing_window = [16], 45.0, 20.0
+        else:
+            args.failing_sizes = []
     raise_fd_limit()
     # SIGTERM ends the run like Ctrl-C: the finally blocks stop every child.
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored

@@ -524,3 +524,52 @@ async def test_call_flow_no_carrier_is_a_urc_and_a_stray_after_atd_does_not_dist
     assert (await channel.request("ATH")).ok
     assert channel.resyncs == 1
     assert [u.name for u in ended] == ["NO CARRIER", "NO CARRIER"]
+
+
+async def test_a_resync_on_a_line_that_never_goes_quiet_still_lets_commands_through(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    """A stray final starts a re-sync that waits for a quiet line; a modem sending a URC every
+    100 ms never gives it one. The wait is capped: the re-sync AT and the queued command go
+    out and get their answers (before the cap, the queue waited for ever, untimed)."""
+    modem.script[b"AT"] = b"\r\nOK\r\n"
+    modem.script[b"AT+CSQ"] = b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n"
+    modem.write(b"\r\nOK\r\n")  # a stray final with nothing pending
+    async with asyncio.timeout(20):
+        while channel._resync_stage is None:  # the re-sync began: it waits for quiet
+            await asyncio.sleep(0.01)
+    chatty = True
+
+    async def chatter() -> None:
+        while chatty:
+            modem.write(b"\r\n^RSSI:15\r\n")
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(chatter())
+    try:
+        response = await asyncio.wait_for(channel.request(Command("AT+CSQ", prefix="+CSQ")), 30)
+    finally:
+        chatty = False
+        await task
+    assert response.lines == ("+CSQ: 20,99",)
+    assert channel.resyncs == 1
+
+
+async def test_a_late_answer_after_a_timeout_is_not_taken_by_the_next_command(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    """AT+CEER=? times out and its OK comes late; the next command (answered ERROR, slowly)
+    must get its own ERROR, not the late OK (a capability probe read it as "present")."""
+
+    def late_ok(_line: bytes) -> None:
+        modem.write(b"\r\nOK\r\n", delay=0.4)  # 0.1 s after the 0.3 s timeout
+
+    def slow_error(_line: bytes) -> None:
+        modem.write(b"\r\nERROR\r\n", delay=0.2)
+
+    modem.script[b"AT+CEER=?"] = late_ok
+    modem.script[b"AT+CESQ=?"] = slow_error
+    with pytest.raises(AtTimeout):
+        await channel.request(Command("AT+CEER=?", timeout=0.3))
+    response = await channel.request(Command("AT+CESQ=?", timeout=10), check=False)
+    assert not response.ok, response

@@ -32,6 +32,7 @@ class AtLog:
         self.lines: list[tuple[str, str]] = []  # (modem id, command line)
         self.fail: dict[str, tuple[str, ...]] = {}  # modem id → command prefixes answered ERROR
         self.answer: dict[tuple[str, str], Reply] = {}  # (modem id, command line) → answer
+        self.fail_slot: dict[str, int] = {}  # modem id → fail only while this slot is active
 
     def of(self, modem: str) -> list[str]:
         return [text for mid, text in self.lines if mid == modem]
@@ -45,7 +46,8 @@ def at_log(monkeypatch: pytest.MonkeyPatch) -> AtLog:
     def recording(self: SimulatedModem, event: Any) -> Any:
         if isinstance(event, CommandLine):
             log.lines.append((self.id, event.text))
-            if event.text.upper().startswith(log.fail.get(self.id, ("\0",))):
+            slot_ok = self.active_slot == log.fail_slot.get(self.id, self.active_slot)
+            if slot_ok and event.text.upper().startswith(log.fail.get(self.id, ("\0",))):
                 return Reply(final="ERROR")
             scripted = log.answer.get((self.id, event.text.upper()))
             if scripted is not None:
@@ -159,15 +161,16 @@ async def test_a_hang_is_noticed_after_one_missed_poll(
 async def test_a_modem_failing_the_same_way_backs_off_and_is_published_failed_once(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str, at_log: AtLog
 ) -> None:
-    """Its card reader answers ERROR to every ICCID command: the modem never comes online,
-    is published ``failed`` with the reason after the second try, with one event, and the
-    retries back off exponentially — no online/offline flap per retry."""
-    at_log.fail["m1"] = ("AT+QCCID", "AT+CCID", "AT+CRSM")
+    """Its firmware refuses SMS text mode (AT+CMGF=1 → ERROR) every time it is set up: the
+    modem never comes online, is published ``failed`` with the reason after the second try,
+    with one event, and the retries back off exponentially — no online/offline flap per
+    retry. The healthy modem beside it is not disturbed."""
+    at_log.fail["m1"] = ("AT+CMGF",)
     scenario = _bank(("quectel", _sims(350, 1)), ("quectel", _sims(360, 1)))
     async with running(tmp_path, mosquitto, base_topic, scenario) as rig:
         sup = rig.daemon.gateway.supervisors["m1"]
         await rig.until(lambda: rig.modem("m1").get("state") == "failed", timeout=60)
-        assert "ICCID" in (rig.modem("m1").get("reason") or "").upper()
+        assert "CMGF" in (rig.modem("m1").get("reason") or "")
         await rig.until(lambda: len(sup.retry_delays) >= 4, timeout=60)
         await rig.until(lambda: rig.modem("m2").get("state") == "ready")
     delays = list(sup.retry_delays)[:4]
@@ -261,3 +264,21 @@ async def test_an_iccid_failing_its_check_digit_is_a_warning_never_a_lockout(
         assert call["data"]["iccid"] == bad
     assert len(rig.events("modem_online", modem="m1")) == 1
     assert not rig.events("modem_offline", modem="m1")
+
+
+async def test_a_card_whose_iccid_cannot_be_read_leaves_the_modem_in_service(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str, at_log: AtLog
+) -> None:
+    """The card in slot 1 refuses every ICCID command (a failed card): the modem still comes
+    online (no SIM attributed) and its other slot is reached by the inventory and used."""
+    at_log.fail["m1"] = ("AT+QCCID", "AT+CCID", "AT+CRSM=176,12258")
+    at_log.fail_slot["m1"] = 1
+    broken, good = _sims(420, 2)
+    scenario = _bank(("quectel", [broken, good]))
+    async with running(tmp_path, mosquitto, base_topic, scenario) as rig:
+        await rig.until(lambda: rig.modem("m1").get("state") == "ready", timeout=60)
+        await rig.until(lambda: rig.sim(good.iccid).get("slot") == 2, timeout=60)
+        call = await rig.request("call", {"number": "+15550100001", "max_duration_s": 1})
+        assert call["status"] == "ok", call
+        assert call["data"]["iccid"] == good.iccid
+    assert not rig.events("modem_failed", modem="m1")

@@ -226,3 +226,14 @@ def test_national_and_spaced_spellings_reach_the_parser(model: type, typed: str)
 def test_contract_still_refuses_what_is_no_number(typed: str) -> None:
     with pytest.raises(ValidationError):
         CallRequest.model_validate({"number": typed, "max_duration_s": 5})
+
+
+def test_a_region_never_lets_an_old_digits_only_entry_stop_matching(tmp_path: Path) -> None:
+    """An entry written as international digits without "+" (``15550100150``) matched before a
+    default region existed; with ``default_region = "GB"`` it would read as a GB national
+    number. It is kept both ways: a do-not-call list blocks too much rather than too little."""
+    hasher = DestinationHasher(b"s" * 32)
+    path = tmp_path / "dnc.txt"
+    path.write_text("15550100150\n")
+    assert DoNotCallList.load(path, hasher).contains("+15550100150")
+    assert DoNotCallList.load(path, hasher, region="GB").contains("+15550100150")

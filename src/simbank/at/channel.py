@@ -45,6 +45,12 @@ HOLD_QUIET: Final = 0.05
 """Seconds of silence after which a held final result (a bare ``OK`` to ``AT+CSQ``: maybe a
 stray, maybe the answer) is taken as it is. A stray comes just ahead of the real answer."""
 RESYNC_QUIET: Final = 0.2
+#: A wait for a quiet line ends after this long whatever the line does: a modem that never
+#: stops talking (a URC storm, a boot loop) must not hold the queue for ever.
+QUIET_MAX: Final = 1.0
+#: After a timeout the next command waits for this much silence (capped by QUIET_MAX): a late
+#: answer of the command given up arrives first and is put down as stray, not taken by the next.
+TIMEOUT_DRAIN: Final = 0.5
 """Seconds of silence that end each wait of a re-sync (before and after its ``AT``)."""
 
 _log = structlog.get_logger(__name__)
@@ -96,6 +102,8 @@ class AtChannel(asyncio.Protocol):
         self._resync_quiet = resync_quiet
         self._quiet: asyncio.TimerHandle | None = None  # armed: wait for silence
         self._quiet_delay = 0.0
+        self._quiet_deadline = 0.0
+        self._draining = False
         self._quiet_then: Callable[[], None] | None = None
         self._resync_reason: str | None = None  # a re-sync is due (why)
         self._resync_stage: Literal["drain", "probe", "settle"] | None = None
@@ -130,8 +138,8 @@ class AtChannel(asyncio.Protocol):
         self._closed.set()
 
     def data_received(self, data: bytes) -> None:
-        if self._quiet is not None:  # not quiet yet: wait again from now
-            self._arm_quiet(self._quiet_delay, self._quiet_then)
+        if self._quiet is not None:  # not quiet yet: wait again from now (up to the cap)
+            self._arm_quiet(self._quiet_delay, self._quiet_then, rearm=True)
         for event in self._codec.feed(data):
             self._dispatch(event)
         self._check_hold()
@@ -254,8 +262,8 @@ class AtChannel(asyncio.Protocol):
     def _send_next(self) -> None:
         if self._current is not None or self._transport is None or self._closing:
             return
-        if self._resync_stage in ("drain", "settle"):
-            return  # a re-sync is waiting for the line to go quiet
+        if self._resync_stage in ("drain", "settle") or self._draining:
+            return  # a re-sync, or the drain after a timeout, waits for the line to go quiet
         if self._resync_reason is not None and self._resync_stage is None:
             self._start_resync()
             return
@@ -305,7 +313,10 @@ class AtChannel(asyncio.Protocol):
         self.consecutive_timeouts += 1
         self._report(request, timed_out=True)
         text = self._describe(request.command)
-        self._log.warning(
+        # A bare AT is a liveness or probe check: whoever sent it reports the outcome (a modem
+        # failing for good would otherwise write three warnings per retry, for ever).
+        report = self._log.debug if request.command.text == "AT" else self._log.warning
+        report(
             "at_timeout",
             command=text,
             timeout=request.command.timeout,
@@ -320,6 +331,13 @@ class AtChannel(asyncio.Protocol):
             )
         if request is self._resync_probe:
             self._probe_answered()
+        elif self._quiet is None and self._resync_stage is None:
+            self._draining = True
+            self._arm_quiet(TIMEOUT_DRAIN, self._drained)
+        self._send_next()
+
+    def _drained(self) -> None:
+        self._draining = False
         self._send_next()
 
     def _dispatch(self, event: Event) -> None:
@@ -366,12 +384,19 @@ class AtChannel(asyncio.Protocol):
 
     # -- re-sync ---------------------------------------------------------------------------
 
-    def _arm_quiet(self, delay: float, then: Callable[[], None] | None) -> None:
-        """Call ``then`` once no byte has arrived for ``delay`` seconds."""
+    def _arm_quiet(
+        self, delay: float, then: Callable[[], None] | None, *, rearm: bool = False
+    ) -> None:
+        """Call ``then`` once no byte has arrived for ``delay`` seconds, or at the latest
+        ``QUIET_MAX`` after the wait began (``rearm``: bytes came, the same wait goes on)."""
         if self._quiet is not None:
             self._quiet.cancel()
+        loop = asyncio.get_running_loop()
+        if not rearm:
+            self._quiet_deadline = loop.time() + max(delay, QUIET_MAX)
+        wait = max(0.0, min(delay, self._quiet_deadline - loop.time()))
         self._quiet_delay, self._quiet_then = delay, then
-        self._quiet = asyncio.get_running_loop().call_later(delay, self._on_quiet)
+        self._quiet = loop.call_later(wait, self._on_quiet)
 
     def _cancel_quiet(self) -> None:
         if self._quiet is not None:
@@ -479,6 +504,7 @@ class AtChannel(asyncio.Protocol):
     def _take_all(self) -> list[_Request]:
         """The request in flight (abandoned) and every queued one, their timers stopped."""
         self._cancel_quiet()
+        self._draining = False
         if self._resync_stage is not None:
             self._resync_stage = None  # the reason stays: re-sync before the next command
             self._resync_probe = None

@@ -10,6 +10,7 @@ they match the E.164 number a request is parsed to.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,12 @@ class DoNotCallList:
                 hashes.add(self._hasher.hash(canonical(entry, self.region) or entry))
             except ValueError:
                 problems.append(f"{self.path}:{number}: not an E.164 number, skipped")
+                continue
+            if self.region is not None and not entry.startswith(("+", "00")):
+                # Read in the default region, and also as it always was (international
+                # digits without the "+"): a list blocks too much rather than too little.
+                with contextlib.suppress(ValueError):
+                    hashes.add(self._hasher.hash(entry))
         self._hashes = frozenset(hashes)
         self.problems = tuple(problems)
         return DncLoad(len(hashes), self.problems, loaded=True)

@@ -48,7 +48,9 @@ RESTRICTED = "restricted_destination"
 _SEPARATORS = re.compile(r"[\s().\-/]")
 _DIALLABLE = re.compile(r"\+?[0-9]+")
 _FICTIONAL = (
-    re.compile(r"\+1(?:[2-9]\d\d)?55501\d\d"),  # NANP 555-0100..0199, with or without area code
+    # NANP 555-0100..0199, with or without an area code: the brief's "+1 555 01xx" form is
+    # the 7 digits alone, and tests and bench/flood.py dial it so.
+    re.compile(r"\+1(?:[2-9]\d\d)?55501\d\d"),
     re.compile(r"\+1555\d{7}"),  # +1 555 xxx xxxx: area code 555 is in no numbering plan
     re.compile(r"\+447700900\d{3}"),  # Ofcom drama range, mobile (07700 900000-900999)
     re.compile(r"\+442079460\d{3}"),  # Ofcom drama range, London (020 7946 0000-0999)

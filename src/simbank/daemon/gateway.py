@@ -291,6 +291,7 @@ class Gateway:
             self.publish_sim(previous)
         self.slots[(modem_id, slot)] = iccid
         self.active_since[modem_id] = now
+        self._inventory_once(modem_id)
         if iccid is None:
             return
         info = self.sims.setdefault(iccid, SimInfo(iccid))
@@ -309,6 +310,10 @@ class Gateway:
         self.apply(self.detector.on_sim_status(iccid, now, status=str(status), cme_code=cme_code))
         self.publish_sim(iccid)
         self._wake.set()
+
+    def _inventory_once(self, modem_id: str) -> None:
+        """Visit a multi-slot modem's other slots once it first reports a slot's content (also
+        an empty or unreadable one: the other slots may hold good cards)."""
         sup = self.supervisors.get(modem_id)
         if sup is not None and sup.usable_slots > 1 and modem_id not in self.inventoried:
             self.inventoried.add(modem_id)
@@ -385,6 +390,15 @@ class Gateway:
             self.ledger.set_sim_state(iccid, "available", self.clock(), reason="recovered")
             log.info("sim_recovered", iccid=iccid)
         self.publish_sim(iccid)
+
+    def sim_unknown(self, modem_id: str, last: str | None) -> None:
+        """The card in ``modem_id`` may have changed (a switch, a reset, a SIM URC): until it is
+        read back nothing is attributed to ``last``; its running episodes stop here."""
+        was = self.active.get(modem_id)
+        self.active[modem_id] = None
+        if was is not None:
+            self.detector.on_switched_away(was, self.clock())
+            self.publish_sim(was)
 
     def reject_cause_seen(
         self, modem_id: str, iccid: str, cause: int, *, source: str, raw: str | None

@@ -58,19 +58,25 @@ LIVENESS_GAP_S = 2.0
 STABLE_SESSION_S = 30.0
 #: The backoff of a modem that keeps failing grows to this (minutes, not seconds).
 FAILED_BACKOFF_MAX_S = 300.0
+#: The longest wait between two looks for an unplugged modem's port.
+ABSENT_BACKOFF_MAX_S = 30.0
 #: The same failure this many sessions in a row: the modem is published ``failed``.
 FAILED_AFTER = 2
 #: How long the ICCID read may be answered "SIM busy" after a switch or a reset (CME 14 lasts
 #: seconds on real modems: modem-realism.md B10).
 SIM_BUSY_WAIT_S = 10.0
 SIM_BUSY_RETRY_S = 0.5
+#: Reads of a card's identity before giving up for this round when each overlapped a change.
+READ_BACK_TRIES = 3
 CME_SIM_BUSY = 14
 #: URCs that say the card in the active slot may have changed (or re-initialised): the SIM is
 #: unknown until its ICCID is read back. ``RDY`` is a reboot; ``+QUSIM: 1`` a SIM re-init.
-_SIM_CHANGE_URCS = frozenset({"RDY", "^SIMST", "+QUSIM", "+SIMCARD", "+SIM", "#QSS"})
+_SIM_CHANGE_URCS = frozenset({"RDY", "+SIMCARD", "+SIM", "+SIM DROP", "#QSS"})
 #: Readiness URCs: a change outside a switch (a hot swap whose NOT READY was missed); during a
 #: switch they are what we wait for, and must not void the read-back that follows them.
-_SIM_READY_URCS = frozenset({"+CPIN", "+SIM READY"})
+_SIM_READY_URCS = frozenset({"+CPIN", "+SIM READY", "+QUSIM", "^SIMST"})
+#: How soon an unreadable card (its ICCID refused) is tried again.
+UNREADABLE_RETRY_S = 60.0
 #: Tries of the stored-SMS pickup (AT+CMGL) after a SIM is identified: storage may lag.
 SMS_PICKUP_TRIES = 3
 # A +CMTI lost to a hang or to garbage on the line would leave its SMS on the SIM until the next
@@ -84,6 +90,17 @@ _SIM_STATE = {
     SimStatus.PUK: "locked",
     SimStatus.ABSENT: "absent",
 }
+
+
+def _sim_ready_urc(urc: Urc) -> bool:
+    """False for a SIM URC that says the card went or is not ready (``+CPIN: NOT READY``,
+    ``^SIMST: 0``/``255``, ``+QUSIM: 0``); True for the rest (readiness, or not a SIM URC)."""
+    if urc.name not in _SIM_READY_URCS or urc.name == "+SIM READY":
+        return True
+    value = urc.text.partition(":")[2].strip().strip('"').upper()
+    if urc.name == "+CPIN":
+        return value == "READY"
+    return value.split(",")[0].strip() == "1"
 
 
 def port_present(path: str) -> bool:
@@ -122,6 +139,8 @@ class ModemObserver(Protocol):
     def reject_cause_seen(
         self, modem_id: str, iccid: str, cause: int, *, source: str, raw: str | None
     ) -> None: ...
+
+    def sim_unknown(self, modem_id: str, last: str | None) -> None: ...
 
     def registration_seen(
         self,
@@ -173,6 +192,10 @@ class ModemSupervisor:
         self.mnc_length: int | None = None
         #: A denial without a cause was seen: ask AT+CEER once (outside the URC callback).
         self._ask_ceer = False
+        #: The last AT+CEER line and the SIM it was read for: the modem keeps its last cause
+        #: across a switch, and one SIM's cause must never be pinned on the next.
+        self._last_ceer: tuple[str, str] | None = None
+        self._unreadable_since: float | None = None
         self._warned_check_digit: set[str] = set()
         self.active_slot: int | None = None
         self.rssi_dbm: int | None = None
@@ -222,6 +245,17 @@ class ModemSupervisor:
         return self._operator
 
     # -- state helpers ----------------------------------------------------------------------
+    def _sim_changed(self, reason: str) -> None:
+        """The card in the active slot may have changed: unknown until read back; the bank
+        side hears it at once (the old card's timers stop, nothing more is its doing)."""
+        was_known, last = self.sim.known, self.sim.last_read
+        self.sim.changed(reason)
+        if not was_known:
+            return
+        self.board.update_modem(self.cfg.id, iccid=None)
+        if self.observer is not None and self.driver is not None:
+            self.observer.sim_unknown(self.cfg.id, last)
+
     def _set_state(self, state: ModemStateName) -> None:
         self.board.update_modem(self.cfg.id, state=state)
 
@@ -257,12 +291,14 @@ class ModemSupervisor:
             self.board.event("modem_offline", modem=self.cfg.id, reason=reason)
             if last:
                 self.board.update_sim(last, state="absent", modem=None, slot=None)
-        elif state == "failed" and was != "failed":
+        if state == "failed" and was != "failed":
             self.board.event("modem_failed", modem=self.cfg.id, reason=error or reason)
 
     # -- the loop -----------------------------------------------------------------------------
     async def run(self) -> None:
         backoff = Backoff(0.5, FAILED_BACKOFF_MAX_S)
+        # An unplugged modem is looked for every 30 s at most: it is not failing, it is away.
+        absent = Backoff(0.5, ABSENT_BACKOFF_MAX_S)
         with structlog.contextvars.bound_contextvars(modem=self.cfg.id):
             self.board.add_modem(self.cfg.id, self.cfg.port)
             while True:
@@ -272,15 +308,18 @@ class ModemSupervisor:
                     self._ready_since is not None
                     and loop.time() - self._ready_since >= STABLE_SESSION_S
                 )
-                if stable or reason == "session_ended":
+                if stable or reason in {"session_ended", "port_missing"}:
                     backoff.reset()
                     self.failures = 0
+                elif reason == self.failure_reason:
+                    self.failures += 1  # the same failure again: the backoff keeps growing
                 else:
-                    # Failed before it was ready for long: the backoff keeps growing.
-                    self.failures += 1
-                self.failure_reason = reason
+                    self.failures = 1  # another kind of failure starts its own count
+                if reason != "port_missing":
+                    absent.reset()
+                self.failure_reason = None if reason == "port_missing" else reason
                 self._went_offline(reason, error)
-                delay = backoff.next()
+                delay = absent.next() if reason == "port_missing" else backoff.next()
                 self.retry_delays.append(delay)
                 # Rate-limited: the first failure of a kind is a warning, repeats are debug
                 # except every tenth (a modem failing for good writes a line a few minutes).
@@ -377,12 +416,33 @@ class ModemSupervisor:
             unsubscribe()
 
     async def _identify_sim(self, driver: GenericDriver) -> None:
-        token = self.sim.begin_read()
         slot = await driver.active_slot()
-        status = await driver.sim_status()
-        iccid = await self._read_iccid(driver, status)
-        imsi = await self._read_imsi(driver, status)
-        self._adopt_sim(token, slot, status, iccid, imsi, cme_code=driver.last_sim_cme)
+        for _ in range(READ_BACK_TRIES):
+            status = await driver.sim_status()
+            if await self._read_back(driver, slot, status):
+                return
+
+    async def _read_back(self, driver: GenericDriver, slot: int, status: SimStatus) -> bool:
+        """Read the card's identity and adopt it; False if the card may have changed meanwhile
+        (read again). A card whose ICCID is refused (CME 13 "SIM failure", a locked card that
+        will not give it, garbage twice) is adopted as no readable card — the modem stays in
+        service and its other slots reachable — and tried again after a while."""
+        token = self.sim.begin_read()
+        self._unreadable_since = None
+        try:
+            iccid = await self._read_iccid(driver, status)
+        except (CommandError, ProtocolGarbage) as exc:
+            log.warning("iccid_unreadable", slot=slot, error=str(exc))
+            iccid = None
+            self._unreadable_since = asyncio.get_running_loop().time()
+            if status is SimStatus.READY:
+                status = SimStatus.ERROR
+        try:
+            imsi = await self._read_imsi(driver, status)
+        except (CommandError, ProtocolGarbage) as exc:
+            log.warning("imsi_unreadable", error=str(exc))
+            imsi = None
+        return self._adopt_sim(token, slot, status, iccid, imsi, cme_code=driver.last_sim_cme)
 
     async def _read_imsi(self, driver: GenericDriver, status: SimStatus) -> str | None:
         """The IMSI and, with it, the MNC length from EF_AD (only a ready SIM answers)."""
@@ -482,7 +542,10 @@ class ModemSupervisor:
                 self._list_sms_again()
             try:
                 if not self._switching:
-                    if not self.sim.known:
+                    unreadable = self._unreadable_since
+                    if not self.sim.known or (
+                        unreadable is not None and loop.time() - unreadable >= UNREADABLE_RETRY_S
+                    ):
                         await self._identify_sim(driver)
                     await self._ask_reject_cause(driver)
                     await self._poll(driver)
@@ -519,6 +582,10 @@ class ModemSupervisor:
             return
         cause, line = await driver.last_reject_cause()
         log.info("reject_cause_asked", cause=cause, raw=line or None)
+        previous, self._last_ceer = self._last_ceer, (line, iccid)
+        if previous is not None and line and previous[0] == line and previous[1] != iccid:
+            log.info("reject_cause_stale", raw=line)  # the previous SIM's cause, still there
+            return
         if cause is not None and self.observer is not None and self.sim.iccid == iccid:
             self.observer.reject_cause_seen(self.cfg.id, iccid, cause, source="ceer", raw=line)
 
@@ -604,10 +671,10 @@ class ModemSupervisor:
                 log.info("modem_resynced")
                 self._set_state("ready")
                 # What the SIM did while nobody heard (a refresh, a lock, a swap) is read again.
-                self.sim.changed("resync")
+                self._sim_changed("resync")
                 return
         log.warning("modem_rebooting")
-        self.sim.changed("reset")
+        self._sim_changed("reset")
         with contextlib.suppress(AtTimeout):
             await driver.reboot()
             await asyncio.sleep(2.0)
@@ -632,17 +699,19 @@ class ModemSupervisor:
         self._switching = True
         self._set_state("switching")
         # Until the ICCID is read back, nothing may be said of (or done to) any SIM here.
-        self.sim.changed("switch")
+        self._sim_changed("switch")
         registration: Registration | None = None
         try:
             self._registrations.clear()
             status = await select_and_wait(driver, slot, sim_ready_timeout_s)
-            token = self.sim.begin_read()
-            iccid = await self._read_iccid(driver, status)
-            imsi = await self._read_imsi(driver, status)
             # Adopted the moment it is read: what the registration wait sees is this SIM's.
-            self._adopt_sim(token, slot, status, iccid, imsi, cme_code=driver.last_sim_cme)
-            if status is SimStatus.READY:
+            # A readiness URC glued late may void a read: read again (with a fresh status).
+            for _ in range(READ_BACK_TRIES):
+                if await self._read_back(driver, slot, status):
+                    break
+                status = await driver.sim_status()
+            iccid = self.sim.iccid
+            if status is SimStatus.READY and self.sim.known:
                 registration = await wait_registration(
                     driver, registration_timeout_s, self.registration_changed
                 )
@@ -680,7 +749,7 @@ class ModemSupervisor:
         """``AT+CFUN=1,1`` then a fresh probe and SIM identification."""
         driver = self._driver()
         self._set_state("probing")
-        self.sim.changed("reset")
+        self._sim_changed("reset")
         await driver.reboot()
         await asyncio.sleep(2.0)
         await driver.probe()
@@ -702,18 +771,16 @@ class ModemSupervisor:
             if parsed.index not in self._sms_waiting:
                 self._sms_waiting.append(parsed.index)
             self._poll_now.set()
-        elif urc.name in _SIM_CHANGE_URCS or (
-            urc.name == "+CPIN" and "READY" not in urc.text.upper()
-        ):
+        elif urc.name in _SIM_CHANGE_URCS or not _sim_ready_urc(urc):
             # The card re-initialised, went or was swapped (a refresh, a hot swap, a reboot,
             # +CPIN: NOT READY): unknown until read back, so nothing is blamed on the old one.
-            self.sim.changed(f"urc:{urc.name}")
+            self._sim_changed(f"urc:{urc.name}")
             self._poll_now.set()
         elif urc.name in _SIM_READY_URCS:
             # Outside a switch, a card came up on its own (a refresh, a PIN/PUK lock, a swap
             # whose NOT READY was missed): read it again. In a switch it is what we wait for.
             if not self._switching:
-                self.sim.changed(f"urc:{urc.name}")
+                self._sim_changed(f"urc:{urc.name}")
             self._poll_now.set()
 
     def _on_registration(self, reg: Registration) -> None:

@@ -213,7 +213,12 @@ class GenericDriver:
     async def _slot_switching(self) -> bool:
         """Whether slots can be switched, probed on first need (never with one slot)."""
         if "slot_switch" not in self.capabilities:
-            switching = self.slots > 1 and await self._probe_slot_switch()
+            try:
+                switching = self.slots > 1 and await self._probe_slot_switch()
+            except (AtTimeout, ProtocolGarbage) as exc:
+                # Silence (EP06-E leaves AT+QUIMSLOT=? unanswered) or garbage: absent.
+                self._log.info("capability_probe_unanswered", command="slot", error=str(exc))
+                switching = False
             self.capabilities["slot_switch"] = switching
         return self.capabilities["slot_switch"]
 
