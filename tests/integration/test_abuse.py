@@ -24,11 +24,12 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from atlog import AtLog
 from bankrig import config_text, one_modem, start_daemon
 
 from simbank.bank.ledger import LEDGER_FILE
@@ -37,8 +38,6 @@ from simbank.daemon.broker import PrivateMosquitto, free_port
 from simbank.daemon.contract import ErrorResponse, OkResponse, Topics
 from simbank.daemon.mqtt import BUSY_QUEUE_MAX, RESPONSE_QUEUE_MAX, MqttBridge, RequestClient
 from simbank.simulator import SimulatedBank
-from simbank.simulator.at_server import CommandLine
-from simbank.simulator.modem import SimulatedModem
 
 pytestmark = pytest.mark.integration
 
@@ -52,33 +51,6 @@ RSS_GROWTH_LIMIT_MB = 30.0
 # The soak flood's figures, on a machine of its own.
 RECOVERY_LIMIT_S = 2.0
 MAX_POLL_GAP_S = 2.5 * POLL_INTERVAL_S
-
-
-@dataclass
-class AtLog:
-    """Every command line the simulated modems received, with the time it arrived."""
-
-    lines: list[tuple[float, str]] = field(default_factory=list)
-
-    def times(self, needle: str, since: float = 0.0, until: float = float("inf")) -> list[float]:
-        return [t for t, text in self.lines if needle in text and since <= t <= until]
-
-    def texts(self, prefix: str) -> list[str]:
-        return [text for _, text in self.lines if text.startswith(prefix)]
-
-
-@pytest.fixture
-def at_log(monkeypatch: pytest.MonkeyPatch) -> AtLog:
-    log = AtLog()
-    handle = SimulatedModem._handle
-
-    def recording(self: SimulatedModem, event: Any) -> Any:
-        if isinstance(event, CommandLine):
-            log.lines.append((time.monotonic(), event.text))
-        return handle(self, event)
-
-    monkeypatch.setattr(SimulatedModem, "_handle", recording)
-    return log
 
 
 def _rss_mb(pid: int) -> float:

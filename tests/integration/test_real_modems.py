@@ -7,55 +7,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 from pathlib import Path
-from typing import Any
 
 import pytest
+from atlog import AtLog
 from bankrig import running
 
 from simbank.config.models import DetectionConfig
 from simbank.daemon.broker import PrivateMosquitto
 from simbank.simulator import Scenario
-from simbank.simulator.at_server import CommandLine
-from simbank.simulator.modem import Reply, SimulatedModem
+from simbank.simulator.modem import Reply
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 
 pytestmark = pytest.mark.integration
 
 FAST = Timing(boot_s=1.0, sim_init_s=0.5, ring_s=0.2, talk_s=30.0, ussd_s=0.2, rssi_period_s=5)
 SLOT_COMMANDS = ("AT^SCICHG", "AT+QUIMSLOT", "AT+QDSIM", "AT+SMSIMCFG", "AT+GTDUALSIM")
-
-
-class AtLog:
-    """Every command line each simulated modem received, in order; optional scripted errors."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, str]] = []  # (modem id, command line)
-        self.fail: dict[str, tuple[str, ...]] = {}  # modem id → command prefixes answered ERROR
-        self.answer: dict[tuple[str, str], Reply] = {}  # (modem id, command line) → answer
-        self.fail_slot: dict[str, int] = {}  # modem id → fail only while this slot is active
-
-    def of(self, modem: str) -> list[str]:
-        return [text for mid, text in self.lines if mid == modem]
-
-
-@pytest.fixture
-def at_log(monkeypatch: pytest.MonkeyPatch) -> AtLog:
-    log = AtLog()
-    handle = SimulatedModem._handle
-
-    def recording(self: SimulatedModem, event: Any) -> Any:
-        if isinstance(event, CommandLine):
-            log.lines.append((self.id, event.text))
-            slot_ok = self.active_slot == log.fail_slot.get(self.id, self.active_slot)
-            if slot_ok and event.text.upper().startswith(log.fail.get(self.id, ("\0",))):
-                return Reply(final="ERROR")
-            scripted = log.answer.get((self.id, event.text.upper()))
-            if scripted is not None:
-                return scripted
-        return handle(self, event)
-
-    monkeypatch.setattr(SimulatedModem, "_handle", recording)
-    return log
 
 
 def _sims(first: int, count: int, **extra: object) -> list[SimSpec]:

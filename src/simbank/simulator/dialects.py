@@ -9,7 +9,7 @@ capability matrix of every model is in docs/simulator.md.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from simbank.simulator.habits import PLAIN, Habits
 
@@ -127,48 +127,31 @@ FIBOCOM = Dialect(
 
 # Models inside a family differ (modem-realism.md §A): single-SIM sticks and modules answer
 # the slot commands of their vendor with ERROR, like any command they lack.
-HUAWEI_E3372 = Dialect(
+HUAWEI_E3372 = replace(
+    HUAWEI,
     name="huawei-e3372",
     manufacturer="huawei",
     model="E3372",
     revision="22.200.15.00.00",
     max_slots=1,
     slot_style=SlotStyle.NONE,
-    iccid_commands=(("^ICCID", "read", "^ICCID"),),
-    boot_lines=("^BOOT:24681357,0,0,0,75",),
-    sim_ready_lines=("^SIMST: 1",),
-    cend=True,
-    rssi_urc_period_s=30.0,
-    habits=Habits(call_end_twice=True),  # E4: ^CEND then NO CARRIER
 )
 
-QUECTEL_EC21 = Dialect(
-    name="quectel-ec21",
-    manufacturer="Quectel",
-    model="EC21",
-    revision="EC21EFAR06A01M4G",
-    max_slots=1,
+QUECTEL_EC21 = replace(
+    QUECTEL, name="quectel-ec21", model="EC21", revision="EC21EFAR06A01M4G", max_slots=1,
     slot_style=SlotStyle.NONE,
-    iccid_commands=(("+QCCID", "exec", "+QCCID"),),
-    boot_lines=("RDY", "+CFUN: 1"),
-    sim_ready_lines=("+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE", "+QIND: PB DONE"),
-    ceer_cc_info=True,
-    qind_csq=True,
-)
+)  # fmt: skip
 
 # -- models with the habits of real hardware (modem-realism.md; matrix in docs/simulator.md) --
 
-QUECTEL_EG25G = Dialect(
+QUECTEL_EG25G = replace(
+    QUECTEL,
     name="quectel-eg25g",
-    manufacturer="Quectel",
     model="EG25",
     revision="EG25GGBR07A08M2G",
-    max_slots=2,
-    slot_style=SlotStyle.QUECTEL,  # AT+QDSIM (0-based) on the EC2x/EG25 family (A2)
-    iccid_commands=(("+QCCID", "exec", "+QCCID"),),
-    boot_lines=("RDY", "+CFUN: 1"),  # B9 (LUP log)
-    sim_ready_lines=("+CPIN: READY", "+QUSIM: 1", "+QIND: SMS DONE", "+QIND: PB DONE"),  # A3
-    qind_csq=True,
+    # AT+QDSIM (0-based) on the EC2x/EG25 family (A2); boot and SIM-ready lines as the EC25's
+    # (B9, LUP log; A3).
+    ceer_cc_info=False,
     habits=Habits(
         glue_urcs=True,  # B8/B13; B1: NO CARRIER read with the next command's echo
         echo_after_reset=True,  # B9: AT\r\nOK after power-up
@@ -177,7 +160,8 @@ QUECTEL_EG25G = Dialect(
     ),
 )
 
-HUAWEI_E173 = Dialect(
+HUAWEI_E173 = replace(
+    HUAWEI,
     name="huawei-e173",
     manufacturer="huawei",
     model="E173",
@@ -186,12 +170,9 @@ HUAWEI_E173 = Dialect(
     slot_style=SlotStyle.NONE,
     # "older devices don't support ^ICCID" (C2): the ICCID comes from AT+CRSM only.
     iccid_commands=(),
-    boot_lines=("^BOOT:24681357,0,0,0,75",),
-    sim_ready_lines=("^SIMST: 1",),
     reg_n3=False,  # A8
     act=2,
-    cend=True,
-    rssi_urc_period_s=30.0,  # A7: ^RSSI, no ^HCSQ
+    # A7: ^RSSI, no ^HCSQ
     habits=Habits(
         call_end_twice=True,  # E4
         ceer_style="empty",  # E3
@@ -200,16 +181,12 @@ HUAWEI_E173 = Dialect(
     ),
 )
 
-SIMCOM_SIM7600 = Dialect(
+SIMCOM_SIM7600 = replace(
+    SIMCOM,
     name="simcom-sim7600",
-    manufacturer="SIMCOM INCORPORATED",
     model="SIMCOM_SIM7600G-H",
     revision="LE20B04SIM7600G22",
-    max_slots=2,
-    slot_style=SlotStyle.SIMCOM,
-    iccid_commands=(("+CICCID", "exec", "+ICCID"),),  # C6
-    boot_lines=("RDY",),
-    sim_ready_lines=("+CPIN: READY", "SMS DONE", "PB DONE"),  # A3
+    # C6: AT+CICCID answers +ICCID:; A3: SMS DONE / PB DONE
     habits=Habits(
         crcrlf=True,  # B7
         chunking=True,  # B14
@@ -217,17 +194,11 @@ SIMCOM_SIM7600 = Dialect(
     ),
 )
 
-FIBOCOM_L610 = Dialect(
+FIBOCOM_L610 = replace(
+    FIBOCOM,
     name="fibocom-l610",
-    manufacturer="Fibocom",
-    model="L610",
     revision="16000.1000.00.01.06.01",
-    max_slots=2,
-    slot_style=SlotStyle.FIBOCOM,
-    iccid_commands=(("+CCID", "exec", "+CCID"),),
-    boot_lines=(),
-    sim_ready_lines=("+SIM READY", "+PBREADY"),  # A3
-    reg_n3=False,  # A8: +CEREG=3 refused
+    # A3: +SIM READY / +PBREADY; A8: +CEREG=3 refused
     habits=Habits(
         ceer_style="ok_only",  # E3: "the only response to the AT+CEER query is an OK"
         has_cesq=False,
@@ -235,34 +206,24 @@ FIBOCOM_L610 = Dialect(
     ),
 )
 
-GENERIC_WAVECOM = Dialect(
+GENERIC_WAVECOM = replace(
+    GENERIC,
     name="generic-wavecom",
     manufacturer="WAVECOM MODEM",
     model="MULTIBAND  900E  1800",
     revision="641b09gg.Q2403A 1320676 061804 14:38",
-    max_slots=1,
-    slot_style=SlotStyle.NONE,
-    iccid_commands=(("+CCID", "exec", "+CCID"),),
-    boot_lines=(),
-    sim_ready_lines=("+CPIN: READY",),
+    has_5g=False,
     reg_n3=False,
-    ci_digits=4,
-    act=0,
+    cgreg_rac=False,
     habits=Habits(dial_ok="on_answer", has_cesq=False),  # B2
 )
 
-GENERIC_ZTE = Dialect(
+GENERIC_ZTE = replace(
+    GENERIC_WAVECOM,
     name="generic-zte",
     manufacturer="ZTE INCORPORATED",
     model="K3565-Z",
     revision="BD_P673A2V1.0.0B09",
-    max_slots=1,
-    slot_style=SlotStyle.NONE,
-    iccid_commands=(("+CCID", "exec", "+CCID"),),
-    boot_lines=(),
-    sim_ready_lines=("+CPIN: READY",),
-    reg_n3=False,
-    ci_digits=4,
     act=2,
     habits=Habits(dial_ok="never", has_cesq=False),  # B2
 )
