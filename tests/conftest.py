@@ -51,3 +51,23 @@ def own_mosquitto(tmp_path: Path) -> Iterator[PrivateMosquitto]:
 def base_topic() -> str:
     """A topic root no other test uses."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+#: The longest tests (tens of seconds of real timers each) start first, so that a worker is not
+#: left running one of them alone at the end of the run while the others are idle.
+LONG_FIRST = (
+    "test_fault_soak.py::test_two_minutes",
+    "test_bank_durability.py::test_a_day_of_demand",
+    "test_restart_safety.py::test_sigkill_at_random_points",
+    "test_daemon.py::test_a_modem_that_stays_hung",
+    "test_real_modems.py",
+    "test_simulator_models.py",
+    "test_daemon.py::test_hang_escalates",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next((n for n, key in enumerate(LONG_FIRST) if key in item.nodeid), len(LONG_FIRST))
+
+    items.sort(key=rank)  # stable: the rest keep their order

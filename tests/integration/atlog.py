@@ -22,6 +22,8 @@ class AtLog:
     fail: dict[str, tuple[str, ...]] = field(default_factory=dict)  # modem → prefixes → ERROR
     fail_slot: dict[str, int] = field(default_factory=dict)  # modem → fail only in this slot
     answer: dict[tuple[str, str], Reply] = field(default_factory=dict)  # (modem, line) → answer
+    #: Modems that answer nothing (a firmware hang that still reads: what was sent is logged).
+    mute: set[str] = field(default_factory=set)
 
     def times(self, needle: str, since: float = 0.0, until: float = float("inf")) -> list[float]:
         return [t for t, _, text in self.lines if needle in text and since <= t <= until]
@@ -47,6 +49,8 @@ def at_log(monkeypatch: pytest.MonkeyPatch) -> AtLog:
     def recording(self: SimulatedModem, event: Any) -> Any:
         if isinstance(event, CommandLine):
             log.lines.append((time.monotonic(), self.id, event.text))
+            if self.id in log.mute:
+                return None
             scripted = log.scripted(self, event.text)
             if scripted is not None:
                 return scripted
