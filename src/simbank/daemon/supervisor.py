@@ -20,6 +20,7 @@ from typing import Protocol
 import structlog
 
 from simbank.at import AtChannel, Urc
+from simbank.at.errors import SIM_BUSY_CODES
 from simbank.bank.sim_identity import ReadToken, SimIdentity
 from simbank.config.models import ModemConfig
 from simbank.daemon.actions import (
@@ -68,7 +69,6 @@ SIM_BUSY_WAIT_S = 10.0
 SIM_BUSY_RETRY_S = 0.5
 #: Reads of a card's identity before giving up for this round when each overlapped a change.
 READ_BACK_TRIES = 3
-CME_SIM_BUSY = 14
 #: URCs that say the card in the active slot may have changed (or re-initialised): the SIM is
 #: unknown until its ICCID is read back. ``RDY`` is a reboot; ``+QUSIM: 1`` a SIM re-init.
 _SIM_CHANGE_URCS = frozenset({"RDY", "+SIMCARD", "+SIM", "+SIM DROP", "#QSS"})
@@ -464,7 +464,7 @@ class ModemSupervisor:
             try:
                 iccid = await driver.read_iccid()
             except CommandError as exc:
-                if exc.code != CME_SIM_BUSY or loop.time() >= deadline:
+                if exc.code not in SIM_BUSY_CODES or loop.time() >= deadline:
                     raise CommandError(
                         f"cannot read the ICCID: {exc}", raw=exc.raw, code=exc.code
                     ) from exc

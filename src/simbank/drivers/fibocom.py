@@ -15,10 +15,7 @@ class FibocomDriver(GenericDriver):
     dialect: ClassVar[str] = "fibocom"
 
     async def _probe_slot_switch(self) -> bool:
-        response = await self._request(
-            Command("AT+GTDUALSIM?", prefix="+GTDUALSIM", timeout=MEDIUM), check=False
-        )
-        return response.ok and bool(info_lines(response, "+GTDUALSIM"))
+        return await self._answers("AT+GTDUALSIM?", "+GTDUALSIM")
 
     async def _active_slot(self) -> int:
         response = await self._request(

@@ -16,6 +16,7 @@ import structlog
 
 from simbank.at.channel import AtChannel
 from simbank.at.codec import LONG, MEDIUM, SHORT, Command, Response, ResultKind, Urc, line_name
+from simbank.at.errors import SIM_ABSENT_CODES
 from simbank.drivers.calls import parse_ceer, parse_clcc
 from simbank.drivers.fields import first_int
 from simbank.drivers.identity import (
@@ -51,7 +52,6 @@ from simbank.errors import AtTimeout, CommandError, ModemUnresponsive, ProtocolG
 UrcEvent = Registration | Signal | SimStatus | CallCause | NewSms | UssdReply
 UrcParser = Callable[[Urc], UrcEvent | None]
 
-CME_SIM_NOT_INSERTED = 10
 # EF_ICCID (file id 2FE2 = 12258) read as 10 bytes with READ BINARY (176).
 CRSM_READ_ICCID = "AT+CRSM=176,12258,0,0,10"
 _DIAL_STRING = re.compile(r"\+?[0-9*#]{1,40}")
@@ -62,9 +62,7 @@ _FINAL_SIM_STATES = frozenset({SimStatus.READY, SimStatus.PIN, SimStatus.PUK})
 
 
 def _no_sim(response: Response) -> bool:
-    return (
-        response.final.kind is ResultKind.CME_ERROR and response.final.code == CME_SIM_NOT_INSERTED
-    )
+    return response.final.kind is ResultKind.CME_ERROR and response.final.code in SIM_ABSENT_CODES
 
 
 def info_lines(response: Response, prefix: str) -> list[str]:
@@ -209,6 +207,12 @@ class GenericDriver:
             self._log.info("capability_probe_unanswered", command=text, error=str(exc))
             return False
         return response.ok
+
+    async def _answers(self, text: str, prefix: str) -> bool:
+        """True if the read form ``text`` is answered OK with a ``prefix`` line (a slot probe:
+        single-SIM models answer ERROR or COMMAND NOT SUPPORT)."""
+        response = await self._request(Command(text, prefix=prefix, timeout=MEDIUM), check=False)
+        return response.ok and bool(info_lines(response, prefix))
 
     async def _slot_switching(self) -> bool:
         """Whether slots can be switched, probed on first need (never with one slot)."""
@@ -476,27 +480,27 @@ class GenericDriver:
         response = await self._request(Command("AT+CLCC", prefix="+CLCC", sensitive=True))
         return [parse_clcc(line) for line in info_lines(response, "+CLCC")]
 
-    async def last_call_cause(self) -> CallCause:
-        """``AT+CEER``, mapped to the 24.008 cause number. A modem without ``+CEER``, or one
-        that answers it with an empty ``+CEER:`` or a bare ``OK``, gives an unknown cause."""
+    async def _ceer_line(self) -> str | None:
+        """The ``+CEER`` line; None from a modem without ``+CEER``, or one that answers it
+        with an error or a bare ``OK``."""
         if not self.capabilities.get("ceer", True):
-            return CallCause(None, "")
+            return None
         response = await self._request(Command("AT+CEER", prefix="+CEER"), check=False)
         lines = info_lines(response, "+CEER") if response.ok else []
-        if not lines:
-            return CallCause(None, "")
-        return parse_ceer(lines[0])
+        return lines[0] if lines else None
+
+    async def last_call_cause(self) -> CallCause:
+        """``AT+CEER``, mapped to the 24.008 cause number; unknown without an answer line."""
+        line = await self._ceer_line()
+        return parse_ceer(line) if line is not None else CallCause(None, "")
 
     async def last_reject_cause(self) -> tuple[int | None, str]:
         """``AT+CEER`` after a denial without a cause: the 24.008/24.301 reject cause it names
         (None when it names none: empty, a bare OK, a call's clearing cause) and the line."""
-        if not self.capabilities.get("ceer", True):
+        line = await self._ceer_line()
+        if line is None:
             return None, ""
-        response = await self._request(Command("AT+CEER", prefix="+CEER"), check=False)
-        lines = info_lines(response, "+CEER") if response.ok else []
-        if not lines:
-            return None, ""
-        return reject_cause_from_ceer(lines[0]), lines[0]
+        return reject_cause_from_ceer(line), line
 
     async def send_sms(self, number: str, text: str) -> int:
         """Text-mode ``AT+CMGS="<number>"`` + text + Ctrl-Z; returns the message reference."""

@@ -47,10 +47,7 @@ class HuaweiDriver(GenericDriver):
 
     async def _probe_slot_switch(self) -> bool:
         # Single-slot sticks answer ERROR (MU/ME firmware) or COMMAND NOT SUPPORT (E1xxx).
-        response = await self._request(
-            Command("AT^SCICHG?", prefix="^SCICHG", timeout=MEDIUM), check=False
-        )
-        return response.ok and bool(info_lines(response, "^SCICHG"))
+        return await self._answers("AT^SCICHG?", "^SCICHG")
 
     async def _probe_vendor_capabilities(self) -> dict[str, bool]:
         return {"hcsq": await self._supports("AT^HCSQ?")}

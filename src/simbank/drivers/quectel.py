@@ -29,15 +29,9 @@ class QuectelDriver(GenericDriver):
         """``AT+QUIMSLOT?`` (RM5xx/EM12, newer EC2x firmware), else ``AT+QDSIM?`` (older
         EC2x/EG25-G, 0-based); neither answered means a single-SIM model."""
         self.legacy_dsim = False
-        response = await self._request(
-            Command("AT+QUIMSLOT?", prefix="+QUIMSLOT", timeout=MEDIUM), check=False
-        )
-        if response.ok and info_lines(response, "+QUIMSLOT"):
+        if await self._answers("AT+QUIMSLOT?", "+QUIMSLOT"):
             return True
-        response = await self._request(
-            Command("AT+QDSIM?", prefix="+QDSIM", timeout=MEDIUM), check=False
-        )
-        if response.ok and info_lines(response, "+QDSIM"):
+        if await self._answers("AT+QDSIM?", "+QDSIM"):
             self.legacy_dsim = True
             return True
         return False

@@ -21,10 +21,7 @@ class SimcomDriver(GenericDriver):
     domains: ClassVar[tuple[Domain, ...]] = (Domain.CS, Domain.PS, Domain.EPS)
 
     async def _probe_slot_switch(self) -> bool:
-        response = await self._request(
-            Command("AT+SMSIMCFG?", prefix="+SMSIMCFG", timeout=MEDIUM), check=False
-        )
-        return response.ok and bool(info_lines(response, "+SMSIMCFG"))
+        return await self._answers("AT+SMSIMCFG?", "+SMSIMCFG")
 
     async def _active_slot(self) -> int:
         response = await self._request(
