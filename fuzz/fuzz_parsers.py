@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from simbank.at.channel import AtChannel
 from simbank.at.codec import AtCodec, Command, Response, Urc, line_name, parse_final
-from simbank.at.errors import describe, error_code, is_retryable, sim_problem
+from simbank.at.codes import describe, error_code, is_retryable, sim_problem
 from simbank.drivers import parsers as p
 from simbank.drivers.fields import body_of, first_int, opt_hex, opt_int, split_fields
 from simbank.drivers.generic import GenericDriver

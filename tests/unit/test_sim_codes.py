@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from simbank.at.errors import SimProblem, sim_problem
+from simbank.at.codes import SimProblem, sim_problem
 from simbank.bank.detector import BlockDetector
 from simbank.config.models import DetectionConfig
 from simbank.drivers.identity import sim_status_from_cme

@@ -20,7 +20,7 @@ from simbank.at.codec import (
     line_name,
     parse_final,
 )
-from simbank.at.errors import (
+from simbank.at.codes import (
     CMS_BARRED_CODES,
     CMS_RETRYABLE_CODES,
     CMS_SIM_ABSENT_CODES,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from simbank.at.errors import describe, error_code
+from simbank.at.codes import describe, error_code
 from simbank.errors import CommandError, ProtocolGarbage
 
 SHORT: Final = 3.0

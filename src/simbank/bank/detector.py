@@ -11,7 +11,7 @@ it reached, each once per transition. Rules:
   daemon reports the re-attach, still unregistered after the grace → ``blocked``;
 * PUK (``+CPIN: SIM PUK``, a CME code in ``SIM_PUK_CODES``, e.g. 12) → ``locked`` /
   ``puk_locked``; a code in ``SIM_BLOCKED_CODES`` (262) → ``locked`` / ``sim_blocked``. The
-  codes come from the one table in :mod:`simbank.at.errors`; CME 18 (SIM PUK2 required) is
+  codes come from the one table in :mod:`simbank.at.codes`; CME 18 (SIM PUK2 required) is
   not a lock;
 * call causes 8, 50, 57, 68, or cause 21 to ``barred_cause_21_count`` different destinations
   within a day → ``blocked`` / ``calls_barred``;
@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-from simbank.at.errors import SIM_BLOCKED_CODES, SIM_PUK_CODES
+from simbank.at.codes import SIM_BLOCKED_CODES, SIM_PUK_CODES
 from simbank.bank.evidence import (
     DENIED_STAT,
     REASONS,

@@ -20,7 +20,7 @@ from typing import Protocol
 import structlog
 
 from simbank.at import AtChannel, Urc
-from simbank.at.errors import SIM_BUSY_CODES
+from simbank.at.codes import SIM_BUSY_CODES
 from simbank.bank.sim_identity import ReadToken, SimIdentity
 from simbank.config.models import ModemConfig
 from simbank.daemon.actions import (

@@ -16,7 +16,7 @@ import structlog
 
 from simbank.at.channel import AtChannel
 from simbank.at.codec import LONG, MEDIUM, SHORT, Command, Response, ResultKind, Urc, line_name
-from simbank.at.errors import SIM_ABSENT_CODES
+from simbank.at.codes import SIM_ABSENT_CODES
 from simbank.drivers.calls import parse_ceer, parse_clcc
 from simbank.drivers.fields import first_int
 from simbank.drivers.identity import (

@@ -3,7 +3,7 @@ and the free-text +CGMI/+CGMM/+CGMR lines."""
 
 from __future__ import annotations
 
-from simbank.at.errors import (
+from simbank.at.codes import (
     SIM_ABSENT_CODES,
     SIM_BUSY_CODES,
     SIM_PIN2_CODES,
@@ -179,7 +179,7 @@ def parse_cpin(line: str) -> SimStatus:
 def sim_status_from_cme(code: int | None) -> SimStatus:
     """The SIM status implied by a ``+CME ERROR: <code>`` answering ``AT+CPIN?``.
 
-    Decided by the named sets of :mod:`simbank.at.errors` (the one table of SIM codes):
+    Decided by the named sets of :mod:`simbank.at.codes` (the one table of SIM codes):
     absent → ABSENT, busy → NOT_READY, PIN/PUK (and the phone/personalisation locks) → PIN/PUK,
     PIN2/PUK2 → READY (27.007 §8.3: only PIN2-protected features need them), anything else
     (SIM failure, SIM wrong, blocked, incorrect password, unknown) → ERROR.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from simbank.at.codec import AtCodec, Command, Response
-from simbank.at.errors import (
+from simbank.at.codes import (
     CMS_RETRYABLE_CODES,
     CMS_SIM_LOCKED_CODES,
     RETRYABLE_CODES,
