@@ -23,10 +23,10 @@ from typing import Any, cast
 from simbank.at.channel import AtChannel
 from simbank.at.codec import AtCodec, Command, Response, Urc, line_name, parse_final
 from simbank.at.codes import describe, error_code, is_retryable, sim_problem
-from simbank.drivers import parsers as p
-from simbank.drivers.fields import body_of, first_int, opt_hex, opt_int, split_fields
+from simbank.drivers import parse as p
 from simbank.drivers.generic import GenericDriver
-from simbank.drivers.messaging import parse_cmgl
+from simbank.drivers.parse.fields import body_of, first_int, opt_hex, opt_int, split_fields
+from simbank.drivers.parse.messaging import parse_cmgl
 from simbank.drivers.registry import DRIVERS, driver_for_identity
 from simbank.drivers.types import (
     Domain,

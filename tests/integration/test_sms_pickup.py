@@ -11,7 +11,7 @@ import pytest
 
 from simbank.at.channel import AtChannel
 from simbank.drivers.generic import GenericDriver
-from simbank.drivers.messaging import parse_cmgl
+from simbank.drivers.parse.messaging import parse_cmgl
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import driver_for_identity
 from simbank.drivers.types import SimStatus

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from simbank.drivers.signal import parse_hcsq
+from simbank.drivers.parse.signal import parse_hcsq
 
 # line, rssi, rsrp, sinr, rsrq, rscp, ecno, quality, source
 # fmt: off

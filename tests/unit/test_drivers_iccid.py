@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simbank.drivers.identity import (
+from simbank.drivers.parse.identity import (
     iccid_checksum_ok,
     luhn_valid,
     normalise_iccid,

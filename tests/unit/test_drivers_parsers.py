@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simbank.drivers import parsers as p
+from simbank.drivers import parse as p
 from simbank.drivers.types import (
     CallDirection,
     CallState,

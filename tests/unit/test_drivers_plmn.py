@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simbank.drivers.plmn import (
+from simbank.drivers.parse.plmn import (
     EF_AD_READ,
     THREE_DIGIT_MNC_MCCS,
     home_network,

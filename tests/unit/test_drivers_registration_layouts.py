@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simbank.drivers.registration import parse_registration
+from simbank.drivers.parse.registration import parse_registration
 from simbank.drivers.types import Domain
 from simbank.errors import ProtocolGarbage
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simbank.drivers.reject_causes import reject_cause_from_ceer
+from simbank.drivers.parse.reject_causes import reject_cause_from_ceer
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from simbank.at.codes import SimProblem, sim_problem
 from simbank.bank.detector import BlockDetector
 from simbank.config.models import DetectionConfig
-from simbank.drivers.identity import sim_status_from_cme
+from simbank.drivers.parse.identity import sim_status_from_cme
 from simbank.drivers.types import SimStatus
 
 # What +CPIN? answered with "+CME ERROR: <code>" means for the SIM.

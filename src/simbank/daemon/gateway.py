@@ -33,7 +33,7 @@ from simbank.daemon.contract import Usage as UsagePayload
 from simbank.daemon.redact import redact_text
 from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
-from simbank.drivers.plmn import home_network
+from simbank.drivers.parse.plmn import home_network
 from simbank.drivers.types import Registration, SimStatus
 from simbank.errors import ConfigError
 

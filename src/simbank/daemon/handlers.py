@@ -15,7 +15,6 @@ import structlog
 from simbank.bank.numbers import parse_destination
 from simbank.bank.rotation import Action, ModemView, Plan, best_for_gateway, plan
 from simbank.bank.usage import UsageKind, local_day_bounds
-from simbank.daemon.actions import SwitchResult
 from simbank.daemon.contract import (
     CallRequest,
     IccidRequest,
@@ -30,6 +29,7 @@ from simbank.daemon.contract import (
 from simbank.daemon.gateway import Gateway
 from simbank.daemon.requests import Handler, booking_key
 from simbank.daemon.supervisor import ModemSupervisor
+from simbank.drivers.procedures import SwitchResult
 from simbank.errors import Refused
 
 log = structlog.get_logger(__name__)

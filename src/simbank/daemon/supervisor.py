@@ -23,19 +23,19 @@ from simbank.at import AtChannel, Urc
 from simbank.at.codes import SIM_BUSY_CODES
 from simbank.bank.sim_identity import ReadToken, SimIdentity
 from simbank.config.models import ModemConfig
-from simbank.daemon.actions import (
+from simbank.daemon.backoff import Backoff
+from simbank.daemon.contract import ModemStateName, RegistrationInfo, SignalInfo
+from simbank.daemon.status import StatusBoard
+from simbank.drivers.generic import GenericDriver
+from simbank.drivers.parse.identity import iccid_checksum_ok
+from simbank.drivers.port import open_port
+from simbank.drivers.procedures import (
     CallResult,
     SwitchResult,
     place_call,
     select_and_wait,
     wait_registration,
 )
-from simbank.daemon.backoff import Backoff
-from simbank.daemon.contract import ModemStateName, RegistrationInfo, SignalInfo
-from simbank.daemon.status import StatusBoard
-from simbank.drivers.generic import GenericDriver
-from simbank.drivers.identity import iccid_checksum_ok
-from simbank.drivers.port import open_port
 from simbank.drivers.registry import DRIVERS, driver_for_identity
 from simbank.drivers.types import NewSms, Registration, Signal, SimStatus, SmsMessage
 from simbank.errors import (

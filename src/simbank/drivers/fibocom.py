@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from simbank.at.codec import MEDIUM, Command
-from simbank.drivers.fields import first_int
 from simbank.drivers.generic import GenericDriver, info_lines
+from simbank.drivers.parse.fields import first_int
 from simbank.errors import ProtocolGarbage
 
 

@@ -17,9 +17,9 @@ import structlog
 from simbank.at.channel import AtChannel
 from simbank.at.codec import LONG, MEDIUM, SHORT, Command, Response, ResultKind, Urc, line_name
 from simbank.at.codes import SIM_ABSENT_CODES
-from simbank.drivers.calls import parse_ceer, parse_clcc
-from simbank.drivers.fields import first_int
-from simbank.drivers.identity import (
+from simbank.drivers.parse.calls import parse_ceer, parse_clcc
+from simbank.drivers.parse.fields import first_int
+from simbank.drivers.parse.identity import (
     clean_identity,
     parse_cops,
     parse_cpin,
@@ -29,11 +29,17 @@ from simbank.drivers.identity import (
     parse_imsi,
     sim_status_from_cme,
 )
-from simbank.drivers.messaging import parse_cmgl, parse_cmgr, parse_cmgs, parse_cmti, parse_cusd
-from simbank.drivers.plmn import EF_AD_READ, parse_ef_ad_mnc_length
-from simbank.drivers.registration import parse_registration
-from simbank.drivers.reject_causes import reject_cause_from_ceer
-from simbank.drivers.signal import parse_cesq, parse_csq
+from simbank.drivers.parse.messaging import (
+    parse_cmgl,
+    parse_cmgr,
+    parse_cmgs,
+    parse_cmti,
+    parse_cusd,
+)
+from simbank.drivers.parse.plmn import EF_AD_READ, parse_ef_ad_mnc_length
+from simbank.drivers.parse.registration import parse_registration
+from simbank.drivers.parse.reject_causes import reject_cause_from_ceer
+from simbank.drivers.parse.signal import parse_cesq, parse_csq
 from simbank.drivers.types import (
     CallCause,
     CallInfo,
@@ -316,7 +322,7 @@ class GenericDriver:
 
     async def read_mnc_length(self) -> int | None:
         """The MNC length (2 or 3) from EF_AD via ``AT+CRSM``; None when it cannot be read
-        (the home network then comes from the MCC table: see :mod:`simbank.drivers.plmn`)."""
+        (the home network then comes from the MCC table: see :mod:`simbank.drivers.parse.plmn`)."""
         try:
             response = await self._request(
                 Command(EF_AD_READ, prefix="+CRSM", timeout=MEDIUM), check=False

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from simbank.at.codec import MEDIUM, Command, Urc
-from simbank.drivers.calls import parse_cend
-from simbank.drivers.fields import first_int
 from simbank.drivers.generic import GenericDriver, UrcParser, info_lines
-from simbank.drivers.signal import parse_hcsq, parse_huawei_rssi
+from simbank.drivers.parse.calls import parse_cend
+from simbank.drivers.parse.fields import first_int
+from simbank.drivers.parse.signal import parse_hcsq, parse_huawei_rssi
 from simbank.drivers.types import CallCause, Domain
 from simbank.errors import ProtocolGarbage
 

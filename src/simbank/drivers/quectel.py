@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from simbank.at.codec import MEDIUM, Command
-from simbank.drivers.fields import first_int
 from simbank.drivers.generic import GenericDriver, UrcParser, info_lines
-from simbank.drivers.signal import parse_qind_csq
+from simbank.drivers.parse.fields import first_int
+from simbank.drivers.parse.signal import parse_qind_csq
 from simbank.errors import ProtocolGarbage
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simbank.drivers.fields import body_of, opt_int, split_fields, to_int, unquote
+from simbank.drivers.parse.fields import body_of, opt_int, split_fields, to_int, unquote
 from simbank.drivers.types import Signal
 from simbank.errors import ProtocolGarbage
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from simbank.drivers.fields import body_of, split_fields, unquote
+from simbank.drivers.parse.fields import body_of, split_fields, unquote
 from simbank.errors import ProtocolGarbage
 
 #: Reject cause → the names (and token forms) it is reported under.

@@ -6,7 +6,7 @@ import contextlib
 import re
 from datetime import datetime, timedelta, timezone
 
-from simbank.drivers.fields import body_of, opt_int, split_fields, to_int, unquote
+from simbank.drivers.parse.fields import body_of, opt_int, split_fields, to_int, unquote
 from simbank.drivers.types import NewSms, SmsMessage, UssdReply
 from simbank.errors import ProtocolGarbage
 

@@ -16,8 +16,8 @@ long the MNC is. In order of trust:
 
 from __future__ import annotations
 
-from simbank.drivers.fields import is_decimal
-from simbank.drivers.identity import crsm_success, parse_crsm
+from simbank.drivers.parse.fields import is_decimal
+from simbank.drivers.parse.identity import crsm_success, parse_crsm
 from simbank.errors import ProtocolGarbage
 
 EF_AD_FILE_ID = 28589  # 0x6FAD

@@ -10,7 +10,7 @@ from simbank.at.codes import (
     SIM_PIN_CODES,
     SIM_PUK_CODES,
 )
-from simbank.drivers.fields import body_of, is_decimal, opt_int, split_fields, to_int, unquote
+from simbank.drivers.parse.fields import body_of, is_decimal, opt_int, split_fields, to_int, unquote
 from simbank.drivers.types import Operator, SimStatus
 from simbank.errors import ProtocolGarbage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from simbank.drivers.fields import body_of, is_decimal, opt_int, split_fields, to_int, unquote
+from simbank.drivers.parse.fields import body_of, is_decimal, opt_int, split_fields, to_int, unquote
 from simbank.drivers.types import CallCause, CallDirection, CallInfo, CallState
 from simbank.errors import ProtocolGarbage
 

@@ -12,7 +12,7 @@ ModemManager's CREG/CGREG/CEREG/C5GREG tables, the 27.007 ``n=3`` cause fields a
 
 from __future__ import annotations
 
-from simbank.drivers.fields import (
+from simbank.drivers.parse.fields import (
     body_of,
     is_decimal,
     is_quoted,

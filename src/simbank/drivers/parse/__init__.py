@@ -5,7 +5,7 @@ Each parser takes one line (with its prefix) and returns a typed value from
 other exception. The code lives in one module per topic.
 """
 
-from simbank.drivers.calls import (
+from simbank.drivers.parse.calls import (
     CAUSE_NAMES,
     cause_from_text,
     parse_ceer,
@@ -13,7 +13,7 @@ from simbank.drivers.calls import (
     parse_cend_duration,
     parse_clcc,
 )
-from simbank.drivers.identity import (
+from simbank.drivers.parse.identity import (
     clean_identity,
     luhn_required,
     luhn_valid,
@@ -27,14 +27,20 @@ from simbank.drivers.identity import (
     sim_status_from_cme,
     swap_bcd,
 )
-from simbank.drivers.messaging import parse_cmgr, parse_cmgs, parse_cmti, parse_cusd, parse_scts
-from simbank.drivers.registration import (
+from simbank.drivers.parse.messaging import (
+    parse_cmgr,
+    parse_cmgs,
+    parse_cmti,
+    parse_cusd,
+    parse_scts,
+)
+from simbank.drivers.parse.registration import (
     PREFIX_DOMAIN,
     is_solicited,
     parse_registration,
     parse_registration_mode,
 )
-from simbank.drivers.signal import (
+from simbank.drivers.parse.signal import (
     csq_rssi_dbm,
     parse_cesq,
     parse_csq,
