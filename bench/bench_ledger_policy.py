@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from simbank.bank.ledger import Ledger
 from simbank.bank.policy import Limits, check_call
 from simbank.bank.usage import UsageKind, history_start, summarise
+from simbank.store.ledger import Ledger
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2026, 5, 28, 23, 0, tzinfo=TZ).timestamp()  # late in the day: most rows to read

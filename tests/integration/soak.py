@@ -26,7 +26,6 @@ from typing import Any
 import aiomqtt
 from bankrig import start_daemon, stop_daemon
 
-from simbank.bank.ledger import LEDGER_FILE
 from simbank.config.models import MqttConfig
 from simbank.daemon.broker import PrivateMosquitto
 from simbank.daemon.contract import Topics
@@ -34,6 +33,7 @@ from simbank.daemon.mqtt import RequestClient, StateWatcher
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.dialects import DIALECTS as DIALECT_SPECS
 from simbank.simulator.scenario import ModemSpec, OperatorLimits, SimSpec, Timing, make_iccid
+from simbank.store.ledger import LEDGER_FILE
 
 # The policy the daemon enforces; the simulated carrier blocks any SIM that breaks it.
 CALLS_PER_HOUR = 20

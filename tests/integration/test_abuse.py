@@ -32,12 +32,12 @@ import pytest
 from atlog import AtLog
 from bankrig import config_text, one_modem, start_daemon
 
-from simbank.bank.ledger import LEDGER_FILE
 from simbank.config.models import MqttConfig
 from simbank.daemon.broker import PrivateMosquitto, free_port
 from simbank.daemon.contract import ErrorResponse, OkResponse, Topics
 from simbank.daemon.mqtt import BUSY_QUEUE_MAX, RESPONSE_QUEUE_MAX, MqttBridge, RequestClient
 from simbank.simulator import SimulatedBank
+from simbank.store.ledger import LEDGER_FILE
 
 pytestmark = pytest.mark.integration
 

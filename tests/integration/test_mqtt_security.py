@@ -20,7 +20,6 @@ import pytest
 import structlog
 from bankrig import BankRig, running
 
-from simbank.bank.ledger import LEDGER_FILE
 from simbank.config.models import MqttConfig
 from simbank.daemon.broker import PrivateMosquitto, TlsListener, make_password_file
 from simbank.daemon.contract import Topics
@@ -29,6 +28,7 @@ from simbank.simulator import Scenario
 from simbank.simulator.at_server import CommandLine
 from simbank.simulator.modem import SimulatedModem
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
+from simbank.store.ledger import LEDGER_FILE
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ import pytest
 from killloop import Figures, KillLoop
 from killrig import KillRig, Policy, fast_modem, kill_rig
 
-from simbank.bank.secret import DestinationHasher, load_or_create_secret
 from simbank.daemon.broker import PrivateMosquitto
+from simbank.store.secret import DestinationHasher, load_or_create_secret
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from bankrig import daemon_process, one_modem
 
-from simbank.bank.ledger import Ledger
 from simbank.daemon.broker import PrivateMosquitto
+from simbank.store.ledger import Ledger
 
 pytestmark = pytest.mark.integration
 

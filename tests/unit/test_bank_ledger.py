@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from simbank.bank.dnc import DoNotCallList
-from simbank.bank.ledger import LEDGER_FILE, Ledger
-from simbank.bank.schema import MIGRATIONS, SCHEMA_VERSION, connect, migrate, schema_version
-from simbank.bank.secret import SECRET_FILE, DestinationHasher, normalise_number
 from simbank.bank.usage import UsageKind, summarise
 from simbank.errors import ConfigError, LedgerError
+from simbank.store.dnc import DoNotCallList
+from simbank.store.ledger import LEDGER_FILE, Ledger
+from simbank.store.schema import MIGRATIONS, SCHEMA_VERSION, connect, migrate, schema_version
+from simbank.store.secret import SECRET_FILE, DestinationHasher, normalise_number
 
 ICCID = "89860012345678901234"
 T0 = 1_780_000_000.0
@@ -154,7 +154,7 @@ def test_a_booking_survives_kill_9(state_dir: Path) -> None:
     script = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from simbank.bank.ledger import Ledger\n"
+        "from simbank.store.ledger import Ledger\n"
         "from simbank.bank.usage import UsageKind\n"
         "ledger = Ledger.open(Path(sys.argv[1]))\n"
         f"booking = ledger.book({ICCID!r}, UsageKind.CALL, {T0}, reserved_s=60, destination='+8613800138000')\n"

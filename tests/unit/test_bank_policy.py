@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from simbank.bank.ledger import Ledger
 from simbank.bank.policy import (
     Limits,
     QuietWindow,
@@ -29,6 +28,7 @@ from simbank.bank.policy import (
 )
 from simbank.bank.usage import Usage, UsageKind, UsageRecord, history_start, summarise
 from simbank.config.models import PolicyConfig
+from simbank.store.ledger import Ledger
 
 UTC = ZoneInfo("UTC")
 SHANGHAI = ZoneInfo("Asia/Shanghai")

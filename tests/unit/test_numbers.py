@@ -12,7 +12,6 @@ import pytest
 from phonenumbers import PhoneNumberType
 from pydantic import ValidationError
 
-from simbank.bank.dnc import DoNotCallList
 from simbank.bank.numbers import (
     RESTRICTED,
     InvalidNumber,
@@ -20,9 +19,10 @@ from simbank.bank.numbers import (
     RestrictedNumber,
     parse_destination,
 )
-from simbank.bank.secret import DestinationHasher
 from simbank.config.models import ComplianceConfig
 from simbank.daemon.contract import ERROR_CODES, CallRequest, SmsRequest
+from simbank.store.dnc import DoNotCallList
+from simbank.store.secret import DestinationHasher
 
 NO_REGION = ComplianceConfig()
 GB = ComplianceConfig(default_region="GB")

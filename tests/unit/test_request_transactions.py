@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from simbank.bank.ledger import Ledger
 from simbank.bank.usage import UsageKind
 from simbank.daemon.contract import Request, Topics
 from simbank.daemon.requests import RequestRouter, booking_key
+from simbank.store.ledger import Ledger
 
 ICCID = "89990100000000008008"
 T0 = 1_780_000_000.0

@@ -10,7 +10,6 @@ from collections.abc import Callable
 import structlog
 
 from simbank import __version__
-from simbank.bank.ledger import Ledger
 from simbank.config.loader import load_config
 from simbank.config.models import Config
 from simbank.daemon.contract import BridgeInfo, Topics, utc_now
@@ -24,6 +23,7 @@ from simbank.daemon.sdnotify import Notifier, WatchdogPinger, summary_line
 from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
 from simbank.errors import ConfigError
+from simbank.store.ledger import Ledger
 
 log = structlog.get_logger(__name__)
 

@@ -21,9 +21,7 @@ import structlog
 
 from simbank.bank.circuit import CircuitBreaker
 from simbank.bank.detector import BlockDetector
-from simbank.bank.dnc import DoNotCallList
 from simbank.bank.evidence import Verdict
-from simbank.bank.ledger import Ledger
 from simbank.bank.policy import Limits, check_call, select_policy
 from simbank.bank.rotation import ModemView, SlotView
 from simbank.bank.usage import Usage, history_start, summarise
@@ -36,6 +34,8 @@ from simbank.daemon.supervisor import ModemSupervisor
 from simbank.drivers.parse.plmn import home_network
 from simbank.drivers.types import Registration, SimStatus
 from simbank.errors import ConfigError
+from simbank.store.dnc import DoNotCallList
+from simbank.store.ledger import Ledger
 
 log = structlog.get_logger(__name__)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simbank.bank.numbers import canonical
-from simbank.bank.secret import DestinationHasher
 from simbank.errors import ConfigError
+from simbank.store.secret import DestinationHasher
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ a crash, a ``kill -9`` or a power cut after the AT command was sent still leaves
 on record; a booking never completed counts as used (see :mod:`simbank.bank.usage`). Usage
 is keyed by ICCID, so it follows a SIM moved to another slot or modem. Destinations, and the
 senders of inbound SMS that are phone numbers, are stored only as keyed hashes
-(:class:`~simbank.bank.secret.DestinationHasher`).
+(:class:`~simbank.store.secret.DestinationHasher`).
 
 Calls are synchronous and take a lock, so one ``Ledger`` may be shared with worker threads
 (``asyncio.to_thread``); several ``Ledger`` objects (or processes) may open one file.
@@ -23,15 +23,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from simbank.bank.schema import AuditEntry, Evidence, InboundSms, SimRecord, connect, migrate
-from simbank.bank.secret import (
+from simbank.bank.usage import UsageKind, UsageRecord
+from simbank.errors import LedgerError
+from simbank.store.schema import AuditEntry, Evidence, InboundSms, SimRecord, connect, migrate
+from simbank.store.secret import (
     DestinationHasher,
     ensure_private_dir,
     is_phone_number,
     load_or_create_secret,
 )
-from simbank.bank.usage import UsageKind, UsageRecord
-from simbank.errors import LedgerError
 
 __all__ = ["LEDGER_FILE", "AuditEntry", "Evidence", "InboundSms", "Ledger", "SimRecord"]
 
