@@ -56,10 +56,10 @@ from collections import Counter
 from pathlib import Path
 
 from simbank.config.models import MqttConfig
+from simbank.contract import Topics
 from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt import StateWatcher
 from simbank.daemon.supervisor import FAILED_BACKOFF_MAX_S
+from simbank.mqtt import StateWatcher
 from simbank.simulator.pty import PtyPort
 from simbank.simulator.scenario import make_iccid, make_imei
 

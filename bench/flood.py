@@ -38,7 +38,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-#: The contract's request size limit (simbank.daemon.contract.MAX_REQUEST_BYTES); repeated
+#: The contract's request size limit (simbank.contract.MAX_REQUEST_BYTES); repeated
 #: here so the tool runs without the package installed.
 MAX_REQUEST_BYTES = 16 * 1024
 OVERSIZED_BYTES = (64 * 1024, 256 * 1024, 1024 * 1024)

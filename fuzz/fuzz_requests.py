@@ -20,7 +20,7 @@ import asyncio
 import json
 from typing import Any
 
-from simbank.daemon.contract import COMMANDS, ERROR_CODES, MAX_REQUEST_BYTES, Request, Topics
+from simbank.contract import COMMANDS, ERROR_CODES, MAX_REQUEST_BYTES, Request, Topics
 from simbank.daemon.requests import RequestRouter
 
 HEADER = 2

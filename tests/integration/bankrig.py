@@ -24,10 +24,10 @@ from simbank.config.models import (
     PolicyConfig,
     RotationConfig,
 )
+from simbank.contract import Topics
 from simbank.daemon.app import Daemon
 from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt import RequestClient, StateWatcher
+from simbank.mqtt import RequestClient, StateWatcher
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 

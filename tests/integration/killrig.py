@@ -29,9 +29,9 @@ from typing import Any
 
 from bankrig import outside, stop_daemon
 
+from simbank.contract import Topics
 from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt import RequestClient, StateWatcher
+from simbank.mqtt import RequestClient, StateWatcher
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.at_server import Command, Kind
 from simbank.simulator.modem import SimulatedModem

@@ -27,9 +27,9 @@ import aiomqtt
 from bankrig import start_daemon, stop_daemon
 
 from simbank.config.models import MqttConfig
+from simbank.contract import Topics
 from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt import RequestClient, StateWatcher
+from simbank.mqtt import RequestClient, StateWatcher
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.dialects import DIALECTS as DIALECT_SPECS
 from simbank.simulator.scenario import ModemSpec, OperatorLimits, SimSpec, Timing, make_iccid

@@ -21,9 +21,9 @@ import pytest
 
 from simbank.config import EXIT_CONFIG
 from simbank.config.models import MqttConfig
+from simbank.contract import Topics
 from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt import StateWatcher
+from simbank.mqtt import StateWatcher
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ import aiomqtt
 import pytest
 
 from simbank.config.models import MqttConfig
+from simbank.contract import COMMANDS, ModemState, Topics
 from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.contract import COMMANDS, ModemState, Topics
 from simbank.daemon.homeassistant import birth_topic, discovery_messages, is_birth
-from simbank.daemon.mqtt import Inbound, MqttBridge, StateWatcher
+from simbank.mqtt import Inbound, MqttBridge, StateWatcher
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from simbank.daemon.contract import ModemState
+from simbank.contract import ModemState
 from simbank.daemon.metrics import CONTENT_TYPE, Metrics, serve
 from simbank.errors import ConfigError
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from simbank.config.models import MqttConfig
+from simbank.contract import Topics
 from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt import MqttBridge, StateWatcher
-from simbank.daemon.mqtt import bridge as bridge_module
+from simbank.mqtt import MqttBridge, StateWatcher
+from simbank.mqtt import bridge as bridge_module
 
 pytestmark = pytest.mark.integration
 
@@ -80,8 +80,8 @@ async def test_last_will_when_the_daemon_is_killed(
             f"""
             import asyncio
             from simbank.config.models import MqttConfig
-            from simbank.daemon.contract import Topics
-            from simbank.daemon.mqtt import MqttBridge
+            from simbank.contract import Topics
+            from simbank.mqtt import MqttBridge
 
             async def main():
                 topics = Topics({base_topic!r}, "gw1")

@@ -20,11 +20,11 @@ import pytest
 import structlog.testing
 
 from simbank.config.models import MqttConfig
+from simbank.contract import Topics
 from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt import Inbound, MqttBridge, client_options
-from simbank.daemon.mqtt import bridge as bridge_module
-from simbank.daemon.mqtt.bridge import LISTENER_SUFFIX
+from simbank.mqtt import Inbound, MqttBridge, client_options
+from simbank.mqtt import bridge as bridge_module
+from simbank.mqtt.bridge import LISTENER_SUFFIX
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from replay import TRANSCRIPTS, ReplayModem, Transcript, discover, parse
 from simbank.at.channel import AtChannel
 from simbank.at.codec import Urc
 from simbank.config.models import ModemConfig
-from simbank.daemon.contract import Topics
+from simbank.contract import Topics
 from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
 from simbank.drivers.generic import GenericDriver

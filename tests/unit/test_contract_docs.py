@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from simbank.daemon.contract import (
+from simbank.contract import (
     COMMANDS,
     ERROR_CODES,
     EVENT_TYPES,

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from simbank.daemon.contract import (
+from simbank.contract import (
     COMMANDS,
     MAX_REQUEST_BYTES,
     MAX_TRANSACTION_DEPTH,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from simbank.daemon.contract import COMMANDS, ModemState, Topics
+from simbank.contract import COMMANDS, ModemState, Topics
 from simbank.daemon.homeassistant import (
     BIRTH_TOPIC,
     birth_topic,
@@ -16,7 +16,7 @@ from simbank.daemon.homeassistant import (
     is_birth,
     modem_identifier,
 )
-from simbank.daemon.mqtt import Inbound
+from simbank.mqtt import Inbound
 
 ICCID = "8986001234567890123"
 TOPIC = re.compile(

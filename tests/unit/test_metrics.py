@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from simbank.daemon.contract import ModemState, SimState, Usage
+from simbank.contract import ModemState, SimState, Usage
 from simbank.daemon.metrics import AT_BUCKETS, MASKED, Metrics, safe_label
 
 ICCID = "8986001234567890123"

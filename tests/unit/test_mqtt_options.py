@@ -11,8 +11,8 @@ import aiomqtt
 import pytest
 
 from simbank.config.models import MqttConfig
-from simbank.daemon.mqtt import client_options
 from simbank.errors import ConfigError
+from simbank.mqtt import client_options
 
 SECRET = "s3cret-Pa55-9f2c"
 

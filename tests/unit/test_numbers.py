@@ -20,7 +20,7 @@ from simbank.bank.numbers import (
     parse_destination,
 )
 from simbank.config.models import ComplianceConfig
-from simbank.daemon.contract import ERROR_CODES, CallRequest, SmsRequest
+from simbank.contract import ERROR_CODES, CallRequest, SmsRequest
 from simbank.store.dnc import DoNotCallList
 from simbank.store.secret import DestinationHasher
 

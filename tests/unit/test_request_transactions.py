@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from simbank.bank.usage import UsageKind
-from simbank.daemon.contract import Request, Topics
+from simbank.contract import Request, Topics
 from simbank.daemon.requests import RequestRouter, booking_key
 from simbank.store.ledger import Ledger
 

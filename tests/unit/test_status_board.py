@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from simbank.daemon.contract import RegistrationInfo, Topics
+from simbank.contract import RegistrationInfo, Topics
 from simbank.daemon.status import StatusBoard
 
 

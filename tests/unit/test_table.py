@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from simbank.contract import ModemState, RegistrationInfo, SignalInfo, SimState, Topics
+from simbank.contract import Usage as UsagePayload
 from simbank.daemon import ctlformat
-from simbank.daemon.contract import ModemState, RegistrationInfo, SignalInfo, SimState, Topics
-from simbank.daemon.contract import Usage as UsagePayload
 from simbank.daemon.table import (
     bar,
     event_line,

@@ -55,7 +55,7 @@ def preflight(config: Config, source: str) -> list[str]:
     modems are plugged in later and the daemon reports them ``absent`` until then.
     """
     from simbank.daemon.metrics import check_host  # noqa: PLC0415 - after the config is valid
-    from simbank.daemon.mqtt import client_options  # noqa: PLC0415
+    from simbank.mqtt import client_options  # noqa: PLC0415
 
     problems = []
     try:

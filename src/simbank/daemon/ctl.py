@@ -28,13 +28,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from simbank.contract import Topics
 from simbank.daemon import ctlformat
-from simbank.daemon.contract import Topics
 from simbank.daemon.ctlconfig import Settings, settings
-from simbank.daemon.mqtt import BrokerError, RequestClient
 from simbank.daemon.table import render_status
 from simbank.daemon.watch import GatewayWatcher, tail_events, watch_live, watch_once
 from simbank.errors import ConfigError
+from simbank.mqtt import BrokerError, RequestClient
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
 EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_CONFIG = 69, 75, 78

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from simbank.config.loader import load_config
 from simbank.config.models import MqttConfig
-from simbank.daemon.contract import DEFAULT_BASE
+from simbank.contract import DEFAULT_BASE
 from simbank.errors import ConfigError
 
 

@@ -26,8 +26,8 @@ from simbank.bank.policy import Limits, check_call, select_policy
 from simbank.bank.rotation import ModemView, SlotView
 from simbank.bank.usage import Usage, history_start, summarise
 from simbank.config.models import ComplianceConfig, Config, PolicyConfig
-from simbank.daemon.contract import BlockInfo
-from simbank.daemon.contract import Usage as UsagePayload
+from simbank.contract import BlockInfo
+from simbank.contract import Usage as UsagePayload
 from simbank.daemon.redact import redact_text
 from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor

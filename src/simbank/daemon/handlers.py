@@ -15,7 +15,7 @@ import structlog
 from simbank.bank.numbers import parse_destination
 from simbank.bank.rotation import Action, ModemView, Plan, best_for_gateway, plan
 from simbank.bank.usage import UsageKind, local_day_bounds
-from simbank.daemon.contract import (
+from simbank.contract import (
     CallRequest,
     IccidRequest,
     ModemRequest,

@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol, get_args
 
 from simbank import __version__
-from simbank.daemon.contract import ModemState, ModemStateName, SimState, Topics
-from simbank.daemon.mqtt import Inbound
+from simbank.contract import ModemState, ModemStateName, SimState, Topics
+from simbank.mqtt import Inbound
 
 DEFAULT_PREFIX: Final = "homeassistant"
 BIRTH_TOPIC: Final = f"{DEFAULT_PREFIX}/status"

@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from simbank.daemon.contract import (
+from simbank.contract import (
     COMMANDS,
     ERROR_CODES,
     ModemState,

@@ -19,7 +19,7 @@ import structlog
 from pydantic import ValidationError
 
 from simbank.bank.usage import UsageRecord
-from simbank.daemon.contract import (
+from simbank.contract import (
     COMMANDS,
     MAX_REQUEST_BYTES,
     ErrorResponse,
@@ -27,8 +27,8 @@ from simbank.daemon.contract import (
     Request,
     Topics,
 )
-from simbank.daemon.mqtt import Inbound
 from simbank.errors import AtTimeout, PortLost, Refused, SimbankError
+from simbank.mqtt import Inbound
 
 log = structlog.get_logger(__name__)
 

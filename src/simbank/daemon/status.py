@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from simbank.daemon.contract import Event, ModemState, SimState, Topics, utc_now
+from simbank.contract import Event, ModemState, SimState, Topics, utc_now
 
 log = structlog.get_logger(__name__)
 

@@ -21,10 +21,10 @@ import structlog
 
 from simbank.at import AtChannel, Urc
 from simbank.at.codes import SIM_BUSY_CODES
+from simbank.backoff import Backoff
 from simbank.bank.sim_identity import ReadToken, SimIdentity
 from simbank.config.models import ModemConfig
-from simbank.daemon.backoff import Backoff
-from simbank.daemon.contract import ModemStateName, RegistrationInfo, SignalInfo
+from simbank.contract import ModemStateName, RegistrationInfo, SignalInfo
 from simbank.daemon.status import StatusBoard
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.parse.identity import iccid_checksum_ok

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from simbank.daemon.contract import Topics
+from simbank.contract import Topics
 
 _COLUMNS = ("MODEM", "STATE", "MODEL", "SLOT", "ICCID", "SIM", "REGISTRATION", "OPERATOR", "dBm")
 SIM_COLUMNS = ("ICCID", "MODEM", "SLOT", "STATE", "POLICY", "USAGE", "BLOCK")

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from simbank.backoff import Backoff
 from simbank.config.models import MqttConfig
-from simbank.daemon.backoff import Backoff
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt import BrokerError, StateWatcher
+from simbank.contract import Topics
 from simbank.daemon.table import bar, event_line, header, render_table, sims_of, usage_pairs
+from simbank.mqtt import BrokerError, StateWatcher
 
 CLEAR = "\x1b[H\x1b[2J"
 RESET, BOLD, DIM, RED, YELLOW, GREEN = (

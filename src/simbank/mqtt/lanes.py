@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import aiomqtt
 
-from simbank.daemon.contract import ErrorResponse
+from simbank.contract import ErrorResponse
 
 #: Events kept while the broker is away (the oldest is dropped first, counted).
 EVENT_QUEUE_MAX = 10_000

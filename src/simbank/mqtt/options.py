@@ -9,7 +9,7 @@ from pathlib import Path
 import aiomqtt
 
 from simbank.config.models import MqttConfig
-from simbank.daemon.contract import BridgeState
+from simbank.contract import BridgeState
 from simbank.errors import ConfigError
 
 #: QoS 1 publishes wait this long for their acknowledgement.

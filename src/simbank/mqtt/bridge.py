@@ -26,10 +26,10 @@ import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from simbank.backoff import Backoff
 from simbank.config.models import MqttConfig
-from simbank.daemon.backoff import Backoff
-from simbank.daemon.contract import MAX_REQUEST_BYTES, BridgeState, ErrorResponse, Topics
-from simbank.daemon.mqtt.lanes import (
+from simbank.contract import MAX_REQUEST_BYTES, BridgeState, ErrorResponse, Topics
+from simbank.mqtt.lanes import (
     BUSY_PREFIX,
     BUSY_QUEUE_BYTES,
     BUSY_QUEUE_MAX,
@@ -49,7 +49,7 @@ from simbank.daemon.mqtt.lanes import (
     payload_size,
     raw_payload,
 )
-from simbank.daemon.mqtt.options import client_options
+from simbank.mqtt.options import client_options
 
 log = structlog.get_logger(__name__)
 

@@ -13,8 +13,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from simbank.config.models import MqttConfig
-from simbank.daemon.contract import Topics
-from simbank.daemon.mqtt.options import client_options
+from simbank.contract import Topics
+from simbank.mqtt.options import client_options
 
 
 class StateWatcher:
