@@ -18,9 +18,9 @@ import pytest
 from bankrig import BankRig, running
 
 from simbank.config.models import DetectionConfig
+from simbank.ctl.main import _parser
+from simbank.ctl.settings import Settings, settings
 from simbank.daemon.broker import PrivateMosquitto, free_port
-from simbank.daemon.ctl import _parser
-from simbank.daemon.ctlconfig import Settings, settings
 from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 
@@ -45,7 +45,7 @@ async def ctl(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "simbank.daemon.ctl",
+        "simbank.ctl.main",
         *args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -231,7 +231,7 @@ async def _watch_until_ctrl_c(base: list[str], gateway: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "simbank.daemon.ctl",
+        "simbank.ctl.main",
         *base,
         "watch",
         stdout=subprocess.PIPE,

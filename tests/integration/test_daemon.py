@@ -126,7 +126,7 @@ async def test_simbankctl_status_shows_the_table(rig: Rig, mosquitto: PrivateMos
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "simbank.daemon.ctl",
+        "simbank.ctl.main",
         "--port",
         str(mosquitto.port),
         "--base",

@@ -9,8 +9,8 @@ import pytest
 
 from simbank.contract import ModemState, RegistrationInfo, SignalInfo, SimState, Topics
 from simbank.contract import Usage as UsagePayload
-from simbank.daemon import ctlformat
-from simbank.daemon.table import (
+from simbank.ctl import output
+from simbank.ctl.table import (
     bar,
     event_line,
     modem_rows,
@@ -20,7 +20,7 @@ from simbank.daemon.table import (
     traffic_text,
     usage_text,
 )
-from simbank.daemon.watch import render_frame
+from simbank.ctl.watch import render_frame
 
 TOPICS = Topics("simbank", "gw1")
 ICCID_A, ICCID_B, ICCID_C = "89990100000000002019", "89990100000000002027", "89990100000000002035"
@@ -201,11 +201,11 @@ def test_watch_frame_without_anything() -> None:
     ],
 )  # fmt: skip
 def test_answers(command: str, data: dict[str, Any], expected: str) -> None:
-    assert ctlformat.answer(command, data) == expected
+    assert output.answer(command, data) == expected
 
 
 def test_error_line_names_limits_and_when_they_free() -> None:
-    line = ctlformat.error_line(
+    line = output.error_line(
         {
             "status": "error",
             "code": "quota_exhausted",
@@ -221,7 +221,7 @@ def test_error_line_names_limits_and_when_they_free() -> None:
 
 def test_report_sections() -> None:
     at = NOW.timestamp()
-    text = ctlformat.report(
+    text = output.report(
         {
             "iccid": ICCID_C,
             "state": "blocked",
@@ -252,6 +252,6 @@ def test_report_sections() -> None:
 
 
 def test_when() -> None:
-    assert ctlformat.when(None) == "-"
-    assert ctlformat.when(0) == "1970-01-01 00:00:00"
-    assert ctlformat.when("not a time") == "not a time"
+    assert output.when(None) == "-"
+    assert output.when(0) == "1970-01-01 00:00:00"
+    assert output.when("not a time") == "not a time"

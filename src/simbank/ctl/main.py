@@ -29,10 +29,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from simbank.contract import Topics
-from simbank.daemon import ctlformat
-from simbank.daemon.ctlconfig import Settings, settings
-from simbank.daemon.table import render_status
-from simbank.daemon.watch import GatewayWatcher, tail_events, watch_live, watch_once
+from simbank.ctl import output
+from simbank.ctl.settings import Settings, settings
+from simbank.ctl.table import render_status
+from simbank.ctl.watch import GatewayWatcher, tail_events, watch_live, watch_once
 from simbank.errors import ConfigError
 from simbank.mqtt import BrokerError, RequestClient
 
@@ -197,14 +197,14 @@ async def _act(args: argparse.Namespace, s: Settings) -> int:
         print(_scrub(json.dumps(response, indent=2, sort_keys=True), number))
     if response.get("status") != "ok":
         if not args.json:
-            print(_scrub(ctlformat.error_line(response), number), file=sys.stderr)
+            print(_scrub(output.error_line(response), number), file=sys.stderr)
         return EXIT_REFUSED
     if not args.json:
         data = response.get("data") or {}
         if command == "sim/report":
-            print(ctlformat.report({**data, "sim_state": sim_state}))
+            print(output.report({**data, "sim_state": sim_state}))
         else:
-            print(_scrub(ctlformat.answer(command, data), number))
+            print(_scrub(output.answer(command, data), number))
     return EXIT_OK
 
 

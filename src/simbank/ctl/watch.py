@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from simbank.backoff import Backoff
 from simbank.config.models import MqttConfig
 from simbank.contract import Topics
-from simbank.daemon.table import bar, event_line, header, render_table, sims_of, usage_pairs
+from simbank.ctl.table import bar, event_line, header, render_table, sims_of, usage_pairs
 from simbank.mqtt import BrokerError, StateWatcher
 
 CLEAR = "\x1b[H\x1b[2J"

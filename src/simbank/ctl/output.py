@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from simbank.daemon.table import render_table, usage_text
+from simbank.ctl.table import render_table, usage_text
 
 Data = Mapping[str, Any]
 
