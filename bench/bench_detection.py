@@ -50,7 +50,7 @@ import structlog
 
 from simbank.config.models import MqttConfig
 from simbank.contract import Topics
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import RequestClient, StateWatcher
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid, make_imei

@@ -57,8 +57,8 @@ from pathlib import Path
 
 from simbank.config.models import MqttConfig
 from simbank.contract import Topics
-from simbank.daemon.broker import PrivateMosquitto
 from simbank.daemon.supervisor import FAILED_BACKOFF_MAX_S
+from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import StateWatcher
 from simbank.simulator.pty import PtyPort
 from simbank.simulator.scenario import make_iccid, make_imei

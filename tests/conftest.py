@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 
 
 @pytest.fixture(autouse=True)

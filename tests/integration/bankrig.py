@@ -26,7 +26,7 @@ from simbank.config.models import (
 )
 from simbank.contract import Topics
 from simbank.daemon.app import Daemon
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import RequestClient, StateWatcher
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid

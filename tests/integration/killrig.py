@@ -30,7 +30,7 @@ from typing import Any
 from bankrig import outside, stop_daemon
 
 from simbank.contract import Topics
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import RequestClient, StateWatcher
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.at_server import Command, Kind

@@ -28,7 +28,7 @@ from bankrig import start_daemon, stop_daemon
 
 from simbank.config.models import MqttConfig
 from simbank.contract import Topics
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import RequestClient, StateWatcher
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.dialects import DIALECTS as DIALECT_SPECS

@@ -34,7 +34,7 @@ from bankrig import config_text, one_modem, start_daemon
 
 from simbank.config.models import MqttConfig
 from simbank.contract import ErrorResponse, OkResponse, Topics
-from simbank.daemon.broker import PrivateMosquitto, free_port
+from simbank.mosquitto import PrivateMosquitto, free_port
 from simbank.mqtt import BUSY_QUEUE_MAX, RESPONSE_QUEUE_MAX, MqttBridge, RequestClient
 from simbank.simulator import SimulatedBank
 from simbank.store.ledger import LEDGER_FILE

@@ -12,7 +12,7 @@ import pytest
 from bankrig import daemon_process, one_modem, running
 
 from simbank.config.models import DetectionConfig, PolicyConfig
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, OperatorLimits, SimSpec, Timing, make_iccid
 from simbank.store.ledger import Ledger

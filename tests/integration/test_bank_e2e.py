@@ -10,7 +10,7 @@ import pytest
 from bankrig import running
 
 from simbank.config.models import DetectionConfig, PolicyConfig
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 

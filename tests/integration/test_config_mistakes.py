@@ -22,7 +22,7 @@ import pytest
 from simbank.config import EXIT_CONFIG
 from simbank.config.models import MqttConfig
 from simbank.contract import Topics
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import StateWatcher
 
 pytestmark = pytest.mark.integration

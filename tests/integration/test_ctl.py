@@ -20,7 +20,7 @@ from bankrig import BankRig, running
 from simbank.config.models import DetectionConfig
 from simbank.ctl.main import _parser
 from simbank.ctl.settings import Settings, settings
-from simbank.daemon.broker import PrivateMosquitto, free_port
+from simbank.mosquitto import PrivateMosquitto, free_port
 from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 

@@ -12,7 +12,7 @@ import pytest
 from bankrig import BankRig as Rig
 from bankrig import running
 
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 

@@ -10,8 +10,8 @@ import pytest
 
 from simbank.config.models import MqttConfig
 from simbank.contract import COMMANDS, ModemState, Topics
-from simbank.daemon.broker import PrivateMosquitto
-from simbank.daemon.homeassistant import birth_topic, discovery_messages, is_birth
+from simbank.integrations.homeassistant import birth_topic, discovery_messages, is_birth
+from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import Inbound, MqttBridge, StateWatcher
 
 pytestmark = pytest.mark.integration

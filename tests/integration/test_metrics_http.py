@@ -9,8 +9,8 @@ import urllib.request
 import pytest
 
 from simbank.contract import ModemState
-from simbank.daemon.metrics import CONTENT_TYPE, Metrics, serve
 from simbank.errors import ConfigError
+from simbank.integrations.metrics import CONTENT_TYPE, Metrics, serve
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 
 from simbank.config.models import MqttConfig
 from simbank.contract import Topics
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import MqttBridge, StateWatcher
 from simbank.mqtt import bridge as bridge_module
 

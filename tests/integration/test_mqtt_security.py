@@ -22,7 +22,7 @@ from bankrig import BankRig, running
 
 from simbank.config.models import MqttConfig
 from simbank.contract import Topics
-from simbank.daemon.broker import PrivateMosquitto, TlsListener, make_password_file
+from simbank.mosquitto import PrivateMosquitto, TlsListener, make_password_file
 from simbank.mqtt import MqttBridge, RequestClient, StateWatcher, client_options
 from simbank.simulator import Scenario
 from simbank.simulator.at_server import CommandLine

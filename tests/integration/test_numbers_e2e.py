@@ -13,7 +13,7 @@ import pytest
 from bankrig import running
 
 from simbank.config.models import ComplianceConfig, PolicyConfig
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.simulator import Scenario
 from simbank.simulator.at_server import CommandLine
 from simbank.simulator.modem import SimulatedModem

@@ -10,7 +10,7 @@ import pytest
 from bankrig import running
 
 from simbank.config.models import HomeAssistantConfig, MetricsConfig
-from simbank.daemon.broker import PrivateMosquitto, free_port
+from simbank.mosquitto import PrivateMosquitto, free_port
 from simbank.mqtt import StateWatcher
 from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid

@@ -21,7 +21,7 @@ import structlog.testing
 
 from simbank.config.models import MqttConfig
 from simbank.contract import Topics
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import Inbound, MqttBridge, client_options
 from simbank.mqtt import bridge as bridge_module
 from simbank.mqtt.bridge import LISTENER_SUFFIX

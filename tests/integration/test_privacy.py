@@ -12,8 +12,8 @@ import pytest
 import structlog
 from bankrig import running
 
-from simbank.daemon.broker import PrivateMosquitto
 from simbank.daemon.logs import configure_logging
+from simbank.mosquitto import PrivateMosquitto
 from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 

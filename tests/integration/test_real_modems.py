@@ -13,7 +13,7 @@ from atlog import AtLog
 from bankrig import running
 
 from simbank.config.models import DetectionConfig
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.simulator import Scenario
 from simbank.simulator.modem import Reply
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid

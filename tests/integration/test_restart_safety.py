@@ -17,7 +17,7 @@ import pytest
 from killloop import Figures, KillLoop
 from killrig import KillRig, Policy, fast_modem, kill_rig
 
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.store.secret import DestinationHasher, load_or_create_secret
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from bankrig import daemon_process, one_modem
 
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.store.ledger import Ledger
 
 pytestmark = pytest.mark.integration

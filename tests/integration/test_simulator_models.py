@@ -19,7 +19,7 @@ import serial
 from bankrig import running
 
 from simbank.bank.usage import UsageKind
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 from simbank.simulator import SimulatedBank
 from simbank.simulator.dialects import DIALECTS
 from simbank.simulator.habits import Habits

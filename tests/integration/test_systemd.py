@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from simbank.daemon.broker import PrivateMosquitto
+from simbank.mosquitto import PrivateMosquitto
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from simbank.at.codec import (
     Stray,
     Urc,
 )
-from simbank.daemon.metrics import Metrics
+from simbank.integrations.metrics import Metrics
 
 CSQ = Command("AT+CSQ", prefix="+CSQ")
 CREG = Command("AT+CREG?", prefix="+CREG")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from simbank.contract import COMMANDS, ModemState, Topics
-from simbank.daemon.homeassistant import (
+from simbank.integrations.homeassistant import (
     BIRTH_TOPIC,
     birth_topic,
     discovery_messages,

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from simbank.contract import ModemState, SimState, Usage
-from simbank.daemon.metrics import AT_BUCKETS, MASKED, Metrics, safe_label
+from simbank.integrations.metrics import AT_BUCKETS, MASKED, Metrics, safe_label
 
 ICCID = "8986001234567890123"
 ICCID_F = "89860012345678901234F"

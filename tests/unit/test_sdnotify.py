@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from simbank.daemon.sdnotify import Notifier, WatchdogPinger, run_watchdog, summary_line
+from simbank.integrations.systemd import Notifier, WatchdogPinger, run_watchdog, summary_line
 
 
 class Receiver:

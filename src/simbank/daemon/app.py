@@ -15,13 +15,13 @@ from simbank.config.models import Config
 from simbank.contract import BridgeInfo, Topics, utc_now
 from simbank.daemon.gateway import Gateway
 from simbank.daemon.handlers import Handlers
-from simbank.daemon.homeassistant import DiscoveryPublisher, birth_topic, is_birth
-from simbank.daemon.metrics import Metrics, MetricsServer, serve
 from simbank.daemon.requests import RequestRouter
-from simbank.daemon.sdnotify import Notifier, WatchdogPinger, summary_line
 from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
 from simbank.errors import ConfigError
+from simbank.integrations.homeassistant import DiscoveryPublisher, birth_topic, is_birth
+from simbank.integrations.metrics import Metrics, MetricsServer, serve
+from simbank.integrations.systemd import Notifier, WatchdogPinger, summary_line
 from simbank.mqtt import Inbound, MqttBridge
 from simbank.store.ledger import Ledger
 

@@ -54,7 +54,7 @@ def preflight(config: Config, source: str) -> list[str]:
     notes that are not errors: a modem's serial port that does not exist (yet) is one, since
     modems are plugged in later and the daemon reports them ``absent`` until then.
     """
-    from simbank.daemon.metrics import check_host  # noqa: PLC0415 - after the config is valid
+    from simbank.integrations.metrics import check_host  # noqa: PLC0415 - after the config is valid
     from simbank.mqtt import client_options  # noqa: PLC0415
 
     problems = []
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "run":
             return asyncio.run(_run(args.config))
-        from simbank.daemon.demo import run_demo  # noqa: PLC0415
+        from simbank.demo import run_demo  # noqa: PLC0415
 
         return asyncio.run(
             run_demo(duration=args.duration, workdir=args.workdir, until_online=args.until_online)

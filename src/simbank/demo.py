@@ -18,8 +18,8 @@ from simbank.config.models import Config, GatewayConfig, ModemConfig, MqttConfig
 from simbank.contract import Topics
 from simbank.ctl.table import modem_rows, render_status
 from simbank.daemon.app import Daemon
-from simbank.daemon.broker import PrivateMosquitto
 from simbank.daemon.logs import configure_logging
+from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import StateWatcher
 from simbank.simulator import SimulatedBank, demo_scenario
 
