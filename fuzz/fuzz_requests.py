@@ -21,7 +21,7 @@ import json
 from typing import Any
 
 from simbank.contract import COMMANDS, ERROR_CODES, MAX_REQUEST_BYTES, Request, Topics
-from simbank.daemon.requests import RequestRouter
+from simbank.daemon.router import RequestRouter
 
 HEADER = 2
 NAMES: tuple[str, ...] = (*COMMANDS, "", "nope", "status/", "../status", "sim/", "STATUS")

@@ -81,13 +81,13 @@ class BankRig:
             in {"registered_home", "registered_roaming"}
             for m in self.bank.modems
         ) and all(
-            m in self.daemon.gateway.inventoried
+            m in self.daemon.runtime.inventoried
             for m in self.bank.modems
             if len(self.bank.modems[m].slots) > 1
         )
 
     async def inventory_done(self, timeout: float = 30.0) -> None:
-        gw = self.daemon.gateway
+        gw = self.daemon.runtime
 
         def done() -> bool:
             for mid, modem in self.bank.modems.items():

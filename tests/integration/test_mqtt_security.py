@@ -251,7 +251,7 @@ async def test_the_acl_keeps_an_intruders_requests_from_the_gateway(
             status = await operator.request("status")
             assert status["status"] == "ok", status
             assert status["data"]["traffic"]["paused"] is False
-            assert rig.daemon.gateway.paused_reason is None
+            assert rig.daemon.runtime.paused_reason is None
             # The sniffer caught up with the status answer, published after both intrusions:
             # what it has not seen by now was never published.
             await _until(lambda: seen.on(topics.response("status")))
@@ -326,7 +326,7 @@ async def test_an_intruders_flood_of_actions_is_never_executed(
             status = await operator.request("status", timeout=10)
             assert status["status"] == "ok", status
             assert status["data"]["traffic"]["paused"] is False
-            assert rig.daemon.gateway.paused_reason is None
+            assert rig.daemon.runtime.paused_reason is None
             assert rig.daemon.bridge.received == received + 1  # the operator's status only
             assert rig.daemon.router.handled == handled + 1
             await _until(lambda: seen.on(topics.response("status")))  # the sniffer caught up

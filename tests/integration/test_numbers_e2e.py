@@ -84,8 +84,8 @@ async def test_numbers_reach_the_modem_as_e164_with_the_plus(
         assert _sent(at_lines, "ATD") == [f"ATD{LONDON};"] * 2
 
         # One ledger key for both spellings: the destination's two calls today are one count.
-        digest = rig.daemon.gateway.ledger.hasher.hash(LONDON)
-        assert rig.daemon.gateway.ledger.destination_calls(digest, 0) == 2
+        digest = rig.daemon.runtime.ledger.hasher.hash(LONDON)
+        assert rig.daemon.runtime.ledger.destination_calls(digest, 0) == 2
 
         malformed = await rig.request("call", {"number": "+44 20 7946 01234", "max_duration_s": 1})
         assert malformed["status"] == "error"

@@ -135,7 +135,7 @@ async def test_a_modem_failing_the_same_way_backs_off_and_is_published_failed_on
     at_log.fail["m1"] = ("AT+CMGF",)
     scenario = _bank(("quectel", _sims(350, 1)), ("quectel", _sims(360, 1)))
     async with running(tmp_path, mosquitto, base_topic, scenario) as rig:
-        sup = rig.daemon.gateway.supervisors["m1"]
+        sup = rig.daemon.runtime.supervisors["m1"]
         await rig.until(lambda: rig.modem("m1").get("state") == "failed", timeout=60)
         assert "CMGF" in (rig.modem("m1").get("reason") or "")
         await rig.until(lambda: len(sup.retry_delays) >= 4, timeout=60)

@@ -26,7 +26,7 @@ from simbank.at.channel import AtChannel
 from simbank.at.codec import Urc
 from simbank.config.models import ModemConfig
 from simbank.contract import Topics
-from simbank.daemon.status import StatusBoard
+from simbank.daemon.board import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.port import open_port

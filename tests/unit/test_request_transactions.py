@@ -17,7 +17,7 @@ import pytest
 
 from simbank.bank.usage import UsageKind
 from simbank.contract import Request, Topics
-from simbank.daemon.requests import RequestRouter, booking_key
+from simbank.daemon.router import RequestRouter, booking_key
 from simbank.store.ledger import Ledger
 
 ICCID = "89990100000000008008"

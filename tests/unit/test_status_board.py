@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from simbank.contract import RegistrationInfo, Topics
-from simbank.daemon.status import StatusBoard
+from simbank.daemon.board import StatusBoard
 
 
 class Recorder:

@@ -13,10 +13,10 @@ from simbank import __version__
 from simbank.config.loader import load_config
 from simbank.config.models import Config
 from simbank.contract import BridgeInfo, Topics, utc_now
-from simbank.daemon.gateway import Gateway
+from simbank.daemon.board import StatusBoard
 from simbank.daemon.handlers import Handlers
-from simbank.daemon.requests import RequestRouter
-from simbank.daemon.status import StatusBoard
+from simbank.daemon.router import RequestRouter
+from simbank.daemon.runtime import BankRuntime
 from simbank.daemon.supervisor import ModemSupervisor
 from simbank.errors import ConfigError
 from simbank.integrations.homeassistant import DiscoveryPublisher, birth_topic, is_birth
@@ -74,14 +74,14 @@ class Daemon:
                 self.bridge, config.mqtt.base_topic, config.gateway.id, ha.prefix
             )
             self.board.watchers.append(self.discovery)
-        self.gateway = Gateway(config, self.ledger, self.board, clock, time_scale)
+        self.runtime = BankRuntime(config, self.ledger, self.board, clock, time_scale)
         self.supervisors = {
             m.id: ModemSupervisor(
-                m, self.board, config.gateway.poll_interval_s, self.gateway, time_scale=time_scale
+                m, self.board, config.gateway.poll_interval_s, self.runtime, time_scale=time_scale
             )
             for m in config.modems
         }
-        self.gateway.supervisors = self.supervisors
+        self.runtime.supervisors = self.supervisors
         if self.metrics is not None:
             for sup in self.supervisors.values():
                 sup.at_hook = self.metrics.observe_at
@@ -89,14 +89,14 @@ class Daemon:
         self.router = RequestRouter(
             self.topics,
             self.bridge,
-            Handlers(self.gateway).table(),
+            Handlers(self.runtime).table(),
             self.ledger,
-            self.gateway.clock,
+            self.runtime.clock,
         )
         if self.metrics is not None:
             self.router.on_response = self.metrics.observe_request
-        for iccid in self.gateway.sims:
-            self.gateway.publish_sim(iccid)
+        for iccid in self.runtime.sims:
+            self.runtime.publish_sim(iccid)
 
     def reload(self) -> None:
         """SIGHUP: re-read the policies and the do-not-call list; calls in progress go on.
@@ -117,12 +117,12 @@ class Daemon:
                 ]
                 if changed:
                     log.warning("reload_needs_restart", sections=changed)
-                self.gateway.reconfigure(fresh.policies, fresh.compliance)
-        result = self.gateway.dnc.reload()
+                self.runtime.reconfigure(fresh.policies, fresh.compliance)
+        result = self.runtime.dnc.reload()
         log.info(
             "reloaded",
-            policies=sorted(self.gateway.limits),
-            dnc_numbers=len(self.gateway.dnc),
+            policies=sorted(self.runtime.limits),
+            dnc_numbers=len(self.runtime.dnc),
             dnc_problems=len(result.problems),
         )
 
@@ -184,7 +184,7 @@ class Daemon:
         async with asyncio.TaskGroup() as tg:
             bridge_task = tg.create_task(self.bridge.run(), name="mqtt-bridge")
             requests = tg.create_task(self.router.run(), name="requests")
-            workers = [tg.create_task(self.gateway.run(), name="gateway")]
+            workers = [tg.create_task(self.runtime.run(), name="gateway")]
             workers += [
                 tg.create_task(sup.run(), name=f"modem-{modem_id}")
                 for modem_id, sup in self.supervisors.items()

@@ -26,8 +26,8 @@ from simbank.contract import (
     SmsRequest,
     UssdRequest,
 )
-from simbank.daemon.gateway import Gateway
-from simbank.daemon.requests import Handler, booking_key
+from simbank.daemon.router import Handler, booking_key
+from simbank.daemon.runtime import BankRuntime
 from simbank.daemon.supervisor import ModemSupervisor
 from simbank.drivers.procedures import SwitchResult
 from simbank.errors import Refused
@@ -44,7 +44,7 @@ WAIT_SLACK_S = 0.05
 class Handlers:
     """The request handlers of DESIGN §5, bound to one gateway."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: BankRuntime) -> None:
         self.gw = gateway
 
     def table(self) -> dict[str, Handler]:

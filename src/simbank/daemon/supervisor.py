@@ -25,7 +25,7 @@ from simbank.backoff import Backoff
 from simbank.bank.sim_identity import ReadToken, SimIdentity
 from simbank.config.models import ModemConfig
 from simbank.contract import ModemStateName, RegistrationInfo, SignalInfo
-from simbank.daemon.status import StatusBoard
+from simbank.daemon.board import StatusBoard
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.parse.identity import iccid_checksum_ok
 from simbank.drivers.port import open_port
@@ -122,7 +122,7 @@ def summarize(registrations: dict[str, Registration]) -> Registration | None:
 
 
 class ModemObserver(Protocol):
-    """What the bank side hears from a modem (the Gateway implements it)."""
+    """What the bank side hears from a modem (the BankRuntime implements it)."""
 
     def sim_identified(
         self,

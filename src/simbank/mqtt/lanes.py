@@ -141,5 +141,5 @@ def _busy_prefix() -> bytes:
 BUSY_PREFIX = _busy_prefix()
 OK_PREFIX = b'{"status":"ok"'
 ERROR_PREFIX = b'{"status":"error"'
-#: Commands whose answers are only information (simbank.daemon.requests.READ_ONLY).
+#: Commands whose answers are only information (simbank.daemon.router.READ_ONLY).
 READ_ONLY_COMMANDS = frozenset({"status", "sim/report"})

@@ -1,4 +1,4 @@
-"""The gateway: the bank's decisions wired to the modems, the ledger and MQTT.
+"""The bank at run time: the pure rules of ``simbank.bank`` wired to the modems, the ledger and MQTT.
 
 It hears every modem (``ModemObserver``), feeds the block detector, applies its verdicts
 (ledger first, then MQTT), keeps the SIM inventory (which ICCID sits in which slot), and
@@ -28,8 +28,8 @@ from simbank.bank.usage import Usage, history_start, summarise
 from simbank.config.models import ComplianceConfig, Config, PolicyConfig
 from simbank.contract import BlockInfo
 from simbank.contract import Usage as UsagePayload
+from simbank.daemon.board import StatusBoard
 from simbank.daemon.redact import redact_text
-from simbank.daemon.status import StatusBoard
 from simbank.daemon.supervisor import ModemSupervisor
 from simbank.drivers.parse.plmn import home_network
 from simbank.drivers.types import Registration, SimStatus
@@ -83,7 +83,7 @@ def _iso(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-class Gateway:
+class BankRuntime:
     """Shared state and the glue between modems, bank and MQTT."""
 
     def __init__(
