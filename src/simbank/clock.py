@@ -1,16 +1,28 @@
 """The daemon's notion of time, injected: ``now()`` and ``sleep()`` (the simulator's ``SimClock``
 has the same two). Code that decides on elapsed time takes a :class:`Clock`, so its tests can
-run on a scripted clock instead of asserting wall-clock figures on a loaded machine."""
+run on a scripted clock instead of asserting wall-clock figures on a loaded machine.
+
+Two families:
+
+- the bank's clock (:class:`SystemClock`, or :class:`ScaledClock` to run a day in minutes
+  against a simulator at the same scale): ``now()`` is epoch seconds, because quotas, quiet
+  hours and days are calendar things;
+- :class:`LoopClock`: the event loop's monotonic time, for intervals only.
+
+Every wait of the daemon that stands for modem or network time (a retry gap, a call's length,
+a SIM settling) goes through ``sleep()``, so a scaled clock scales all of them alike.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 
 class Clock(Protocol):
     def now(self) -> float:
-        """Seconds on a monotonic scale (only differences mean anything)."""
+        """Seconds on this clock's scale (epoch seconds for the bank's clocks)."""
         ...
 
     async def sleep(self, seconds: float) -> None:
@@ -26,3 +38,43 @@ class LoopClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+class SystemClock:
+    """The wall clock at its own pace: what production runs on."""
+
+    scale = 1.0
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    def real(self, seconds: float) -> float:
+        """Wall-clock seconds that ``seconds`` of this clock take."""
+        return max(0.0, seconds)
+
+
+class ScaledClock:
+    """Epoch time that runs ``scale`` times faster than the wall clock, from ``start``.
+
+    ``ScaledClock(60, start=t0)`` makes a simulated hour pass in a real minute; every
+    ``sleep()`` is divided by the same factor, so waits and timestamps stay consistent."""
+
+    def __init__(self, scale: float, start: float | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be positive")
+        self.scale = scale
+        self._start = time.time() if start is None else start
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return self._start + (time.monotonic() - self._origin) * self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(self.real(seconds))
+
+    def real(self, seconds: float) -> float:
+        """Wall-clock seconds that ``seconds`` of this clock take."""
+        return max(0.0, seconds) / self.scale
