@@ -20,6 +20,7 @@ import structlog.testing
 from simbank.at.channel import AtChannel
 from simbank.at.codec import Command, Urc
 from simbank.drivers.port import open_port
+from simbank.drivers.registry import VENDOR_URC_NAMES
 from simbank.errors import (
     AtTimeout,
     CommandError,
@@ -166,6 +167,20 @@ async def test_urc_mid_response_is_delivered_and_response_intact(
     assert response.lines == ("350000001234560",)
     assert creg == [Urc("+CREG", "+CREG: 1")]
     assert [u.name for u in everything] == ["+CREG", "RING"]
+
+
+async def test_a_vendor_urc_mid_response_is_a_urc_on_a_port_from_open_port(
+    modem: FakeModem, channel: AtChannel
+) -> None:
+    # open_port gives the channel every dialect's URC names: a Huawei ^SIMST and a Quectel
+    # +QUSIM during AT+CGMI (before any dialect is known) stay out of the answer.
+    modem.script[b"AT+CGMI"] = b"\r\nQuectel\r\n\r\n^SIMST: 1\r\n\r\n+QUSIM: 1\r\n\r\nOK\r\n"
+    everything: list[Urc] = []
+    channel.subscribe_all(everything.append)
+    assert channel.urc_names >= VENDOR_URC_NAMES
+    response = await channel.request("AT+CGMI")
+    assert response.lines == ("Quectel",)
+    assert [u.name for u in everything] == ["^SIMST", "+QUSIM"]
 
 
 async def test_replies_one_byte_at_a_time_with_prompt(modem: FakeModem, channel: AtChannel) -> None:

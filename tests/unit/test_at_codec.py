@@ -37,11 +37,13 @@ from simbank.at.codec import (
     line_name,
     parse_final,
 )
+from simbank.drivers.registry import VENDOR_URC_NAMES
 from simbank.errors import CommandError, ProtocolGarbage
 
 
 def run(command: Command | None, *chunks: bytes, max_line: int = 2048) -> list[Event]:
-    codec = AtCodec(max_line=max_line)
+    """Feed a codec that knows the drivers' vendor URC names, as ``open_port`` sets it up."""
+    codec = AtCodec(max_line=max_line, urc_names=VENDOR_URC_NAMES)
     if command is not None:
         codec.send(command)
     events: list[Event] = []

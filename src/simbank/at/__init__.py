@@ -1,25 +1,8 @@
-"""simbank.at: sans-IO AT codec, +CME/+CMS error tables and the AtChannel protocol."""
+"""simbank.at: sans-IO AT codec and its results, +CME/+CMS error tables, URC subscriptions and
+the AtChannel protocol."""
 
-from simbank.at.channel import AtChannel, UrcCallback, mask_command
-from simbank.at.codec import (
-    CTRL_Z,
-    LONG,
-    MEDIUM,
-    SHORT,
-    URC_NAMES,
-    AtCodec,
-    Command,
-    Event,
-    FinalResult,
-    Garbage,
-    Prompt,
-    Response,
-    ResultKind,
-    Stray,
-    Urc,
-    line_name,
-    parse_final,
-)
+from simbank.at.channel import AtChannel, mask_command
+from simbank.at.codec import URC_NAMES, AtCodec
 from simbank.at.codes import (
     CMS_BARRED_CODES,
     CMS_RETRYABLE_CODES,
@@ -39,6 +22,24 @@ from simbank.at.codes import (
     is_retryable,
     sim_problem,
 )
+from simbank.at.results import (
+    CTRL_Z,
+    LONG,
+    MEDIUM,
+    SHORT,
+    Command,
+    Event,
+    FinalResult,
+    Garbage,
+    Prompt,
+    Response,
+    ResultKind,
+    Stray,
+    Urc,
+    line_name,
+    parse_final,
+)
+from simbank.at.subscriptions import UrcCallback, UrcWaiter
 
 __all__ = [
     "CMS_BARRED_CODES",
@@ -69,6 +70,7 @@ __all__ = [
     "Stray",
     "Urc",
     "UrcCallback",
+    "UrcWaiter",
     "cme_code_from_text",
     "cms_code_from_text",
     "describe",

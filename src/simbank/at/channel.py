@@ -11,6 +11,11 @@ commands (``Desync``: a final result nobody asked for, a bare ``OK`` to ``AT+CSQ
 are consumed), then carries on. A query whose answer was lost on the way is sent once more after
 the re-sync; if it is lost again the caller gets ``ProtocolGarbage``. Each re-sync is counted
 (``resyncs``, ``on_resync``) and logged once (``at_channel_resynced``).
+
+URC routing (subscriptions, one-shot waits) is in :mod:`simbank.at.subscriptions`; the vendor
+URC names come from the drivers (``urc_names``, given by ``drivers.port.open_port``). This file
+is past 400 lines because what is left is one state machine: the queue, the timeouts, the
+liveness probe and the re-sync all turn on the same in-flight request and quiet-line timer.
 """
 
 from __future__ import annotations
@@ -18,16 +23,15 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
 import structlog
 
-from simbank.at.codec import (
-    MAX_LINE,
+from simbank.at.codec import MAX_LINE, AtCodec
+from simbank.at.results import (
     SHORT,
-    AtCodec,
     Command,
     Desync,
     Event,
@@ -37,9 +41,10 @@ from simbank.at.codec import (
     Stray,
     Urc,
 )
+from simbank.at.subscriptions import UrcCallback, UrcSubscriptions, UrcWaiter
 from simbank.errors import AtTimeout, ModemUnresponsive, PortLost, ProtocolGarbage
 
-UrcCallback = Callable[[Urc], None]
+__all__ = ["AtChannel", "UrcCallback", "UrcWaiter", "mask_command"]
 
 HOLD_QUIET: Final = 0.05
 """Seconds of silence after which a held final result (a bare ``OK`` to ``AT+CSQ``: maybe a
@@ -86,7 +91,10 @@ class AtChannel(asyncio.Protocol):
         max_line: int = MAX_LINE,
         hold_quiet: float = HOLD_QUIET,
         resync_quiet: float = RESYNC_QUIET,
+        urc_names: Iterable[str] = (),
     ) -> None:
+        """``urc_names``: vendor URC names to take as URCs even in the middle of an answer,
+        besides the 27.007/27.005 ones (``codec.URC_NAMES``); the drivers declare them."""
         self.name = name
         self.consecutive_timeouts = 0
         #: Lines the codec could not make sense of so far (a URC may have been among them).
@@ -97,7 +105,7 @@ class AtChannel(asyncio.Protocol):
         self.on_result: Callable[[float, bool], None] | None = None
         #: Called with the reason once per re-sync: for the re-sync counter.
         self.on_resync: Callable[[str], None] | None = None
-        self._codec = AtCodec(max_line=max_line, hold_bare=True)
+        self._codec = AtCodec(max_line=max_line, hold_bare=True, urc_names=urc_names)
         self._hold_quiet = hold_quiet
         self._resync_quiet = resync_quiet
         self._quiet: asyncio.TimerHandle | None = None  # armed: wait for silence
@@ -112,9 +120,7 @@ class AtChannel(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._queue: deque[_Request] = deque()
         self._current: _Request | None = None
-        self._subscribers: dict[str, list[UrcCallback]] = {}
-        self._all: list[UrcCallback] = []
-        self._urc_waiters: set[asyncio.Future[Urc]] = set()
+        self._urcs = UrcSubscriptions(name)
         self._connected = asyncio.Event()
         self._closed = asyncio.Event()
         self._closing = False
@@ -175,26 +181,26 @@ class AtChannel(asyncio.Protocol):
             response.raise_for_error()
         return response
 
+    @property
+    def urc_names(self) -> frozenset[str]:
+        """The names taken as URCs in the middle of an answer (standard and added)."""
+        return self._codec.urc_names
+
     def subscribe(self, prefix: str, callback: UrcCallback) -> Callable[[], None]:
         """Call ``callback(urc)`` for every URC named ``prefix`` (``"+CREG"``, ``"RING"``)."""
-        self._subscribers.setdefault(prefix, []).append(callback)
-
-        def unsubscribe() -> None:
-            callbacks = self._subscribers.get(prefix, [])
-            if callback in callbacks:
-                callbacks.remove(callback)
-
-        return unsubscribe
+        return self._urcs.subscribe(prefix, callback)
 
     def subscribe_all(self, callback: UrcCallback) -> Callable[[], None]:
         """Call ``callback(urc)`` for every URC."""
-        self._all.append(callback)
+        return self._urcs.subscribe_all(callback)
 
-        def unsubscribe() -> None:
-            if callback in self._all:
-                self._all.remove(callback)
-
-        return unsubscribe
+    def expect_urc(self, prefix: str, predicate: Callable[[Urc], bool] | None = None) -> UrcWaiter:
+        """Listen from now on for the next URC named ``prefix`` (and matching ``predicate``);
+        ``await waiter.wait(timeout)`` for it, ``close()`` it (or use ``with``). Make it before
+        sending a command whose answer may come as that URC: an early one is not missed."""
+        if not self.connected:
+            raise PortLost(f"{self.name}: port is not open")
+        return self._urcs.waiter(prefix, predicate)
 
     async def wait_for_urc(
         self,
@@ -203,31 +209,8 @@ class AtChannel(asyncio.Protocol):
         predicate: Callable[[Urc], bool] | None = None,
     ) -> Urc:
         """The next URC named ``prefix`` (and matching ``predicate``); AtTimeout, PortLost."""
-        if not self.connected:
-            raise PortLost(f"{self.name}: port is not open")
-        future: asyncio.Future[Urc] = asyncio.get_running_loop().create_future()
-
-        def on_urc(urc: Urc) -> None:
-            if future.done():
-                return
-            try:
-                wanted = predicate is None or predicate(urc)
-            except Exception as exc:  # noqa: BLE001 - the predicate's error goes to the waiter
-                future.set_exception(exc)
-                return
-            if wanted:
-                future.set_result(urc)
-
-        unsubscribe = self.subscribe(prefix, on_urc)
-        self._urc_waiters.add(future)
-        try:
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError:
-            raise AtTimeout(f"{self.name}: no {prefix} within {timeout:g}s") from None
-        finally:
-            unsubscribe()
-            self._urc_waiters.discard(future)
+        with self.expect_urc(prefix, predicate) as waiter:
+            return await waiter.wait(timeout)
 
     async def wait_closed(self) -> BaseException | None:
         """Wait until the port is closed; the transport's error, if any (None = clean)."""
@@ -345,7 +328,7 @@ class AtChannel(asyncio.Protocol):
             self._complete(event)
         elif isinstance(event, Urc):
             self._log.debug("at_urc", name=event.name, text=event.text, body=event.body)
-            self._deliver(event)
+            self._urcs.deliver(event)
         elif isinstance(event, Prompt):
             current = self._current
             if current is not None and self._transport is not None:
@@ -486,13 +469,6 @@ class AtChannel(asyncio.Protocol):
             self._queue.appendleft(resend)
         self._send_next()
 
-    def _deliver(self, urc: Urc) -> None:
-        for callback in (*self._subscribers.get(urc.name, ()), *self._all):
-            try:
-                callback(urc)
-            except Exception:  # noqa: BLE001 - a broken subscriber must not break the port
-                self._log.exception("urc_callback_failed", name=urc.name)
-
     def cancel_text_entry(self) -> None:
         """Write ESC, outside any command: a client that died at the SMS prompt (``> `` after
         ``AT+CMGS``) left the modem reading message text, where every ``AT`` we send is more
@@ -542,9 +518,7 @@ class AtChannel(asyncio.Protocol):
                 error = PortLost(f"{self.name}: port {reason}", raw=self._describe(request.command))
                 error.__cause__ = exc
                 request.future.set_exception(error)
-        for waiter in list(self._urc_waiters):
-            if not waiter.done():
-                waiter.set_exception(PortLost(f"{self.name}: port {reason}"))
+        self._urcs.fail_waiters(reason)
 
 
 def _retrieve(future: asyncio.Future[Response]) -> None:

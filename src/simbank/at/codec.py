@@ -2,11 +2,12 @@
 
 The codec knows which command is pending (``send``) and uses it to tell a response line from an
 unsolicited result code: a line whose prefix is the pending command's prefix (or the command's
-own name for read/exec forms) belongs to the response; a line with a known URC prefix is a
-``Urc`` even in the middle of a response; any other line while a command is pending is part of
-the response (bare answers such as ``AT+CGSN``). With nothing pending every line is a ``Urc``,
-except a lone final result (``OK``/``ERROR``/``+CME ERROR``): the late answer of a command that
-timed out is a ``Stray``, any other one a ``Desync``.
+own name for read/exec forms) belongs to the response; a line with a known URC name is a ``Urc``
+even in the middle of a response (the 27.007/27.005 names of ``URC_NAMES``, and the vendor
+names the drivers declare, given as ``urc_names``); any other line while a command is
+pending is part of the response (bare answers such as ``AT+CGSN``). With nothing pending every
+line is a ``Urc``, except a lone final result (``OK``/``ERROR``/``+CME ERROR``): the late answer
+of a command that timed out is a ``Stray``, any other one a ``Desync``.
 
 Out-of-step answers (modem-realism.md B18 "stray OK", D8, B1): a modem that sends one final
 result more than asked for would pin each later answer on the next command for good. The codec
@@ -23,22 +24,68 @@ channel re-syncs the port before its next command):
 * a line carrying the answer name of the previous command, which was answered with a bare
   ``OK``: that command's late answer; the final result that follows it is the previous
   command's too (a ``Stray``), and the pending command still gets its own answer.
+
+The events and commands themselves are in :mod:`simbank.at.results` (re-exported here). This
+file is past 400 lines because it is one state machine: framing and classification share the
+pending command's state (the SMS prompt, a ``+CUSD`` quote left open, ``+CMGR`` text, a held
+final), so splitting them would spread one set of invariants over two files.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Final
 
-from simbank.at.codes import describe, error_code
-from simbank.errors import CommandError, ProtocolGarbage
+from simbank.at.results import (
+    ANSWERED_QUERIES,
+    CALL_RESULTS,
+    CTRL_Z,
+    LONG,
+    MEDIUM,
+    SHORT,
+    Command,
+    Desync,
+    Event,
+    FinalResult,
+    Garbage,
+    Prompt,
+    Response,
+    ResultKind,
+    Stray,
+    Urc,
+    line_name,
+    parse_final,
+)
 
-SHORT: Final = 3.0
-MEDIUM: Final = 12.0
-LONG: Final = 40.0
-CTRL_Z: Final = b"\x1a"
+__all__ = [
+    "ANSWERED_QUERIES",
+    "CALL_RESULTS",
+    "CTRL_Z",
+    "LONG",
+    "MAX_LINE",
+    "MAX_RESPONSE_LINES",
+    "MEDIUM",
+    "SHORT",
+    "SPONTANEOUS_ANSWERS",
+    "TWO_LINE_URCS",
+    "URC_NAMES",
+    "AtCodec",
+    "Command",
+    "Desync",
+    "Event",
+    "FinalResult",
+    "Garbage",
+    "Prompt",
+    "Response",
+    "ResultKind",
+    "Stray",
+    "Urc",
+    "line_name",
+    "parse_final",
+]
+
 MAX_LINE: Final = 2048
 """Longest line (bytes, line end excluded) the codec frames by default. A longer one comes out as
 one ``Garbage`` holding its first ``max_line`` bytes, and the rest up to the next line end is
@@ -49,217 +96,22 @@ lines, ``AT+CLAC`` ~700). Later lines are dropped, with one ``Garbage`` saying s
 never sends its final result cannot grow memory (past ``MAX_RESPONSE_LINES * max_line`` bytes)
 while the command waits for its timeout."""
 
-
-class ResultKind(StrEnum):
-    OK = "OK"
-    ERROR = "ERROR"
-    CME_ERROR = "+CME ERROR"
-    CMS_ERROR = "+CMS ERROR"
-    NO_CARRIER = "NO CARRIER"
-    BUSY = "BUSY"
-    NO_ANSWER = "NO ANSWER"
-    NO_DIALTONE = "NO DIALTONE"
-    CONNECT = "CONNECT"
-
-
-@dataclass(frozen=True, slots=True)
-class FinalResult:
-    kind: ResultKind
-    code: int | None
-    raw: str
-
-    @property
-    def ok(self) -> bool:
-        return self.kind in (ResultKind.OK, ResultKind.CONNECT)
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    text: str
-    prefix: str | None = None
-    timeout: float = SHORT
-    payload: str | None = None
-    sensitive: bool = False
-
-    @property
-    def name(self) -> str | None:
-        """The info-line prefix this command's own answer carries: ``AT+CREG?`` → ``+CREG``.
-
-        Only for read (``?``), test (``=?``) and execute forms; a set command (``AT+CREG=2``)
-        answers ``OK`` and a ``+CREG:`` line meanwhile is a URC.
-        """
-        match = _EXTENDED.match(self.text)
-        if match is None:
-            return None
-        rest = self.text[match.end() :]
-        if rest in ("", "?", "=?"):
-            return match.group(1).upper()
-        return None
-
-    @property
-    def answer_name(self) -> str | None:
-        """The information line this command's answer normally carries before ``OK``:
-        ``AT+CREG?`` → ``+CREG``, ``AT+CSQ`` → ``+CSQ``, ``AT+CICCID`` (prefix ``+ICCID``) →
-        ``+ICCID``. None when a bare ``OK`` is a whole answer (``AT+CFUN=1``, ``AT+CLCC``)."""
-        own = self.name
-        if own is None:
-            return None
-        read = self.text.endswith("?") and not self.text.endswith("=?")
-        if read or self.answered_query:
-            return self.prefix or own
-        return None
-
-    @property
-    def answered_query(self) -> bool:
-        """The execute form of a query that always answers a line (``AT+CSQ``, not the test
-        form ``AT+CESQ=?``, which a modem may answer with a bare ``OK``)."""
-        return self.name in ANSWERED_QUERIES and "=" not in self.text and "?" not in self.text
-
-    @property
-    def dials(self) -> bool:
-        """ATD/ATA/ATO and data commands: NO CARRIER/BUSY/... are this command's result."""
-        upper = self.text.upper()
-        return upper.startswith(("ATD", "ATA", "ATO", "AT+CGDATA"))
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    command: Command
-    lines: tuple[str, ...]
-    final: FinalResult
-
-    @property
-    def ok(self) -> bool:
-        return self.final.ok
-
-    def values(self, prefix: str | None = None) -> list[str]:
-        """Every line with ``prefix`` (default: the command's prefix), prefix and ``: `` cut.
-
-        With no prefix at all (a bare answer such as AT+CGSN) every line is returned whole.
-        """
-        want = prefix or self.command.prefix
-        if want is None:
-            own = self.command.name
-            if own is None or not any(line_name(line) == own for line in self.lines):
-                return list(self.lines)
-            want = own
-        return [
-            line[len(want) :].lstrip().removeprefix(":").strip()
-            for line in self.lines
-            if line_name(line) == want
-        ]
-
-    def value(self, prefix: str | None = None) -> str:
-        """The first line with ``prefix`` (see ``values``); ProtocolGarbage if there is none."""
-        found = self.values(prefix)
-        if not found:
-            want = prefix or self.command.prefix or "a line"
-            raise ProtocolGarbage(
-                f"{self.command.text.split('=')[0]}: no {want} in the answer",
-                raw="\n".join((*self.lines, self.final.raw)),
-            )
-        return found[0]
-
-    def raise_for_error(self) -> Response:
-        """Return self if the final result is OK/CONNECT, else raise CommandError."""
-        if self.final.ok:
-            return self
-        sms = self.final.kind is ResultKind.CMS_ERROR
-        detail = self.final.raw
-        if self.final.code is not None and self.final.kind in (
-            ResultKind.CME_ERROR,
-            ResultKind.CMS_ERROR,
-        ):
-            detail = f"{self.final.raw} ({describe(self.final.code, sms=sms)})"
-        raise CommandError(
-            f"{self.command.text.split('=')[0]} failed: {detail}",
-            raw=self.final.raw,
-            code=self.final.code,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Urc:
-    name: str
-    text: str
-    body: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Prompt:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Garbage:
-    raw: bytes
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Stray:
-    line: str
-
-
-@dataclass(frozen=True, slots=True)
-class Desync:
-    """Evidence that answers and commands are out of step: ``line`` cannot belong to the
-    command it arrived for (or arrived with no command pending)."""
-
-    reason: str
-    line: str
-    command: Command | None = None
-    """The pending command whose answer is lost (the codec gave it up): send it again."""
-
-
-Event = Response | Urc | Prompt | Garbage | Stray | Desync
-
-_EXTENDED = re.compile(r"AT([+^$#*%][A-Za-z0-9]+)", re.IGNORECASE)
 _TERMINATOR = re.compile(rb"[\r\n]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _PROMPT: Final = b"> "
 
-# Lines that are URCs even while a command is pending (unless the command asked for them).
-# Sources: 27.007 §7/§8/§10, 27.005 §3.4.1, Quectel EC25, SIMCom SIM7600 (incl. AT+AUTOCSQ,
-# which reports "+CSQ: <rssi>,<ber>" unsolicited), Huawei ME909s, Fibocom L610 manuals.
+# Lines that are URCs even while a command is pending (unless the command asked for them):
+# the standard ones (27.007 §7/§8/§10, 27.005 §3.4.1). A vendor's own URCs (Quectel +QIND,
+# Huawei ^RSSI, SIMCom "SMS DONE"...) are declared by its driver (``urc_names`` in drivers/)
+# and given to the codec as ``AtCodec(urc_names=...)`` (``drivers.port.open_port`` does).
 URC_NAMES: Final = frozenset(
     {
-        # 27.007 / 27.005
         "+CREG", "+CGREG", "+CEREG", "+C5GREG", "+CPIN", "+CMTI", "+CMT", "+CDS", "+CDSI",
         "+CBM", "+CUSD", "+CLIP", "+CRING", "RING", "+CCWA", "+CSSI", "+CSSU", "+CIEV",
         "+CGEV", "+CTZV", "+CTZE", "+CLCC", "+CSQ", "+CFUN", "+CUSATP", "+CUSATEND",
-        # Quectel
-        "+QIND", "+QUSIM", "RDY", "POWERED DOWN", "+QSIMSTAT", "+QNITZ",
-        # SIMCom
-        "SMS DONE", "PB DONE", "Call Ready", "SMS Ready", "+STIN", "*PSUTTZ", "DST",
-        "+PACSP", "+SIMCARD",
-        # Fibocom
-        "+SIM READY", "+PBREADY", "+SIM DROP",
-        # Huawei
-        "^RSSI", "^MODE", "^BOOT", "^SIMST", "^SRVST", "^HCSQ", "^CEND", "^ORIG", "^CONF",
-        "^CONN", "^STIN", "^NDISSTAT", "^DSFLOWRPT", "^NWTIME", "^CERSSI", "^SMMEMFULL",
-        # Cinterion
-        "^SYSSTART",
     }
 )  # fmt: skip
 TWO_LINE_URCS: Final = frozenset({"+CMT", "+CDS", "+CBM"})
-CALL_RESULTS: Final = {
-    "NO CARRIER": ResultKind.NO_CARRIER,
-    "BUSY": ResultKind.BUSY,
-    "NO ANSWER": ResultKind.NO_ANSWER,
-    "NO DIALTONE": ResultKind.NO_DIALTONE,
-}
-# Execute-form queries that always answer an information line (27.007 §5, §8.5, §8.69; vendor
-# ICCID/signal queries): a bare OK to one of these is somebody else's OK. Read forms (``?``)
-# normally answer one too, but not always (Gammu tests/at-creg/empty.dump: AT+CREG? → OK).
-# Test forms may not (``AT+CEER=?`` is a bare OK), nor set and other execute forms
-# (``AT+CLCC`` with no call, ``AT+CHUP``, an empty ``AT+CEER`` on some firmware).
-ANSWERED_QUERIES: Final = frozenset(
-    {
-        "+CSQ", "+CESQ", "+CGSN", "+CIMI", "+CGMI", "+CGMM", "+CGMR", "+GSN", "+GMI", "+GMM",
-        "+GMR", "+CBC", "+CCID", "+CICCID", "+QCCID", "^SYSINFO", "^SYSINFOEX", "+QCSQ",
-    }
-)  # fmt: skip
 # Answer lines that modems also send on their own the moment the state changes (the SIM
 # coming up, a registration change, a call, a USSD reply): when such a line follows a held
 # bare final and no second final comes before the line goes quiet, it was a URC and the held
@@ -267,35 +119,10 @@ ANSWERED_QUERIES: Final = frozenset(
 SPONTANEOUS_ANSWERS: Final = frozenset(
     {"+CPIN", "+CREG", "+CGREG", "+CEREG", "+C5GREG", "+CLCC", "+CUSD", "+CMTI", "+CIEV"}
 )
-# Huawei / older modems end an unknown command with these instead of ERROR.
-_ERROR_WORDS: Final = frozenset({"ERROR", "COMMAND NOT SUPPORT", "TOO MANY PARAMETERS"})
 # URCs whose quoted text may span lines (USSD menus).
 _QUOTED_TEXT: Final = frozenset({"+CUSD"})
 # Answers whose next line is message text, taken verbatim (even "OK" or "RING").
 _TEXT_BODY_ANSWERS: Final = frozenset({"+CMGR", "+CMGL"})
-
-
-def line_name(line: str) -> str:
-    """``"+CREG: 1"`` → ``"+CREG"``; ``"^RSSI:15"`` → ``"^RSSI"``; ``"RING"`` → ``"RING"``."""
-    head, sep, _ = line.partition(":")
-    return head.strip() if sep else line.strip()
-
-
-def parse_final(line: str) -> FinalResult | None:
-    """The final result a line stands for, or None. Call results (BUSY...) included."""
-    if line == "OK":
-        return FinalResult(ResultKind.OK, None, line)
-    if line in _ERROR_WORDS:
-        return FinalResult(ResultKind.ERROR, None, line)
-    for kind, sms in ((ResultKind.CME_ERROR, False), (ResultKind.CMS_ERROR, True)):
-        if line.startswith(kind.value):
-            rest = line[len(kind.value) :].lstrip().removeprefix(":")
-            return FinalResult(kind, error_code(rest, sms=sms), line)
-    if line in CALL_RESULTS:
-        return FinalResult(CALL_RESULTS[line], None, line)
-    if line == "CONNECT" or line.startswith("CONNECT "):
-        return FinalResult(ResultKind.CONNECT, None, line)
-    return None
 
 
 @dataclass(slots=True)
@@ -324,12 +151,16 @@ class _Pending:
 class AtCodec:
     """Frames the byte stream into lines and classifies them against the pending command."""
 
-    def __init__(self, *, max_line: int = MAX_LINE, hold_bare: bool = False) -> None:
+    def __init__(
+        self, *, max_line: int = MAX_LINE, hold_bare: bool = False, urc_names: Iterable[str] = ()
+    ) -> None:
         """``hold_bare``: hold a final result that may be a stray (see the module doc); whoever
-        feeds the codec must then call ``settle()`` once the line has been quiet a moment."""
+        feeds the codec must then call ``settle()`` once the line has been quiet a moment.
+        ``urc_names``: vendor URC names known from the start, besides ``URC_NAMES``."""
         if max_line < 2:
             raise ValueError("max_line must be at least 2")
         self._max_line = max_line
+        self._urc_names = URC_NAMES | frozenset(urc_names)
         self._hold_bare = hold_bare
         self._held: FinalResult | None = None
         self._last_bare: Command | None = None  # answered bare OK; its answer may be late
@@ -343,6 +174,11 @@ class AtCodec:
         self._take_next = False  # the next line is +CMGR/+CMGL message text
         self._quoted: str | None = None  # a +CUSD line whose quoted text is still open
         self._events: list[Event] = []
+
+    @property
+    def urc_names(self) -> frozenset[str]:
+        """The names of the lines taken as URCs even while a command is pending."""
+        return self._urc_names
 
     @property
     def pending(self) -> Command | None:
@@ -549,7 +385,7 @@ class AtCodec:
         elif not p.lines and self._late(name):
             p.owed += 1  # the previous command's final result comes next
             self._events.append(Desync(_late_reason(name), line))
-        elif name in URC_NAMES or line in CALL_RESULTS:
+        elif name in self._urc_names or line in CALL_RESULTS:
             self._urc(name, line)
         else:
             self._keep(p, line)
@@ -598,7 +434,7 @@ class AtCodec:
         last = self._last_bare
         if last is None or name != last.answer_name:
             return False
-        if name in URC_NAMES and last.name not in ANSWERED_QUERIES:
+        if name in self._urc_names and last.name not in ANSWERED_QUERIES:
             # a read form answered bare (a Gammu dump has AT+CREG? → OK): a +CREG line now
             # may well be a URC; only a query that cannot answer bare makes it a late answer
             return False
@@ -635,7 +471,7 @@ class AtCodec:
             self._abandoned = owner  # its final result follows
             self._events.append(Desync(_late_reason(name), line))
             return
-        if self._abandoned is not None and name not in URC_NAMES and line not in CALL_RESULTS:
+        if self._abandoned is not None and name not in self._urc_names and line not in CALL_RESULTS:
             self._events.append(Stray(line))  # info line of the timed-out command
             return
         self._urc(name, line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from simbank.at.codec import MEDIUM, Command
+from simbank.at.results import MEDIUM, Command
 from simbank.drivers.generic import GenericDriver, info_lines
 from simbank.drivers.parse.fields import first_int
 from simbank.errors import ProtocolGarbage
@@ -13,6 +13,8 @@ from simbank.errors import ProtocolGarbage
 
 class FibocomDriver(GenericDriver):
     dialect: ClassVar[str] = "fibocom"
+    # L610 manual: SIM readiness and hot-plug, phonebook ready.
+    urc_names: ClassVar[frozenset[str]] = frozenset({"+SIM READY", "+PBREADY", "+SIM DROP"})
 
     async def _probe_slot_switch(self) -> bool:
         return await self._answers("AT+GTDUALSIM?", "+GTDUALSIM")

@@ -1,31 +1,28 @@
-"""GenericDriver: modem semantics over plain 3GPP TS 27.007 / 27.005 AT commands.
+"""GenericDriver: modem operations over plain 3GPP TS 27.007 / 27.005 AT commands (SIM,
+network, radio and slots, calls, SMS, USSD).
 
 Vendor dialects subclass it and override only what differs: the ICCID command, the slot query
-and select, extra URC parsers, and which registration commands the modem has. Everything here
-goes through the AtChannel; the parsing is done by the pure functions of this package.
+and select, extra URC names and parsers, and which registration commands the modem has. The
+probe, URC setup and capability probe are in :mod:`simbank.drivers.base`. Everything here goes
+through the AtChannel; the parsing is done by the pure functions of ``drivers.parse``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from typing import ClassVar
 
-import structlog
-
-from simbank.at.channel import AtChannel
-from simbank.at.codec import LONG, MEDIUM, SHORT, Command, Response, ResultKind, Urc, line_name
 from simbank.at.codes import SIM_ABSENT_CODES
+from simbank.at.results import LONG, MEDIUM, Command, Response, ResultKind, line_name
+from simbank.drivers.base import DriverBase, UrcEvent, UrcParser, info_lines
 from simbank.drivers.parse.calls import parse_ceer, parse_clcc
 from simbank.drivers.parse.fields import first_int
 from simbank.drivers.parse.identity import (
-    clean_identity,
     parse_cops,
     parse_cpin,
     parse_crsm_iccid,
     parse_iccid,
-    parse_imei,
     parse_imsi,
     sim_status_from_cme,
 )
@@ -33,30 +30,31 @@ from simbank.drivers.parse.messaging import (
     parse_cmgl,
     parse_cmgr,
     parse_cmgs,
-    parse_cmti,
     parse_cusd,
 )
 from simbank.drivers.parse.plmn import EF_AD_READ, parse_ef_ad_mnc_length
 from simbank.drivers.parse.registration import parse_registration
 from simbank.drivers.parse.reject_causes import reject_cause_from_ceer
-from simbank.drivers.parse.signal import parse_cesq, parse_csq
+from simbank.drivers.parse.signal import parse_csq
 from simbank.drivers.types import (
     CallCause,
     CallInfo,
-    Domain,
-    ModemIdentity,
-    NewSms,
     Operator,
     Registration,
     Signal,
     SimStatus,
     SmsMessage,
-    UssdReply,
 )
 from simbank.errors import AtTimeout, CommandError, ModemUnresponsive, ProtocolGarbage
 
-UrcEvent = Registration | Signal | SimStatus | CallCause | NewSms | UssdReply
-UrcParser = Callable[[Urc], UrcEvent | None]
+__all__ = [
+    "CRSM_READ_ICCID",
+    "DriverBase",
+    "GenericDriver",
+    "UrcEvent",
+    "UrcParser",
+    "info_lines",
+]
 
 # EF_ICCID (file id 2FE2 = 12258) read as 10 bytes with READ BINARY (176).
 CRSM_READ_ICCID = "AT+CRSM=176,12258,0,0,10"
@@ -71,184 +69,10 @@ def _no_sim(response: Response) -> bool:
     return response.final.kind is ResultKind.CME_ERROR and response.final.code in SIM_ABSENT_CODES
 
 
-def info_lines(response: Response, prefix: str) -> list[str]:
-    """The whole lines (prefix kept) of a response that carry ``prefix``."""
-    return [line for line in response.lines if line_name(line) == prefix]
-
-
-class GenericDriver:
+class GenericDriver(DriverBase):
     """A 27.007 modem. ``slots`` is how many SIM slots the box wires to it (1-based API)."""
 
     dialect: ClassVar[str] = "generic"
-    # (command, answer prefix or None for a bare answer), tried before AT+CCID and +CRSM.
-    iccid_commands: ClassVar[tuple[tuple[str, str | None], ...]] = ()
-    # Registration domains to enable and query; C5GREG is tried and skipped on ERROR.
-    domains: ClassVar[tuple[Domain, ...]] = (Domain.CS, Domain.PS, Domain.EPS, Domain.NR5G)
-
-    def __init__(self, channel: AtChannel, slots: int = 1) -> None:
-        if slots < 1:
-            raise ValueError("a modem has at least one slot")
-        self.channel = channel
-        self.slots = slots
-        self.identity: ModemIdentity | None = None
-        self.reg_modes: dict[Domain, int] = {}  # the <n> accepted per domain by setup_urcs
-        #: Optional features this modem turned out to have (probed once per session, see
-        #: :meth:`probe_capabilities`): a dialect is a family, and its models differ.
-        self.capabilities: dict[str, bool] = {}
-        #: The CME code of the last ``AT+CPIN?`` that failed (None after a plain answer).
-        self.last_sim_cme: int | None = None
-        self._log = structlog.get_logger(__name__).bind(modem=channel.name, dialect=self.dialect)
-        self._urc_parsers: dict[str, UrcParser] = {
-            "+CREG": self._parse_registration_urc,
-            "+CGREG": self._parse_registration_urc,
-            "+CEREG": self._parse_registration_urc,
-            "+C5GREG": self._parse_registration_urc,
-            "+CSQ": lambda urc: parse_csq(urc.text),
-            "+CESQ": lambda urc: parse_cesq(urc.text),
-            "+CPIN": lambda urc: parse_cpin(urc.text),
-            "+CMTI": lambda urc: parse_cmti(urc.text),
-            "+CUSD": lambda urc: parse_cusd(urc.text),
-            **self.vendor_urc_parsers(),
-        }
-
-    def vendor_urc_parsers(self) -> dict[str, UrcParser]:
-        """Dialect hook: parsers for the vendor's own URCs, by URC name."""
-        return {}
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    async def _request(self, command: Command | str, *, check: bool = True) -> Response:
-        return await self.channel.request(command, check=check)
-
-    async def _accepted(self, text: str, limit: float = SHORT) -> bool:
-        """Send a set command (``limit``: its Command timeout); True on OK, False on ERROR."""
-        response = await self._request(Command(text, timeout=limit), check=False)
-        return response.ok
-
-    # -- probe and setup ---------------------------------------------------------------------
-
-    async def probe(self) -> ModemIdentity:
-        """Re-sync with up to 3 ``AT``, echo off, numeric errors, then read the identity."""
-        last: AtTimeout | None = None
-        for attempt in range(3):
-            try:
-                await self._request(Command("AT", timeout=SHORT), check=False)
-                break
-            except AtTimeout as exc:
-                self._log.debug("probe_at_timeout", attempt=attempt + 1)
-                last = exc
-                # Silence may be a modem still reading an SMS text from a client that died.
-                self.channel.cancel_text_entry()
-        else:
-            assert last is not None
-            raise last
-        await self._request(Command("ATE0"), check=False)
-        await self._request(Command("AT+CMEE=1"), check=False)
-        manufacturer = await self._identity_line("AT+CGMI", "+CGMI")
-        model = await self._identity_line("AT+CGMM", "+CGMM")
-        revision = await self._identity_line("AT+CGMR", "+CGMR")
-        imei = None
-        response = await self._request(Command("AT+CGSN"), check=False)
-        if response.ok:
-            for line in response.lines:
-                imei = parse_imei(line)
-                if imei is not None:
-                    break
-        self.identity = ModemIdentity(manufacturer, model, revision, imei)
-        self._log.info("modem_probed", manufacturer=manufacturer, model=model, revision=revision)
-        return self.identity
-
-    async def _identity_line(self, text: str, prefix: str) -> str:
-        response = await self._request(Command(text), check=False)
-        if not response.ok:
-            return ""
-        lines = [clean_identity(line, prefix) for line in response.lines]
-        return next((line for line in lines if line), "")
-
-    async def setup_urcs(self) -> None:
-        """Registration URCs at n=3 where accepted else n=2; SMS text mode and +CMTI routing."""
-        self.reg_modes = {}
-        for domain in self.domains:
-            for n in (3, 2):
-                if await self._accepted(f"AT{domain.command}={n}"):
-                    self.reg_modes[domain] = n
-                    break
-            else:
-                self._log.info("registration_urc_unsupported", domain=domain.value)
-        await self._request(Command("AT+CMGF=1"))
-        if not await self._accepted("AT+CNMI=2,1,0,0,0"):
-            await self._request(Command("AT+CNMI=2,1"))
-
-    # -- capabilities -------------------------------------------------------------------------
-
-    async def probe_capabilities(self) -> dict[str, bool]:
-        """Probe the optional features once (test or read forms) and cache them.
-
-        An optional command answered ``ERROR``, ``COMMAND NOT SUPPORT``, a ``+CME ERROR`` or
-        nothing at all means "absent": logged once here, never a modem fault. With one slot
-        wired (``slots = 1``) no slot command is ever sent. Call after :meth:`setup_urcs`.
-        """
-        self.capabilities.pop("slot_switch", None)
-        caps: dict[str, bool] = {"slot_switch": await self._slot_switching()}
-        for domain in self.domains:
-            caps[domain.command.lstrip("+").lower()] = domain in self.reg_modes
-        caps["reject_causes"] = any(n == 3 for n in self.reg_modes.values())
-        caps["ceer"] = await self._supports("AT+CEER=?")
-        caps["cesq"] = await self._supports("AT+CESQ=?")
-        caps.update(await self._probe_vendor_capabilities())
-        self.capabilities = caps
-        absent = sorted(name for name, present in caps.items() if not present)
-        self._log.info("modem_capabilities", absent=absent, slots=self.slots)
-        if self.slots > 1 and not caps["slot_switch"]:
-            self._log.warning("slot_switch_unsupported", configured_slots=self.slots)
-        return caps
-
-    async def _supports(self, text: str) -> bool:
-        """True if the modem accepts ``text`` (a test or read form); False on any error or
-        silence. A silent modem is checked by the channel's liveness AT before the next long
-        command, so one unanswered probe does not count against it."""
-        try:
-            response = await self._request(Command(text, timeout=SHORT), check=False)
-        except (AtTimeout, ProtocolGarbage) as exc:
-            self._log.info("capability_probe_unanswered", command=text, error=str(exc))
-            return False
-        return response.ok
-
-    async def _answers(self, text: str, prefix: str) -> bool:
-        """True if the read form ``text`` is answered OK with a ``prefix`` line (a slot probe:
-        single-SIM models answer ERROR or COMMAND NOT SUPPORT)."""
-        response = await self._request(Command(text, prefix=prefix, timeout=MEDIUM), check=False)
-        return response.ok and bool(info_lines(response, prefix))
-
-    async def _slot_switching(self) -> bool:
-        """Whether slots can be switched, probed on first need (never with one slot)."""
-        if "slot_switch" not in self.capabilities:
-            try:
-                switching = self.slots > 1 and await self._probe_slot_switch()
-            except (AtTimeout, ProtocolGarbage) as exc:
-                # Silence (EP06-E leaves AT+QUIMSLOT=? unanswered) or garbage: absent.
-                self._log.info("capability_probe_unanswered", command="slot", error=str(exc))
-                switching = False
-            self.capabilities["slot_switch"] = switching
-        return self.capabilities["slot_switch"]
-
-    async def _probe_slot_switch(self) -> bool:
-        """Dialect hook: whether the modem can switch SIM slots (only asked when ``slots > 1``).
-        A generic 27.007 modem has no slot command."""
-        return False
-
-    async def _probe_vendor_capabilities(self) -> dict[str, bool]:
-        """Dialect hook: the vendor's own optional features."""
-        return {}
-
-    @property
-    def can_switch_slots(self) -> bool:
-        return self.capabilities.get("slot_switch", False)
-
-    @property
-    def usable_slots(self) -> int:
-        """The slots this modem can reach: all wired ones if it switches, else the first."""
-        return self.slots if self.can_switch_slots else 1
 
     # -- SIM ---------------------------------------------------------------------------------
 
@@ -381,23 +205,6 @@ class GenericDriver:
                         self._log.warning("registration_unparsable", reason=str(exc), raw=line)
         return out
 
-    def parse_urc(self, urc: Urc) -> UrcEvent | None:
-        """A typed event for the URCs drivers understand; ``None`` for the others.
-
-        A URC that cannot be parsed is logged and dropped: noise never kills the reader.
-        """
-        parser = self._urc_parsers.get(urc.name)
-        if parser is None:
-            return None
-        try:
-            return parser(urc)
-        except ProtocolGarbage as exc:
-            self._log.warning("urc_unparsable", urc=urc.name, reason=str(exc), raw=urc.text)
-            return None
-
-    def _parse_registration_urc(self, urc: Urc) -> Registration:
-        return parse_registration(urc.text)
-
     async def signal(self) -> Signal:
         """``AT+CSQ``."""
         response = await self._request(Command("AT+CSQ", prefix="+CSQ"))
@@ -407,13 +214,6 @@ class GenericDriver:
         """``AT+COPS?``."""
         response = await self._request(Command("AT+COPS?", prefix="+COPS", timeout=MEDIUM))
         return parse_cops(self._one(response, "+COPS"))
-
-    @staticmethod
-    def _one(response: Response, prefix: str) -> str:
-        lines = info_lines(response, prefix)
-        if not lines:
-            raise ProtocolGarbage(f"no {prefix} line in the answer", raw=response.final.raw)
-        return lines[0]
 
     # -- radio and slots ---------------------------------------------------------------------
 
@@ -567,29 +367,12 @@ class GenericDriver:
         """
         if not _USSD_STRING.fullmatch(code):
             raise ValueError("a USSD code is digits, *, # and +")
-        loop = asyncio.get_running_loop()
-        arrived: asyncio.Future[Urc] = loop.create_future()
-
-        def on_cusd(urc: Urc) -> None:
-            if not arrived.done():
-                arrived.set_result(urc)
-
-        unsubscribe = self.channel.subscribe("+CUSD", on_cusd)  # before sending: no race
-        try:
+        with self.channel.expect_urc("+CUSD") as cusd:  # before sending: no race
             response = await self._request(
                 Command(f'AT+CUSD=1,"{code}",15', prefix="+CUSD", timeout=LONG)
             )
             lines = info_lines(response, "+CUSD")
-            if lines:
-                line = lines[0]
-            else:
-                try:
-                    async with asyncio.timeout(timeout):
-                        line = (await arrived).text
-                except TimeoutError:
-                    raise AtTimeout(f"no +CUSD within {timeout:g} s") from None
-        finally:
-            unsubscribe()
+            line = lines[0] if lines else (await cusd.wait(timeout)).text
         reply = parse_cusd(line)
         if reply.status == 4:
             raise CommandError("USSD request not supported by the network", raw=line, code=4)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from simbank.at.codec import MEDIUM, Command, Urc
+from simbank.at.results import MEDIUM, Command, Urc
 from simbank.drivers.generic import GenericDriver, UrcParser, info_lines
 from simbank.drivers.parse.calls import parse_cend
 from simbank.drivers.parse.fields import first_int
@@ -20,6 +20,14 @@ class HuaweiDriver(GenericDriver):
     dialect: ClassVar[str] = "huawei"
     iccid_commands: ClassVar[tuple[tuple[str, str | None], ...]] = (("AT^ICCID?", "^ICCID"),)
     domains: ClassVar[tuple[Domain, ...]] = (Domain.CS, Domain.PS, Domain.EPS)
+    # ME909s manual: signal, mode and service, boot and SIM state, call progress (^ORIG,
+    # ^CONF, ^CONN, ^CEND), STK, data link and flow, network time, SMS memory full.
+    urc_names: ClassVar[frozenset[str]] = frozenset(
+        {
+            "^RSSI", "^MODE", "^BOOT", "^SIMST", "^SRVST", "^HCSQ", "^CEND", "^ORIG", "^CONF",
+            "^CONN", "^STIN", "^NDISSTAT", "^DSFLOWRPT", "^NWTIME", "^CERSSI", "^SMMEMFULL",
+        }
+    )  # fmt: skip
     # The cause of the last ^CEND seen; preferred to AT+CEER, which these modems often leave
     # empty.
     last_cend: CallCause | None = None

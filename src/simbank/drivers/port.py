@@ -1,7 +1,8 @@
 """The serial port adapter: the only module that imports pyserial.
 
-``open_port`` opens the device exclusively (``flock``), wires it to an ``AtChannel`` and waits
-until the channel is connected. A missing, busy or forbidden device raises PortUnavailable;
+``open_port`` opens the device exclusively (``flock``), wires it to an ``AtChannel`` that knows
+the URC names of every dialect (``registry.VENDOR_URC_NAMES``) and waits until the channel is
+connected. A missing, busy or forbidden device raises PortUnavailable;
 an unplug (EIO on read) reaches ``AtChannel.connection_lost`` and fails pending requests.
 """
 
@@ -18,6 +19,7 @@ import serial
 import serial_asyncio_fast
 
 from simbank.at.channel import AtChannel
+from simbank.drivers.registry import VENDOR_URC_NAMES
 from simbank.errors import PortUnavailable
 
 
@@ -86,7 +88,7 @@ async def open_port(
     Raises PortUnavailable if the device is missing, busy, forbidden or does not open within
     ``timeout`` seconds.
     """
-    channel = AtChannel(name)
+    channel = AtChannel(name, urc_names=VENDOR_URC_NAMES)
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):

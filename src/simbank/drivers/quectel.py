@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from simbank.at.codec import MEDIUM, Command
+from simbank.at.results import MEDIUM, Command
 from simbank.drivers.generic import GenericDriver, UrcParser, info_lines
 from simbank.drivers.parse.fields import first_int
 from simbank.drivers.parse.signal import parse_qind_csq
@@ -19,6 +19,10 @@ from simbank.errors import ProtocolGarbage
 class QuectelDriver(GenericDriver):
     dialect: ClassVar[str] = "quectel"
     iccid_commands: ClassVar[tuple[tuple[str, str | None], ...]] = (("AT+QCCID", "+QCCID"),)
+    # EC25/EG25-G manual: boot (RDY, +QUSIM, +QIND: SMS DONE), power-down, SIM hot-plug, NITZ.
+    urc_names: ClassVar[frozenset[str]] = frozenset(
+        {"+QIND", "+QUSIM", "RDY", "POWERED DOWN", "+QSIMSTAT", "+QNITZ"}
+    )
     # Set once the firmware turned out to lack AT+QUIMSLOT and needs AT+QDSIM (0-based).
     legacy_dsim: bool = False
 

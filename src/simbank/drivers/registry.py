@@ -1,4 +1,5 @@
-"""Which driver speaks to a modem, by name (config) or by its AT+CGMI / AT+CGMM identity."""
+"""Which driver speaks to a modem, by name (config) or by its AT+CGMI / AT+CGMM identity; and
+the vendor URC names of all the dialects."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ DRIVERS: dict[str, type[GenericDriver]] = {
     driver.dialect: driver
     for driver in (GenericDriver, QuectelDriver, SimcomDriver, HuaweiDriver, FibocomDriver)
 }
+
+VENDOR_URC_NAMES: frozenset[str] = frozenset().union(*(d.urc_names for d in DRIVERS.values()))
+"""The URC names of every dialect, beyond the 27.007/27.005 ones of the codec. ``open_port``
+gives them all to every channel, not only the modem's own dialect's: until the generic probe
+has read ``AT+CGMI`` nobody knows the dialect, and a modem's boot URCs (``RDY``, ``^SIMST``,
+``+QUSIM``) must not be read as the answer to it; and a dialect configured by hand may be the
+wrong one."""
 
 
 @dataclass(frozen=True, slots=True)

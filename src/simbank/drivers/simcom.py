@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from simbank.at.codec import MEDIUM, Command
+from simbank.at.results import MEDIUM, Command
 from simbank.drivers.generic import GenericDriver, info_lines
 from simbank.drivers.parse.fields import body_of, split_fields, to_int
 from simbank.drivers.types import Domain
@@ -17,6 +17,13 @@ from simbank.errors import ProtocolGarbage
 class SimcomDriver(GenericDriver):
     dialect: ClassVar[str] = "simcom"
     iccid_commands: ClassVar[tuple[tuple[str, str | None], ...]] = (("AT+CICCID", "+ICCID"),)
+    # SIM7600/SIM800 manuals: boot and SIM readiness, STK, network time and daylight saving.
+    urc_names: ClassVar[frozenset[str]] = frozenset(
+        {
+            "SMS DONE", "PB DONE", "Call Ready", "SMS Ready", "+STIN", "*PSUTTZ", "DST",
+            "+PACSP", "+SIMCARD",
+        }
+    )  # fmt: skip
     # SIM7600/SIM7100/SIM800 are 2G-4G modems: no +C5GREG.
     domains: ClassVar[tuple[Domain, ...]] = (Domain.CS, Domain.PS, Domain.EPS)
 

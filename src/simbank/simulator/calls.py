@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from simbank.simulator.registration import CALL_CAUSES
+from simbank.drivers.parse.causes import CALL_CAUSES
 from simbank.simulator.state import Call
 
 if TYPE_CHECKING:

@@ -1,4 +1,11 @@
-"""One simulated modem: a PTY, a dialect, SIM slots, network state and fault injection."""
+"""One simulated modem: a PTY, a dialect, SIM slots, network state and fault injection.
+
+Past 400 lines because it is one object's life: boot, the command loop, the SIM's
+(re)initialisation, the registration timeline and the faults all act on the same tasks, output
+buffer and state, and the command handlers (``handlers``, ``calls``, ``messaging``,
+``sim_gate``) already live in their own modules; the cause texts come from the one 24.008 table
+(:mod:`simbank.drivers.parse.causes`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from simbank.drivers.parse.causes import REJECT_CAUSES
 from simbank.simulator.at_server import (
     AtSyntaxError,
     CommandLine,
@@ -32,7 +40,6 @@ from simbank.simulator.registration import (
     HOME,
     NOT_REGISTERED,
     REG_COMMANDS,
-    REJECT_CAUSES,
     ROAMING,
     SEARCHING,
     Cell,

@@ -14,32 +14,6 @@ SEARCHING = 2
 DENIED = 3
 ROAMING = 5
 
-# 3GPP TS 24.008 MM/GMM reject causes and CC causes, by number.
-REJECT_CAUSES: dict[int, str] = {
-    2: "IMSI unknown in HLR",
-    3: "Illegal MS",
-    6: "Illegal ME",
-    7: "GPRS services not allowed",
-    8: "GPRS services and non-GPRS services not allowed",
-    11: "PLMN not allowed",
-    12: "Location Area not allowed",
-    13: "Roaming not allowed in this location area",
-    15: "No Suitable Cells In Location Area",
-}
-CALL_CAUSES: dict[int, str] = {
-    1: "Unassigned (unallocated) number",
-    8: "Operator determined barring",
-    16: "Normal call clearing",
-    17: "User busy",
-    18: "No user responding",
-    19: "User alerting, no answer",
-    21: "Call rejected",
-    31: "Normal, unspecified",
-    50: "Requested facility not subscribed",
-    57: "Bearer capability not authorized",
-    68: "ACM equal to or greater than ACMmax",
-}
-
 
 @dataclass(frozen=True)
 class Cell:

@@ -5,63 +5,13 @@ from __future__ import annotations
 
 import re
 
+from simbank.drivers.parse.causes import CALL_CAUSES
 from simbank.drivers.parse.fields import body_of, is_decimal, opt_int, split_fields, to_int, unquote
 from simbank.drivers.types import CallCause, CallDirection, CallInfo, CallState
 from simbank.errors import ProtocolGarbage
 
-# 24.008 Annex H cause values and their names (H.1 normal class ... H.7 interworking).
-CAUSE_NAMES: dict[int, str] = {
-    1: "Unassigned (unallocated) number",
-    3: "No route to destination",
-    6: "Channel unacceptable",
-    8: "Operator determined barring",
-    16: "Normal call clearing",
-    17: "User busy",
-    18: "No user responding",
-    19: "User alerting, no answer",
-    21: "Call rejected",
-    22: "Number changed",
-    24: "Call rejected due to feature at the destination",
-    25: "Pre-emption",
-    26: "Non selected user clearing",
-    27: "Destination out of order",
-    28: "Invalid number format (incomplete number)",
-    29: "Facility rejected",
-    30: "Response to STATUS ENQUIRY",
-    31: "Normal, unspecified",
-    34: "No circuit/channel available",
-    38: "Network out of order",
-    41: "Temporary failure",
-    42: "Switching equipment congestion",
-    43: "Access information discarded",
-    44: "Requested circuit/channel not available",
-    47: "Resources unavailable, unspecified",
-    49: "Quality of service unavailable",
-    50: "Requested facility not subscribed",
-    55: "Incoming calls barred within the CUG",
-    57: "Bearer capability not authorized",
-    58: "Bearer capability not presently available",
-    63: "Service or option not available, unspecified",
-    65: "Bearer service not implemented",
-    68: "ACM equal to or greater than ACMmax",
-    69: "Requested facility not implemented",
-    70: "Only restricted digital information bearer capability is available",
-    79: "Service or option not implemented, unspecified",
-    81: "Invalid transaction identifier value",
-    87: "User not member of CUG",
-    88: "Incompatible destination",
-    91: "Invalid transit network selection",
-    95: "Semantically incorrect message",
-    96: "Invalid mandatory information",
-    97: "Message type non-existent or not implemented",
-    98: "Message type not compatible with protocol state",
-    99: "Information element non-existent or not implemented",
-    100: "Conditional IE error",
-    101: "Message not compatible with protocol state",
-    102: "Recovery on timer expiry",
-    111: "Protocol error, unspecified",
-    127: "Interworking, unspecified",
-}
+# 24.008 Annex H cause values and their names (the one table: drivers.parse.causes).
+CAUSE_NAMES: dict[int, str] = CALL_CAUSES
 
 # Spellings modems use besides the 24.008 names.
 _ALIASES: dict[str, int] = {

@@ -13,36 +13,10 @@ from __future__ import annotations
 
 import re
 
+from simbank.drivers.parse.causes import EPS_REJECT_CAUSES, REJECT_CAUSES
 from simbank.drivers.parse.fields import body_of, split_fields, unquote
 from simbank.errors import ProtocolGarbage
 
-#: Reject cause → the names (and token forms) it is reported under.
-REJECT_CAUSE_NAMES: dict[int, tuple[str, ...]] = {
-    2: ("imsi unknown in hlr", "imsi unknown in hss"),
-    3: ("illegal ms", "illegal ue"),
-    4: ("imsi unknown in vlr",),
-    5: ("imei not accepted",),
-    6: ("illegal me",),
-    7: ("gprs services not allowed", "eps services not allowed"),
-    8: (
-        "gprs services and non gprs services not allowed",
-        "eps services and non eps services not allowed",
-        "eps and non eps services not allowed",
-    ),
-    9: (
-        "ms identity cannot be derived by the network",
-        "ue identity cannot be derived by the network",
-    ),
-    10: ("implicitly detached",),
-    11: ("plmn not allowed",),
-    12: ("location area not allowed", "tracking area not allowed"),
-    13: ("roaming not allowed in this location area", "roaming not allowed in this tracking area"),
-    14: ("gprs services not allowed in this plmn", "eps services not allowed in this plmn"),
-    15: ("no suitable cells in location area", "no suitable cells in tracking area"),
-    17: ("network failure",),
-    22: ("congestion",),
-}
-_BY_NAME = {name: cause for cause, names in REJECT_CAUSE_NAMES.items() for name in names}
 _CATEGORIES = frozenset({"MM INFO", "GMM INFO", "EMM INFO", "SM INFO", "ESM INFO"})
 _REGISTRATION_CATEGORIES = frozenset({"MM INFO", "GMM INFO", "EMM INFO"})
 _NUMBERED = re.compile(r"^(\d{1,3})\s+(.+)$")
@@ -50,6 +24,15 @@ _NUMBERED = re.compile(r"^(\d{1,3})\s+(.+)$")
 
 def _normal(text: str) -> str:
     return " ".join(re.sub(r"[_\-/]", " ", text).casefold().split())
+
+
+#: Reject cause → the names (and token forms) it is reported under, normalised
+#: (the one table is :mod:`simbank.drivers.parse.causes`).
+REJECT_CAUSE_NAMES: dict[int, tuple[str, ...]] = {
+    cause: tuple(_normal(n) for n in (name, *EPS_REJECT_CAUSES.get(cause, ())))
+    for cause, name in REJECT_CAUSES.items()
+}
+_BY_NAME = {name: cause for cause, names in REJECT_CAUSE_NAMES.items() for name in names}
 
 
 def reject_cause_from_ceer(line: str) -> int | None:
