@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -171,6 +172,35 @@ def test_watch_frame_colours_only_when_asked() -> None:
     resting = next(line for line in frame.splitlines() if ICCID_B in line and "~" in line)
     assert resting.startswith("\x1b[2m")
     assert frame.endswith("sim_blocked\x1b[0m") and "  \x1b[31m" in frame
+
+
+@pytest.mark.parametrize(
+    ("modem", "table_row", "watch_row"),
+    [
+        (  # a refused registration, no SIM read, no signal yet
+            {"id": "m2", "state": "offline", "registration": {"state": "denied",
+             "reject_cause": 15}},
+            ("m2", "offline", "-", "-", "-", "-", "denied (#15)", "-", "-"),
+            ["m2", "offline", "-", "-", "-", "denied (#15)", "-", "-"],
+        ),
+        (  # a SIM the bank knows, an empty model name
+            {"id": "m3", "state": "ready", "model": "", "active_slot": 2, "iccid": ICCID_B,
+             "signal": {"rssi_dbm": -95, "quality": 20}},
+            ("m3", "ready", "-", "2", ICCID_B, "resting", "-", "-", "-95"),
+            ["m3", "ready", "2", ICCID_B, "resting", "-", "-", "[##--------] -95 dBm"],
+        ),
+    ],
+)  # fmt: skip
+def test_status_and_watch_show_a_modem_alike(
+    modem: dict[str, Any], table_row: tuple[str, ...], watch_row: list[str]
+) -> None:
+    """One modem row feeds both views: the status table and the watch frame agree."""
+    state = _state()
+    state[TOPICS.modem(modem["id"])] = modem
+    assert modem_rows(state, TOPICS)[-1] == table_row
+    frame = render_frame(state, TOPICS, [], now=NOW)
+    line = next(line for line in frame.splitlines() if line.startswith(modem["id"] + " "))
+    assert re.split(r"\s{2,}", line) == watch_row
 
 
 def test_watch_frame_without_anything() -> None:

@@ -7,7 +7,7 @@ same thing. Pure functions of the state: no I/O, no colours (``watch`` adds thos
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from simbank.contract import Topics
 
@@ -23,7 +23,8 @@ QUOTAS = (
 )
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """A table cell: ``-`` for a missing or empty value."""
     return "-" if value is None or value == "" else str(value)
 
 
@@ -38,10 +39,40 @@ def sims_of(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[Mapp
     )  # fmt: skip
 
 
-def modem_rows(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[tuple[str, ...]]:
-    """One row per modem of this gateway, sorted by modem id."""
-    sims = {str(v.get("iccid")): v for k, v in state.items() if k.startswith(f"{topics.root}/sim/")}
-    rows: list[tuple[str, ...]] = []
+class ModemRow(NamedTuple):
+    """One modem as every view shows it: text cells (``-`` when missing), and the raw signal
+    values that ``watch`` draws as a gauge."""
+
+    modem: str
+    state: str
+    model: str
+    slot: str
+    iccid: str
+    sim: str
+    registration: str
+    operator: str
+    rssi_dbm: Any
+    quality: Any
+
+    def cells(self) -> tuple[str, ...]:
+        """The row of the status table (see ``_COLUMNS``)."""
+        return (
+            self.modem,
+            self.state,
+            self.model,
+            self.slot,
+            self.iccid,
+            self.sim,
+            self.registration,
+            self.operator,
+            cell(self.rssi_dbm),
+        )
+
+
+def modems_of(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[ModemRow]:
+    """Each modem of this gateway with its SIM's state, sorted by topic (so by modem id)."""
+    sims = {str(s.get("iccid")): s for s in sims_of(state, topics)}
+    rows: list[ModemRow] = []
     for topic, modem in sorted(state.items()):
         if not topic.startswith(f"{topics.root}/modem/"):
             continue
@@ -49,23 +80,29 @@ def modem_rows(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[t
         sig = modem.get("signal") or {}
         iccid = modem.get("iccid")
         sim = sims.get(str(iccid), {}) if iccid else {}
-        reg_text = _cell(reg.get("state"))
+        registration = cell(reg.get("state"))
         if reg.get("reject_cause") is not None:
-            reg_text += f" (#{reg['reject_cause']})"
+            registration += f" (#{reg['reject_cause']})"
         rows.append(
-            (
-                _cell(modem.get("id")),
-                _cell(modem.get("state")),
-                _cell(str(modem.get("model") or "")[:20]),
-                _cell(modem.get("active_slot")),
-                _cell(iccid),
-                _cell(sim.get("state")),
-                reg_text,
-                _cell(reg.get("operator")),
-                _cell(sig.get("rssi_dbm")),
+            ModemRow(
+                modem=cell(modem.get("id")),
+                state=cell(modem.get("state")),
+                model=cell(str(modem.get("model") or "")[:20]),
+                slot=cell(modem.get("active_slot")),
+                iccid=cell(iccid),
+                sim=cell(sim.get("state")),
+                registration=registration,
+                operator=cell(reg.get("operator")),
+                rssi_dbm=sig.get("rssi_dbm"),
+                quality=sig.get("quality"),
             )
         )
     return rows
+
+
+def modem_rows(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[tuple[str, ...]]:
+    """One row per modem of this gateway, sorted by modem id (see ``_COLUMNS``)."""
+    return [row.cells() for row in modems_of(state, topics)]
 
 
 def usage_pairs(sim: Mapping[str, Any]) -> list[tuple[str, int, int | None]]:
@@ -81,12 +118,14 @@ def usage_pairs(sim: Mapping[str, Any]) -> list[tuple[str, int, int | None]]:
     return out
 
 
+def quota(used: int, limit: int | None) -> str:
+    """``3/20``; ``3/-`` when the policy sets no limit."""
+    return f"{used}/{'-' if limit is None else limit}"
+
+
 def usage_text(sim: Mapping[str, Any]) -> str:
     """``calls/h 3/20  calls/d 10/100  s/d 75/3600  sms/d 0/50``."""
-    return "  ".join(
-        f"{label} {used}/{'-' if limit is None else limit}"
-        for label, used, limit in usage_pairs(sim)
-    )
+    return "  ".join(f"{label} {quota(used, limit)}" for label, used, limit in usage_pairs(sim))
 
 
 def bar(used: int, limit: int | None, width: int = 10) -> str:
@@ -110,13 +149,13 @@ def sim_rows(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[tup
         block = sim.get("block") or {}
         rows.append(
             (
-                _cell(sim.get("iccid")),
-                _cell(sim.get("modem")),
-                _cell(sim.get("slot")),
-                _cell(sim.get("state")),
-                _cell(sim.get("policy")),
+                cell(sim.get("iccid")),
+                cell(sim.get("modem")),
+                cell(sim.get("slot")),
+                cell(sim.get("state")),
+                cell(sim.get("policy")),
                 usage_text(sim),
-                _cell(block.get("reason")),
+                cell(block.get("reason")),
             )
         )
     return rows
@@ -152,8 +191,8 @@ def _short(value: Any, limit: int = 60) -> str:
 def header(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> str:
     """``gateway <root>  bridge: online  modems ready: 3/4  SIMs: 2 active, 1 resting``."""
     bridge = state.get(topics.bridge_state, {}).get("state", "unknown")
-    rows = modem_rows(state, topics)
-    online = sum(1 for r in rows if r[1] == "ready")
+    rows = modems_of(state, topics)
+    online = sum(1 for r in rows if r.state == "ready")
     by_state: dict[str, int] = {}
     for sim in sims_of(state, topics):
         by_state[str(sim.get("state"))] = by_state.get(str(sim.get("state")), 0) + 1

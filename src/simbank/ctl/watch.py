@@ -18,7 +18,17 @@ from typing import Any, TextIO
 from simbank.backoff import Backoff
 from simbank.config.models import MqttConfig
 from simbank.contract import Topics
-from simbank.ctl.table import bar, event_line, header, render_table, sims_of, usage_pairs
+from simbank.ctl.table import (
+    bar,
+    cell,
+    event_line,
+    header,
+    modems_of,
+    quota,
+    render_table,
+    sims_of,
+    usage_pairs,
+)
 from simbank.mqtt import BrokerError, StateWatcher
 
 CLEAR = "\x1b[H\x1b[2J"
@@ -76,35 +86,15 @@ def _styled_table(
 
 
 def _modem_lines(state: Mapping[str, Mapping[str, Any]], topics: Topics, colour: bool) -> list[str]:
-    sims = {str(s.get("iccid")): s for s in sims_of(state, topics)}
     rows: list[tuple[str, ...]] = []
     styles: list[str | None] = []
-    for topic, modem in sorted(state.items()):
-        if not topic.startswith(f"{topics.root}/modem/"):
-            continue
-        reg = modem.get("registration") or {}
-        sig = modem.get("signal") or {}
-        iccid = modem.get("iccid")
-        sim_state = str(sims.get(str(iccid), {}).get("state") or "-") if iccid else "-"
-        reg_text = str(reg.get("state") or "-")
-        if reg.get("reject_cause") is not None:
-            reg_text += f" (#{reg['reject_cause']})"
-        quality, dbm = sig.get("quality"), sig.get("rssi_dbm")
-        signal = f"{bar(int(quality), 100)} {dbm} dBm" if isinstance(quality, int) else "-"
-        rows.append(
-            (
-                str(modem.get("id") or "-"),
-                str(modem.get("state") or "-"),
-                str(modem.get("active_slot") or "-"),
-                str(iccid or "-"),
-                sim_state,
-                reg_text,
-                str(reg.get("operator") or "-"),
-                signal,
-            )
+    for m in modems_of(state, topics):
+        signal = (
+            f"{bar(int(m.quality), 100)} {m.rssi_dbm} dBm" if isinstance(m.quality, int) else "-"
         )
-        style = MODEM_STYLES.get(str(modem.get("state")))
-        styles.append(style or SIM_STYLES.get(sim_state, (" ", None))[1])
+        rows.append((m.modem, m.state, m.slot, m.iccid, m.sim, m.registration, m.operator, signal))
+        style = MODEM_STYLES.get(m.state)
+        styles.append(style or SIM_STYLES.get(m.sim, (" ", None))[1])
     return _styled_table(rows, MODEM_COLUMNS, styles, colour)
 
 
@@ -116,11 +106,11 @@ def _sim_lines(state: Mapping[str, Mapping[str, Any]], topics: Topics, colour: b
         mark, style = SIM_STYLES.get(sim_state, (" ", None))
         where = f"{sim['modem']}/{sim.get('slot') or '-'}" if sim.get("modem") else "-"
         gauges = tuple(
-            f"{bar(used, limit, 8)} {used}/{'-' if limit is None else limit}"
+            f"{bar(used, limit, 8)} {quota(used, limit)}"
             for _label, used, limit in usage_pairs(sim)
         )
-        block = (sim.get("block") or {}).get("reason") or "-"
-        rows.append((mark, str(sim.get("iccid")), where, sim_state, *gauges, str(block)))
+        block = cell((sim.get("block") or {}).get("reason"))
+        rows.append((mark, str(sim.get("iccid")), where, sim_state, *gauges, block))
         styles.append(style)
     return _styled_table(rows, SIM_COLUMNS, styles, colour)
 

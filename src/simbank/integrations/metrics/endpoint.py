@@ -1,0 +1,144 @@
+"""``GET /metrics`` from an asyncio server (no threads), on loopback unless told otherwise.
+
+Every connection is read with a timeout and a bounded header; anything but ``GET /metrics``
+gets a short plain-text error. A non-loopback host is refused unless ``allow_remote``: the
+series name every modem and ICCID of the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+from typing import TYPE_CHECKING, Final
+
+import structlog
+
+from simbank.errors import ConfigError
+
+if TYPE_CHECKING:
+    from simbank.integrations.metrics.series import Metrics
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 9464
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+"""The classic text format ``generate_latest`` writes (every name here is a legacy name)."""
+READ_TIMEOUT_S: Final = 5.0
+MAX_HEADER_BYTES: Final = 8192
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class MetricsServer:
+    """The running endpoint: ``port`` (useful with port 0), ``close()``, ``wait_closed()``."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self, host: str, port: int) -> None:
+        self._server = await asyncio.start_server(self._handle, host, port, limit=MAX_HEADER_BYTES)
+
+    def close(self) -> None:
+        """Stop listening and end the connections being served."""
+        if self._server is not None:
+            self._server.close()
+        for task in self._handlers:
+            task.cancel()
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_closed()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+
+    async def __aenter__(self) -> MetricsServer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+        await self.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            status, body = await self._answer(reader)
+            head = (
+                f"HTTP/1.1 {status}\r\nContent-Type: "
+                f"{CONTENT_TYPE if status.startswith('200') else 'text/plain; charset=utf-8'}"
+                f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            writer.write(head.encode("ascii") + body)
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                await writer.drain()
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            log.debug("metrics_connection_failed", error=repr(exc))
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, TimeoutError):
+                async with asyncio.timeout(READ_TIMEOUT_S):
+                    await writer.wait_closed()
+            if task is not None:
+                self._handlers.discard(task)
+
+    async def _answer(self, reader: asyncio.StreamReader) -> tuple[str, bytes]:
+        try:
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError:
+            return "431 Request Header Fields Too Large", b"request header too large\n"
+        parts = head.split(b"\r\n", 1)[0].split()
+        if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
+            return "400 Bad Request", b"bad request\n"
+        method, target = parts[0], parts[1].split(b"?", 1)[0]
+        if target != b"/metrics":
+            return "404 Not Found", b"not found; try /metrics\n"
+        if method != b"GET":
+            return "405 Method Not Allowed", b"method not allowed\n"
+        return "200 OK", self._metrics.exposition()
+
+
+def check_host(host: str, *, allow_remote: bool) -> None:
+    """Refuse (:class:`ConfigError`) a non-loopback ``host`` unless ``allow_remote``."""
+    if not allow_remote and not _is_loopback(host):
+        raise ConfigError(
+            f"metrics.host: refusing to listen on non-loopback host {host!r} "
+            "(the metrics name every modem and ICCID; set allow_remote to expose them)"
+        )
+
+
+async def serve(
+    metrics: Metrics,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    allow_remote: bool = False,
+) -> MetricsServer:
+    """Listen for ``GET /metrics`` on ``host:port``; close the returned server to stop.
+
+    A non-loopback ``host`` (``0.0.0.0``, a LAN address, a name other than ``localhost``) is
+    refused with :class:`ConfigError` unless ``allow_remote``: the series name every modem
+    and ICCID of the gateway.
+    """
+    check_host(host, allow_remote=allow_remote)
+    server = MetricsServer(metrics)
+    await server.start(host, port)
+    log.info("metrics_listening", host=host, port=server.port)
+    return server
