@@ -112,21 +112,10 @@ def quiet_until(windows: tuple[QuietWindow, ...], now: float, tz: ZoneInfo) -> f
     return float("inf")
 
 
-def check_call(
-    limits: Limits,
-    usage: Usage,
-    now: float,
-    tz: ZoneInfo,
-    *,
-    max_duration_s: int,
-    destination_calls_today: int,
-    on_dnc: bool,
-    circuit_open: bool,
-) -> Refusal | None:
-    """May this SIM place a call of up to ``max_duration_s`` now? None if it may."""
-    refusal = _gateway(limits, now, tz, on_dnc=on_dnc, circuit_open=circuit_open)
-    if refusal is not None:
-        return refusal
+def check_quota(limits: Limits, usage: Usage, now: float, *, max_duration_s: int) -> Refusal | None:
+    """The SIM's *own* call quota: its call gap, its rest, the rolling hour, the day's calls
+    and call seconds. None if a call of ``max_duration_s`` fits. Gateway-wide stops (quiet
+    hours, circuit, do-not-call) and the per-destination cap are :func:`check_call`'s."""
     if usage.last_call_end is not None and now < usage.last_call_end + limits.min_call_gap_s:
         gap_end = usage.last_call_end + limits.min_call_gap_s
         return _quota(
@@ -152,6 +141,26 @@ def check_call(
         fits = max_duration_s <= limits.call_seconds_per_day
         text = f"{usage.call_seconds_day} of {limits.call_seconds_per_day} call seconds used today"
         return _quota("call_seconds_per_day", usage.day_end if fits else None, text)
+    return None
+
+
+def check_call(
+    limits: Limits,
+    usage: Usage,
+    now: float,
+    tz: ZoneInfo,
+    *,
+    max_duration_s: int,
+    destination_calls_today: int,
+    on_dnc: bool,
+    circuit_open: bool,
+) -> Refusal | None:
+    """May this SIM place a call of up to ``max_duration_s`` now? None if it may."""
+    refusal = _gateway(limits, now, tz, on_dnc=on_dnc, circuit_open=circuit_open)
+    if refusal is None:
+        refusal = check_quota(limits, usage, now, max_duration_s=max_duration_s)
+    if refusal is not None:
+        return refusal
     if destination_calls_today >= limits.calls_per_destination_per_day:
         return Refusal(
             "destination_cap",

@@ -1,0 +1,131 @@
+"""The SIM lifecycle as the contract shows it: pure rules over the ledger's state, what the
+modems show and the SIM's own quota.
+
+- The ledger keeps *sticky* states that an operator or the block detector set (``blocked``,
+  ``suspected``, ``locked``, ``disabled``): they override whatever a modem shows.
+- Otherwise a SIM is ``absent`` (in no modem), ``active`` (the registered card of a ready
+  modem) or ``available``; an available or active SIM whose own quota stops it calling now
+  is shown ``resting``.
+- The planner sees a SIM the modem could not unlock as ``locked``, an unreadable one as
+  ``absent``.
+- Operator commands (``sim/disable``, ``sim/enable``, ``sim/release``) move a SIM between
+  states by :func:`operator_transition`, which refuses the moves the contract forbids.
+
+States are the contract's :data:`~simbank.contract.SimStateName`. No I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from simbank.bank.policy import Limits, check_quota, quiet_until
+from simbank.bank.usage import Usage
+from simbank.contract import SimStateName
+from simbank.errors import Refused
+
+#: Ledger states an operator or the detector set; they override what the modem shows.
+STICKY_STATES: frozenset[SimStateName] = frozenset({"blocked", "suspected", "locked", "disabled"})
+#: The detector's quarantine: shown with its evidence, lifted only by ``sim/release``.
+QUARANTINE_STATES: frozenset[SimStateName] = frozenset({"blocked", "suspected", "locked"})
+#: States in which a SIM may not even send a USSD code.
+NO_USSD_STATES: frozenset[SimStateName] = frozenset({"blocked", "disabled"})
+#: States a SIM's rest is shown on (a sticky state says more than "resting").
+_RESTABLE: frozenset[SimStateName] = frozenset({"available", "active"})
+_STICKY_BY_NAME: dict[str, SimStateName] = {state: state for state in STICKY_STATES}
+
+#: ``SimStatus`` values (the drivers' enum is a ``StrEnum``; bank/ does not import drivers/).
+_READY = "ready"
+_LOCKED = frozenset({"pin", "puk"})
+
+Operation = Literal["disable", "enable", "release"]
+
+
+def sticky(ledger_state: str | None) -> SimStateName | None:
+    """The ledger's state if it is sticky (it then overrides the modems), else None."""
+    return None if ledger_state is None else _STICKY_BY_NAME.get(ledger_state)
+
+
+def contract_state(
+    ledger_state: str | None, *, placed: bool, serving: bool, registered: bool
+) -> SimStateName:
+    """The state ``sim/<iccid>`` shows, before any rest.
+
+    ``placed``: the SIM sits in a known modem slot; ``serving``: it is the card of that
+    modem's active slot and the modem is ready; ``registered``: that modem is registered.
+    """
+    state = sticky(ledger_state)
+    if state is not None:
+        return state
+    if not placed:
+        return "absent"
+    return "active" if serving and registered else "available"
+
+
+def shown_state(state: SimStateName, *, resting: bool) -> SimStateName:
+    """A SIM at rest is shown ``resting``; a sticky or absent state stays what it is."""
+    return "resting" if resting and state in _RESTABLE else state
+
+
+def plan_state(ledger_state: str | None, status: str | None) -> SimStateName:
+    """The state the rotation planner sees: sticky ledger states first, then the SIM's own
+    status as ``AT+CPIN?`` read it (the drivers' ``SimStatus`` values: PIN/PUK: ``locked``;
+    absent, not ready or unreadable: ``absent``; None: not read yet)."""
+    state = sticky(ledger_state)
+    if state is not None:
+        return state
+    if status is not None and status != _READY:
+        return "locked" if status in _LOCKED else "absent"
+    return "available"
+
+
+def is_resting(limits: Limits, usage: Usage, now: float, tz: ZoneInfo) -> bool:
+    """Whether the SIM's *own* quota stops it calling now (its call gap, its rest, the rolling
+    hour, the day's calls or call seconds): the policy refuses even the shortest call, to a
+    destination not yet called today, for a quota reason.
+
+    Gateway-wide stops (quiet hours, circuit, do-not-call) are not a SIM's rest: in quiet
+    hours every SIM is refused alike, and none is shown resting.
+    """
+    if quiet_until(limits.quiet_hours, now, tz) is not None:
+        return False
+    return check_quota(limits, usage, now, max_duration_s=1) is not None
+
+
+def announces_quota_exhausted(state: SimStateName, *, resting: bool) -> bool:
+    """After a use: tell the operator the SIM ran out of quota (never for a blocked SIM)."""
+    return state != "blocked" and resting
+
+
+def recovered(ledger_state: str | None, reason: str | None, detector_state: str | None) -> bool:
+    """A SIM suspected only of searching forever is available again once the detector has
+    dropped it (it registered after all). Any other suspicion waits for an operator."""
+    return ledger_state == "suspected" and reason == "stuck_searching" and detector_state is None
+
+
+def operator_transition(iccid: str, state: SimStateName, operation: Operation) -> SimStateName:
+    """The ledger state an operator's command moves a SIM in ``state`` to; raises
+    ``Refused("not_permitted")`` for a move the contract forbids.
+
+    - ``disable``: anything but a blocked SIM (it stays quarantined until released);
+    - ``enable``: only a disabled SIM, back to ``available``;
+    - ``release``: only a quarantined SIM (blocked, suspected, locked), to ``available``.
+    """
+    if operation == "disable":
+        if state == "blocked":
+            raise Refused("not_permitted", "a blocked SIM stays quarantined until released")
+        return "disabled"
+    if operation == "enable":
+        if state != "disabled":
+            raise Refused("not_permitted", f"SIM {iccid} is {state}, not disabled")
+        return "available"
+    if state not in QUARANTINE_STATES:
+        raise Refused("not_permitted", f"SIM {iccid} is {state}: nothing to release")
+    return "available"
+
+
+def ussd_refusal(iccid: str, state: SimStateName) -> Refused | None:
+    """Why a SIM in ``state`` may not send a USSD code (None: it may)."""
+    if state in NO_USSD_STATES:
+        return Refused("not_permitted", f"SIM {iccid} is {state}")
+    return None
