@@ -20,6 +20,7 @@ import asyncio
 import json
 from typing import Any
 
+from simbank.clock import FixedClock
 from simbank.contract import COMMANDS, ERROR_CODES, MAX_REQUEST_BYTES, Request, Topics
 from simbank.daemon.router import RequestRouter
 
@@ -76,7 +77,7 @@ class Harness:
             NoPublisher(),
             dict.fromkeys(COMMANDS, _answer),
             self.store,
-            lambda: 0.0,
+            FixedClock(0.0),
         )
 
     def process(self, command: str, payload: bytes) -> bytes:

@@ -29,6 +29,11 @@ class Clock(Protocol):
         """Return after ``seconds`` of this clock's time."""
         ...
 
+    def real(self, seconds: float) -> float:
+        """Wall-clock seconds that ``seconds`` of this clock take (a margin kept in real time
+        is ``clock seconds = real margin / real(1)``)."""
+        ...
+
 
 class LoopClock:
     """The running event loop's monotonic clock."""
@@ -38,6 +43,9 @@ class LoopClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    def real(self, seconds: float) -> float:
+        return max(0.0, seconds)
 
 
 class SystemClock:
@@ -78,3 +86,21 @@ class ScaledClock:
     def real(self, seconds: float) -> float:
         """Wall-clock seconds that ``seconds`` of this clock take."""
         return max(0.0, seconds) / self.scale
+
+
+class FixedClock:
+    """A clock that moves only when something sleeps on it: for pure tests and the fuzz
+    harness, where no decision may depend on how fast the machine is."""
+
+    def __init__(self, at: float = 0.0) -> None:
+        self.at = at
+
+    def now(self) -> float:
+        return self.at
+
+    async def sleep(self, seconds: float) -> None:
+        self.at += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+    def real(self, seconds: float) -> float:
+        return max(0.0, seconds)

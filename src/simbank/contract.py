@@ -365,3 +365,19 @@ class ErrorResponse(_Payload):
     detail: dict[str, Any] | None = Field(
         default=None, description="e.g. which limits refused and when the first frees up"
     )
+
+
+#: Commands whose answers are only information: never booked, never stored for a retry.
+READ_ONLY_COMMANDS = frozenset({"status", "sim/report"})
+
+
+def oversize_refusal(size: int) -> bytes | None:
+    """The contract's answer to a request of ``size`` bytes when it is larger than
+    ``MAX_REQUEST_BYTES`` (None when it is not): the one place the limit is enforced, by the
+    MQTT inbox as a message arrives and by the router before it parses."""
+    if size <= MAX_REQUEST_BYTES:
+        return None
+    return ErrorResponse(
+        code="validation_error",
+        error=f"payload too large ({size} > {MAX_REQUEST_BYTES} bytes)",
+    ).to_json()

@@ -7,7 +7,6 @@ import contextlib
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from simbank.clock import ScaledClock
 from simbank.config.models import (
     Config,
     DetectionConfig,
@@ -138,13 +138,7 @@ async def running(
 ) -> AsyncIterator[BankRig]:
     async with SimulatedBank(scenario, directory=tmp_path / "ports") as bank:
         cfg = make_config(tmp_path, broker, base_topic, bank, **config)
-        origin = time.time() if start is None else start
-        t0 = time.monotonic()
-
-        def clock() -> float:
-            return origin + (time.monotonic() - t0) * time_scale
-
-        daemon = Daemon(cfg, clock=clock, time_scale=time_scale)
+        daemon = Daemon(cfg, clock=ScaledClock(time_scale, start))
         topics = Topics(base_topic, "gw1")
         watcher = StateWatcher(cfg.mqtt, base_topic, f"watch-{base_topic}", gateway="gw1")
         stop = asyncio.Event()

@@ -34,6 +34,7 @@ from bankrig import config_text, one_modem, start_daemon
 
 from simbank.config.models import MqttConfig
 from simbank.contract import ErrorResponse, OkResponse, Topics
+from simbank.daemon.router import answer_lane
 from simbank.mosquitto import PrivateMosquitto, free_port
 from simbank.mqtt import BUSY_QUEUE_MAX, RESPONSE_QUEUE_MAX, MqttBridge, RequestClient
 from simbank.simulator import SimulatedBank
@@ -364,23 +365,27 @@ async def test_a_30_second_flood_at_10000_per_second(
 
 def test_overload_drops_the_least_valuable_messages_first(base_topic: str) -> None:
     """The bridge's outgoing queues, broker away: ``busy`` answers go first, then other
-    responses; results, events and other messages (Home Assistant configs) are kept."""
+    responses; results, events and other messages (Home Assistant configs) are kept. Each
+    message in the lane the router (or the board, or discovery) names for it."""
     topics = Topics(base_topic, "gw1")
     bridge = MqttBridge(MqttConfig(), topics, "overload", info=lambda: b"{}")
     busy = ErrorResponse(code="busy", error="too many requests in progress; try again").to_json()
     for _ in range(1_000):
-        bridge.publish(topics.response("status"), busy)
+        bridge.publish(topics.response("status"), busy, lane=answer_lane("status", "busy"))
+    refused = answer_lane("call", "do_not_call")
     for n in range(500):
         refusal = ErrorResponse(code="do_not_call", error="no", transaction=n).to_json()
-        bridge.publish(topics.response("call"), refusal)
-        bridge.publish(f"{topics.root}/clients/c/reply", refusal, b"corr")  # the v5 copy
+        bridge.publish(topics.response("call"), refusal, lane=refused)
+        reply_topic = f"{topics.root}/clients/c/reply"  # the v5 copy
+        bridge.publish(reply_topic, refusal, b"corr", lane=refused)
     done = OkResponse(data={"outcome": "completed"}, transaction="t1").to_json()
-    bridge.publish(topics.response("call"), done)
-    bridge.publish(f"{topics.root}/clients/c/reply", done, b"corr")
-    bridge.publish(topics.response("status"), OkResponse(data={}).to_json())
+    bridge.publish(topics.response("call"), done, lane=answer_lane("call", "ok"))
+    bridge.publish(f"{topics.root}/clients/c/reply", done, b"corr", lane=answer_lane("call", "ok"))
+    status = OkResponse(data={}).to_json()
+    bridge.publish(topics.response("status"), status, lane=answer_lane("status", "ok"))
     for _ in range(20):
         bridge.publish(topics.bridge_event, b'{"type":"modem_online","modem":"m1"}')
-        bridge.publish("homeassistant/sensor/x/config", b'{"name":"signal"}')
+        bridge.publish("homeassistant/sensor/x/config", b'{"name":"signal"}', lane="events")
     stats = bridge.stats()
     assert stats["queued_busy"] == BUSY_QUEUE_MAX
     assert stats["dropped_busy"] == 1_000 - BUSY_QUEUE_MAX

@@ -137,7 +137,7 @@ async def test_a_day_of_demand_ends_with_no_carrier_block(
             results[key] = results.get(key, 0) + 1
 
         tasks = []
-        while rig.daemon.runtime.clock() < day_end:
+        while rig.daemon.runtime.clock.now() < day_end:
             n += 1
             tasks.append(asyncio.create_task(one(f"+1555{n % 1000:07d}")))
             await asyncio.sleep(60 / scale * 5)  # a request every 5 simulated minutes... ×4

@@ -160,7 +160,7 @@ async def test_state_republished_after_broker_restart(
         bridge.publish(topics.bridge_event, b'{"type":"modem_online","modem":"m2"}')
         await own_mosquitto.astart()
         await _until(lambda: bridge.connected and bridge.connects == 2, timeout=20)
-        await _until(lambda: not bridge._events, timeout=10)
+        await _until(lambda: bridge.stats()["queued_events"] == 0, timeout=10)
         seen = await _retained(own_mosquitto, base_topic)
         assert json.dumps(seen.state, sort_keys=True) == json.dumps(
             {

@@ -72,7 +72,8 @@ def _answering_bridge(cfg: MqttConfig, topics: Topics) -> MqttBridge:
         request = json.loads(inbound.payload)
         command = inbound.topic.removeprefix(topics.request_prefix)
         reply = {"status": "ok", "transaction": request["transaction"]}
-        bridge.publish(topics.response(command), json.dumps(reply, separators=(",", ":")).encode())
+        answer = json.dumps(reply, separators=(",", ":")).encode()
+        bridge.publish(topics.response(command), answer, lane="results")
 
     bridge = MqttBridge(
         cfg,

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from simbank.bank.usage import UsageKind
+from simbank.clock import FixedClock
 from simbank.contract import Request, Topics
 from simbank.daemon.router import RequestRouter, booking_key
 from simbank.store.ledger import Ledger
@@ -64,7 +65,7 @@ class Calls:
 
 
 def router(ledger: Ledger, handler: Any) -> RequestRouter:
-    return RequestRouter(Topics("t", "gw1"), Sink(), {"call": handler}, ledger, lambda: T0)
+    return RequestRouter(Topics("t", "gw1"), Sink(), {"call": handler}, ledger, FixedClock(T0))
 
 
 def payload(transaction: Any) -> bytes:

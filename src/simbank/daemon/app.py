@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable
 
 import structlog
 
 from simbank import __version__
+from simbank.clock import Clock, SystemClock
 from simbank.config.loader import load_config
 from simbank.config.models import Config
 from simbank.contract import BridgeInfo, Topics, utc_now
 from simbank.daemon.board import StatusBoard
-from simbank.daemon.handlers import Handlers
+from simbank.daemon.commands import Handlers
 from simbank.daemon.router import RequestRouter
 from simbank.daemon.runtime import BankRuntime
 from simbank.daemon.supervisor import ModemSupervisor
@@ -38,12 +37,13 @@ class Daemon:
         self,
         config: Config,
         *,
-        clock: Callable[[], float] = time.time,
-        time_scale: float = 1.0,
+        clock: Clock | None = None,
         config_path: str | None = None,
     ) -> None:
-        """``clock`` and ``time_scale`` let tests run a day in a minute against a simulator
-        running at the same scale; production uses the wall clock at scale 1."""
+        """``clock`` is the one clock of the bank and the modems (a
+        :class:`~simbank.clock.ScaledClock` lets tests run a day in a minute against a
+        simulator at the same scale); production runs on the :class:`SystemClock`."""
+        clock = SystemClock() if clock is None else clock
         self.config = config
         self.config_path = config_path
         self.started_at = utc_now()
@@ -74,10 +74,11 @@ class Daemon:
                 self.bridge, config.mqtt.base_topic, config.gateway.id, ha.prefix
             )
             self.board.watchers.append(self.discovery)
-        self.runtime = BankRuntime(config, self.ledger, self.board, clock, time_scale)
+        self.clock = clock
+        self.runtime = BankRuntime(config, self.ledger, self.board, clock)
         self.supervisors = {
             m.id: ModemSupervisor(
-                m, self.board, config.gateway.poll_interval_s, self.runtime, time_scale=time_scale
+                m, self.board, config.gateway.poll_interval_s, self.runtime, clock=clock
             )
             for m in config.modems
         }

@@ -19,6 +19,9 @@ _NOT_LOGGED = frozenset({"text", "evidence", "sender", "note"})
 
 
 class Publisher(Protocol):
+    """The MQTT bridge as the board uses it: retained state, and events published in the
+    bridge's default lane, ``events`` (the board sends nothing else)."""
+
     def set_retained(self, topic: str, payload: bytes) -> None: ...
     def publish(self, topic: str, payload: bytes) -> None: ...
 

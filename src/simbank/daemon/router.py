@@ -19,24 +19,27 @@ import structlog
 from pydantic import ValidationError
 
 from simbank.bank.usage import UsageRecord
+from simbank.clock import Clock
 from simbank.contract import (
     COMMANDS,
-    MAX_REQUEST_BYTES,
+    READ_ONLY_COMMANDS,
     ErrorResponse,
     OkResponse,
     Request,
     Topics,
+    oversize_refusal,
 )
 from simbank.errors import AtTimeout, PortLost, Refused, SimbankError
-from simbank.mqtt import Inbound
+from simbank.mqtt import Inbound, LaneName
 
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Request], Awaitable[dict[str, Any]]]
 
 QUEUE_MAX = 256
-#: Commands that change nothing: answered afresh every time, their answers not stored.
-READ_ONLY = frozenset({"status", "sim/report"})
+#: Commands that change nothing: answered afresh every time, their answers not stored, and
+#: their ``ok`` answers not kept ahead of other answers under a flood (:func:`answer_lane`).
+READ_ONLY = READ_ONLY_COMMANDS
 WORKERS = 16
 
 
@@ -65,8 +68,25 @@ def booking_key(transaction: Any) -> str | None:
 
 class Publisher(Protocol):
     def publish(
-        self, topic: str, payload: bytes, correlation_data: bytes | None = None
+        self,
+        topic: str,
+        payload: bytes,
+        correlation_data: bytes | None = None,
+        *,
+        lane: LaneName = "events",
     ) -> None: ...
+
+
+def answer_lane(command: str, status: str) -> LaneName:
+    """The outgoing lane of an answer to ``command`` whose ``status`` (``ok`` or the error
+    code) is known: ``busy`` refusals are the first dropped under a flood; the ``ok`` answer
+    of a command that acted (not read-only) is kept longest, since something was done; every
+    other answer waits in between."""
+    if status == "busy":
+        return "busy"
+    if status == "ok" and command not in READ_ONLY:
+        return "results"
+    return "responses"
 
 
 #: The kind of ledger booking each command makes (the others book nothing).
@@ -100,7 +120,7 @@ class RequestRouter:
         publisher: Publisher,
         handlers: dict[str, Handler],
         store: ResponseStore | None,
-        clock: Callable[[], float],
+        clock: Clock,
         *,
         workers: int = WORKERS,
         queue_max: int = QUEUE_MAX,
@@ -125,13 +145,10 @@ class RequestRouter:
         except asyncio.QueueFull:
             self.rejected_busy += 1
             command = inbound.topic.removeprefix(self._topics.request_prefix)
-            self._reply(
-                inbound,
-                command,
-                ErrorResponse(
-                    code="busy", error="too many requests in progress; try again", transaction=None
-                ).to_json(),
-            )
+            busy = ErrorResponse(
+                code="busy", error="too many requests in progress; try again", transaction=None
+            ).to_json()
+            self._reply(inbound, command, busy, "busy")
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
@@ -148,23 +165,23 @@ class RequestRouter:
                 log.exception("request_crashed", command=command)
                 response = ErrorResponse(code="modem_error", error="internal error").to_json()
             self.handled += 1
+            status = _status_of(response)
             if self.on_response is not None:
-                self.on_response(command, _status_of(response))
-            self._reply(inbound, command, response)
+                self.on_response(command, status)
+            self._reply(inbound, command, response, answer_lane(command, status))
 
-    def _reply(self, inbound: Inbound, command: str, response: bytes) -> None:
-        self._pub.publish(self._topics.response(command), response)
+    def _reply(self, inbound: Inbound, command: str, response: bytes, lane: LaneName) -> None:
+        """Publish ``response`` on the command's response topic and, when the request named
+        one (MQTT 5), on its Response Topic with its correlation data: both in ``lane``."""
+        self._pub.publish(self._topics.response(command), response, lane=lane)
         if inbound.response_topic:
-            self._pub.publish(inbound.response_topic, response, inbound.correlation_data)
+            self._pub.publish(inbound.response_topic, response, inbound.correlation_data, lane=lane)
 
     async def process(self, command: str, payload: bytes) -> bytes:
         """Turn one request payload into its response payload."""
         transaction: Any = None
-        if len(payload) > MAX_REQUEST_BYTES:
-            return self._error(
-                "validation_error",
-                f"payload too large ({len(payload)} > {MAX_REQUEST_BYTES} bytes)",
-            )
+        if (too_large := oversize_refusal(len(payload))) is not None:
+            return too_large
         try:
             data = json.loads(payload)
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -196,21 +213,21 @@ class RequestRouter:
                 # Started in an earlier life of the daemon and never answered: the crash
                 # interrupted it. Whatever it did stays done; it is not done again.
                 response = self._interrupted(command, request, started)
-                self._store.remember_response(*key, response, self._clock())
+                self._store.remember_response(*key, response, self._clock.now())
                 log.warning("request_interrupted_not_repeated", command=command)
                 return response
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
             if self._store is not None:
-                self._store.start_transaction(*key, self._clock())
+                self._store.start_transaction(*key, self._clock.now())
             try:
                 response = await self._execute(command, request)
             except Exception:  # a bug answers (once, stored), it does not kill the worker
                 log.exception("request_crashed", command=command)
                 response = self._error("modem_error", "internal error", transaction)
             if self._store is not None:
-                self._store.remember_response(*key, response, self._clock())
+                self._store.remember_response(*key, response, self._clock.now())
             future.set_result(response)
             return response
         finally:

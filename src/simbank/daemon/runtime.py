@@ -1,19 +1,17 @@
 """The bank at run time: the pure rules of ``simbank.bank`` wired to the modems, the ledger and MQTT.
 
-It hears every modem (``ModemObserver``), feeds the block detector, applies its verdicts
-(ledger first, then MQTT), keeps the SIM inventory (which ICCID sits in which slot), and
-publishes each SIM's retained state with live usage and limits. Command handlers
-(``handlers.py``) act through it. Pure decisions stay in ``simbank.bank``.
+It hears every modem (``ModemObserver``), feeds the block detector and applies its verdicts
+(``verdicts.py``: ledger first, then MQTT), keeps the SIM inventory (``inventory.py``: which
+ICCID sits in which slot), and publishes each SIM's retained state with live usage and
+limits. Command handlers (``commands/``) act through it. Pure decisions stay in
+``simbank.bank`` (a SIM's state: ``bank.sim_state``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Coroutine, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,15 +20,32 @@ import structlog
 from simbank.bank.circuit import CircuitBreaker
 from simbank.bank.detector import BlockDetector
 from simbank.bank.evidence import Verdict
-from simbank.bank.policy import Limits, check_call, select_policy
+from simbank.bank.policy import Limits, select_policy
 from simbank.bank.rotation import ModemView, SlotView
+from simbank.bank.sim_state import (
+    contract_state,
+    is_resting,
+    plan_state,
+    recovered,
+    shown_state,
+    sticky,
+)
 from simbank.bank.usage import Usage, history_start, summarise
+from simbank.clock import Clock
 from simbank.config.models import ComplianceConfig, Config, PolicyConfig
-from simbank.contract import BlockInfo
-from simbank.contract import Usage as UsagePayload
+from simbank.contract import SimStateName
 from simbank.daemon.board import StatusBoard
+from simbank.daemon.inventory import Inventory, SimInfo
+from simbank.daemon.publication import (
+    EVIDENCE_BEFORE_S,
+    block_info,
+    limits_payload,
+    shows_block,
+    usage_payload,
+)
 from simbank.daemon.redact import redact_text
 from simbank.daemon.supervisor import ModemSupervisor
+from simbank.daemon.verdicts import CIRCUIT_KEY, VerdictLedger
 from simbank.drivers.parse.plmn import home_network
 from simbank.drivers.types import Registration, SimStatus
 from simbank.errors import ConfigError
@@ -40,62 +55,14 @@ from simbank.store.ledger import Ledger
 log = structlog.get_logger(__name__)
 
 TICK_S = 1.0
-#: An inventory visit waits at most this long for a SIM: an empty slot must not stall it.
-INVENTORY_SIM_S = 10.0
-#: Ledger states an operator or the detector set; they override what the modem shows.
-STICKY_STATES = frozenset({"blocked", "suspected", "locked", "disabled"})
-CIRCUIT_KEY = "circuit"
 PAUSE_KEY = "traffic_paused"
-
-
-@dataclass(slots=True)
-class SimInfo:
-    """What the gateway knows of one SIM card."""
-
-    iccid: str
-    imsi: str | None = None
-    modem: str | None = None
-    slot: int | None = None
-    policy: str = "default"
-    status: SimStatus | None = None
-    warnings: set[str] = field(default_factory=set)
-
-
-def limits_payload(limits: Limits) -> dict[str, Any]:
-    """A policy's limits as the ``sim/<iccid>`` payload shows them."""
-    return {
-        "calls_per_hour": limits.calls_per_hour,
-        "calls_per_day": limits.calls_per_day,
-        "call_seconds_per_day": limits.call_seconds_per_day,
-        "sms_per_day": limits.sms_per_day,
-        "min_call_gap_s": limits.min_call_gap_s,
-        "calls_per_destination_per_day": limits.calls_per_destination_per_day,
-        "rest_after_calls": limits.rest_after_calls,
-        "rest_s": limits.rest_s,
-        "quiet_hours": [
-            f"{w.start_min // 60:02d}:{w.start_min % 60:02d}-{w.end_min // 60:02d}:{w.end_min % 60:02d}"
-            for w in limits.quiet_hours
-        ],
-    }
-
-
-def _iso(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
 
 
 class BankRuntime:
     """Shared state and the glue between modems, bank and MQTT."""
 
-    def __init__(
-        self,
-        config: Config,
-        ledger: Ledger,
-        board: StatusBoard,
-        clock: Callable[[], float] = time.time,
-        time_scale: float = 1.0,
-    ) -> None:
+    def __init__(self, config: Config, ledger: Ledger, board: StatusBoard, clock: Clock) -> None:
         self.config = config
-        self.time_scale = time_scale
         self.ledger = ledger
         self.board = board
         self.clock = clock
@@ -111,22 +78,25 @@ class BankRuntime:
             if circuit_state
             else CircuitBreaker(det.circuit_blocks, det.circuit_window_s)
         )
+        self.verdicts = VerdictLedger(ledger, board, self.circuit)
         pause = ledger.get_setting(PAUSE_KEY) or {}
         self.paused_reason: str | None = pause.get("reason") if pause.get("paused") else None
         self.dnc = DoNotCallList.load(
             config.compliance.do_not_call_file, ledger.hasher, config.compliance.default_region
         )
         self.supervisors: dict[str, ModemSupervisor] = {}
-        self.sims: dict[str, SimInfo] = {}
-        self.slots: dict[tuple[str, int], str | None] = {}
-        self.active_since: dict[str, float] = {}
-        self.active: dict[str, str | None] = {}
-        self.inventoried: set[str] = set()
+        self.inventory = Inventory(ledger, clock)
+        # The inventory's tables, under the names the commands (and tests) read.
+        self.sims = self.inventory.sims
+        self.slots = self.inventory.slots
+        self.active_since = self.inventory.active_since
+        self.active = self.inventory.active
+        self.inventoried = self.inventory.inventoried
         self._background: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         for iccid, record in ledger.sim_states().items():
             self.sims[iccid] = SimInfo(iccid)
-            if record.state in STICKY_STATES and record.reason:
+            if sticky(record.state) is not None and record.reason:
                 with contextlib.suppress(ValueError):
                     self.detector.restore(iccid, record.state, record.reason)  # type: ignore[arg-type]
 
@@ -157,16 +127,16 @@ class BankRuntime:
     def set_paused(self, reason: str | None) -> None:
         self.paused_reason = reason
         self.ledger.put_setting(
-            PAUSE_KEY, {"paused": reason is not None, "reason": reason}, self.clock()
+            PAUSE_KEY, {"paused": reason is not None, "reason": reason}, self.clock.now()
         )
 
     def close_circuit(self) -> None:
         self.circuit.close()
-        self.ledger.put_setting(CIRCUIT_KEY, self.circuit.to_state(), self.clock())
+        self.verdicts.save_circuit(self.clock.now())
 
     # -- usage and publishing ----------------------------------------------------------------
     def usage_of(self, iccid: str, now: float | None = None) -> tuple[Usage, Limits]:
-        now = self.clock() if now is None else now
+        now = self.clock.now() if now is None else now
         limits = self.limits_of(iccid)
         since = history_start(
             now,
@@ -182,70 +152,49 @@ class BankRuntime:
         info = self.sims.get(iccid)
         return self.limits[info.policy if info else "default"]
 
-    def sim_state(self, iccid: str) -> str:
-        """The state the contract shows: sticky ledger states first, then what modems show."""
+    def resting(self, usage: Usage, limits: Limits) -> bool:
+        """Whether the SIM's own quota stops it calling now (``bank.sim_state.is_resting``)."""
+        return is_resting(limits, usage, self.clock.now(), self.tz)
+
+    def sim_state(self, iccid: str) -> SimStateName:
+        """The state the contract shows (before any rest): see ``bank.sim_state``."""
         record = self.ledger.sim_states().get(iccid)
-        if record is not None and record.state in STICKY_STATES:
-            return record.state
         info = self.sims.get(iccid)
-        if info is None or info.modem is None:
-            return "absent"
-        sup = self.supervisors.get(info.modem)
-        if sup is not None and sup.iccid == iccid and sup.ready:
-            reg = sup.registration
-            return "active" if reg is not None and reg.registered else "available"
-        return "available"
+        sup = self.supervisors.get(info.modem) if info is not None and info.modem else None
+        serving = sup is not None and sup.iccid == iccid and sup.ready
+        reg = sup.registration if sup is not None else None
+        return contract_state(
+            record.state if record is not None else None,
+            placed=info is not None and info.modem is not None,
+            serving=serving,
+            registered=reg is not None and reg.registered,
+        )
 
     def publish_sim(self, iccid: str) -> None:
         info = self.sims.setdefault(iccid, SimInfo(iccid))
         usage, limits = self.usage_of(iccid)
-        state = self.sim_state(iccid)
-        if state in {"available", "active"} and self.resting(usage, limits):
-            state = "resting"
-        block = None
+        state = shown_state(self.sim_state(iccid), resting=self.resting(usage, limits))
         record = self.ledger.sim_states().get(iccid)
-        if record is not None and record.state in {"blocked", "suspected", "locked"}:
-            evidence = [
-                {"at": _iso(e.at).isoformat(), "kind": e.kind, **e.detail}
-                for e in self.ledger.evidence(iccid, since=record.since - 86400)
-            ][-20:]
-            block = BlockInfo(
-                reason=record.reason or record.state, since=_iso(record.since), evidence=evidence
-            )
+        block = None
+        if record is not None and shows_block(record):
+            since = record.since - EVIDENCE_BEFORE_S
+            block = block_info(record, self.ledger.evidence(iccid, since=since))
         self.board.update_sim(
             iccid,
             modem=info.modem,
             slot=info.slot,
             state=state,
             policy=info.policy,
-            usage=UsagePayload(
-                calls_hour=usage.calls_hour,
-                calls_day=usage.calls_day,
-                call_seconds_day=usage.call_seconds_day,
-                sms_day=usage.sms_day,
-            ),
+            usage=usage_payload(usage),
             limits=limits_payload(limits),
             block=block,
             warnings=sorted(info.warnings),
         )
 
-    def resting(self, usage: Usage, limits: Limits) -> bool:
-        """Whether the SIM's own quota stops it calling now (a one-second call, any number)."""
-        refusal = check_call(
-            limits,
-            usage,
-            self.clock(),
-            self.tz,
-            max_duration_s=1,
-            destination_calls_today=0,
-            on_dnc=False,
-            circuit_open=False,
-        )
-        return refusal is not None and refusal.code == "quota_exhausted"
-
     # -- views for the planner -------------------------------------------------------------
     def modem_view(self, modem_id: str, now: float) -> ModemView:
         sup = self.supervisors[modem_id]
+        states = self.ledger.sim_states()
         views = []
         for slot in range(1, sup.usable_slots + 1):
             iccid = self.slots.get((modem_id, slot))
@@ -253,17 +202,14 @@ class BankRuntime:
                 views.append(SlotView(slot, None, "absent"))
                 continue
             usage, limits = self.usage_of(iccid, now)
-            views.append(SlotView(slot, iccid, self._plan_state(iccid), usage, limits))
+            record = states.get(iccid)
+            info = self.sims.get(iccid)
+            state = plan_state(
+                record.state if record is not None else None,
+                info.status if info is not None else None,
+            )
+            views.append(SlotView(slot, iccid, state, usage, limits))
         return ModemView(modem_id, views, sup.active_slot, self.active_since.get(modem_id))
-
-    def _plan_state(self, iccid: str) -> str:
-        record = self.ledger.sim_states().get(iccid)
-        if record is not None and record.state in STICKY_STATES:
-            return record.state
-        info = self.sims.get(iccid)
-        if info is not None and info.status not in (None, SimStatus.READY):
-            return "locked" if info.status in {SimStatus.PIN, SimStatus.PUK} else "absent"
-        return "available"
 
     # -- ModemObserver -------------------------------------------------------------------------
     def sim_identified(
@@ -277,32 +223,19 @@ class BankRuntime:
         cme_code: int | None = None,
         warnings: tuple[str, ...] = (),
     ) -> None:
-        now = self.clock()
-        was_active = self.active.get(modem_id)
-        if was_active and was_active != iccid:
-            self.detector.on_switched_away(was_active, now)
-            self.publish_sim(was_active)
-        self.active[modem_id] = iccid
-        previous = self.slots.get((modem_id, slot))
-        if previous and previous != iccid:
-            log.warning("slot_content_changed", slot=slot, was=previous, now_iccid=iccid)
-            self.sims[previous].modem = None
-            self.sims[previous].slot = None
-            self.publish_sim(previous)
-        self.slots[(modem_id, slot)] = iccid
-        self.active_since[modem_id] = now
-        self._inventory_once(modem_id)
+        now = self.clock.now()
+        seating = self.inventory.seat(modem_id, slot, iccid, now)
+        if seating.switched_away is not None:
+            self.detector.on_switched_away(seating.switched_away, now)
+            self.publish_sim(seating.switched_away)
+        if seating.evicted is not None:
+            self.publish_sim(seating.evicted)
+        sup = self.supervisors.get(modem_id)
+        if sup is not None and self.inventory.tour_due(sup):
+            self._spawn(self.inventory.tour(sup, self.config.rotation), f"inventory-{modem_id}")
         if iccid is None:
             return
-        info = self.sims.setdefault(iccid, SimInfo(iccid))
-        if info.modem not in (None, modem_id) or info.slot not in (None, slot):
-            self.ledger.audit(
-                now,
-                "daemon",
-                "sim_moved",
-                {"iccid": iccid, "from": [info.modem, info.slot], "to": [modem_id, slot]},
-            )
-        info.modem, info.slot, info.status = modem_id, slot, status
+        info = self.inventory.place(modem_id, slot, iccid, status, now)
         info.warnings.update(warnings)
         if imsi:
             info.imsi = imsi
@@ -310,47 +243,6 @@ class BankRuntime:
         self.apply(self.detector.on_sim_status(iccid, now, status=str(status), cme_code=cme_code))
         self.publish_sim(iccid)
         self._wake.set()
-
-    def _inventory_once(self, modem_id: str) -> None:
-        """Visit a multi-slot modem's other slots once it first reports a slot's content (also
-        an empty or unreadable one: the other slots may hold good cards)."""
-        sup = self.supervisors.get(modem_id)
-        if sup is not None and sup.usable_slots > 1 and modem_id not in self.inventoried:
-            self.inventoried.add(modem_id)
-            self._spawn(self._inventory(sup), f"inventory-{modem_id}")
-
-    async def _inventory(self, sup: ModemSupervisor) -> None:
-        """Visit every other slot once to learn which SIM sits there, then come back."""
-        rot = self.config.rotation
-        async with sup.lock:
-            home = sup.active_slot
-            if home is None or not sup.ready:
-                self.inventoried.discard(sup.cfg.id)
-                return
-            try:
-                for slot in range(1, sup.usable_slots + 1):
-                    if slot != home:
-                        await sup.switch_to(
-                            slot,
-                            sim_ready_timeout_s=min(rot.sim_ready_timeout_s, INVENTORY_SIM_S),
-                            registration_timeout_s=0.0,
-                        )
-                await sup.switch_to(
-                    home,
-                    sim_ready_timeout_s=rot.sim_ready_timeout_s,
-                    registration_timeout_s=rot.registration_timeout_s,
-                )
-            except Exception as exc:  # noqa: BLE001 - the next session tries again
-                log.warning("inventory_failed", modem=sup.cfg.id, error=str(exc))
-                self.inventoried.discard(sup.cfg.id)
-                return
-        found = {
-            slot: self.slots.get((sup.cfg.id, slot)) for slot in range(1, sup.usable_slots + 1)
-        }
-        self.ledger.audit(
-            self.clock(), "daemon", "inventory", {"modem": sup.cfg.id, "slots": found}
-        )
-        log.info("inventory_done", modem=sup.cfg.id, slots=found)
 
     def registration_seen(
         self,
@@ -369,7 +261,7 @@ class BankRuntime:
         home = home_network(info.imsi, mnc_length) if info is not None and info.imsi else operator
         verdicts = self.detector.on_registration(
             iccid,
-            self.clock(),
+            self.clock.now(),
             domain=str(reg.domain),
             stat=int(reg.stat),
             reject_cause=reg.reject_cause,
@@ -380,24 +272,20 @@ class BankRuntime:
         )
         self.apply(verdicts)
         record = self.ledger.sim_states().get(iccid)
-        if (
-            record is not None
-            and record.state == "suspected"
-            and record.reason == "stuck_searching"
-            and self.detector.state_of(iccid) is None
+        if record is not None and recovered(
+            record.state, record.reason, self.detector.state_of(iccid)
         ):
             # The suspect registered after all: the detector has dropped it, so do we.
-            self.ledger.set_sim_state(iccid, "available", self.clock(), reason="recovered")
+            self.ledger.set_sim_state(iccid, "available", self.clock.now(), reason="recovered")
             log.info("sim_recovered", iccid=iccid)
         self.publish_sim(iccid)
 
     def sim_unknown(self, modem_id: str, last: str | None) -> None:
         """The card in ``modem_id`` may have changed (a switch, a reset, a SIM URC): until it is
         read back nothing is attributed to ``last``; its running episodes stop here."""
-        was = self.active.get(modem_id)
-        self.active[modem_id] = None
+        was = self.inventory.unseat(modem_id)
         if was is not None:
-            self.detector.on_switched_away(was, self.clock())
+            self.detector.on_switched_away(was, self.clock.now())
             self.publish_sim(was)
 
     def reject_cause_seen(
@@ -405,7 +293,9 @@ class BankRuntime:
     ) -> None:
         """A reject cause read on its own (``AT+CEER`` after a denial without one)."""
         self.apply(
-            self.detector.on_reject_cause(iccid, self.clock(), cause=cause, source=source, raw=raw)
+            self.detector.on_reject_cause(
+                iccid, self.clock.now(), cause=cause, source=source, raw=raw
+            )
         )
         self.publish_sim(iccid)
 
@@ -419,7 +309,7 @@ class BankRuntime:
         *,
         sent_at: str | None = None,
     ) -> None:
-        now = self.clock()
+        now = self.clock.now()
         owner = iccid or f"unknown:{modem_id}"
         sms_id = self.ledger.store_inbound_sms(
             owner, now, sender or "", text, index, sent_at=sent_at
@@ -440,7 +330,7 @@ class BankRuntime:
         self.inventoried.discard(modem_id)
         if iccid is None:
             return
-        self.detector.on_switched_away(iccid, self.clock())
+        self.detector.on_switched_away(iccid, self.clock.now())
         info = self.sims.get(iccid)
         if info is not None:
             self.publish_sim(iccid)
@@ -449,35 +339,9 @@ class BankRuntime:
     def apply(self, verdicts: list[Verdict]) -> None:
         """Store each verdict with its evidence, publish it, count blocks, start re-attaches."""
         for verdict in verdicts:
-            now = self.clock()
             iccid = verdict.iccid
-            self.ledger.record_verdict(
-                iccid,
-                verdict.state,
-                verdict.since,
-                verdict.reason,
-                [(obs.at, obs.kind, dict(obs.detail)) for obs in verdict.evidence],
-            )
             info = self.sims.get(iccid)
-            self.board.event(
-                f"sim_{verdict.state}",
-                iccid=iccid,
-                modem=info.modem if info else None,
-                reason=verdict.reason,
-                evidence=[o.as_dict() for o in verdict.evidence][-10:],
-            )
-            log.warning("sim_verdict", iccid=iccid, state=verdict.state, reason=verdict.reason)
-            if verdict.state == "blocked":
-                opened = self.circuit.record_block(iccid, now)
-                self.ledger.put_setting(CIRCUIT_KEY, self.circuit.to_state(), now)
-                if opened:
-                    self.board.event(
-                        "circuit_opened",
-                        reason="blocks",
-                        blocks=self.circuit.blocks_in_window(now),
-                        window_s=self.circuit.window_s,
-                    )
-                    self.ledger.audit(now, "daemon", "circuit_opened", self.circuit.to_state())
+            self.verdicts.record(verdict, info.modem if info else None, self.clock.now())
             if verdict.action == "reattach" and info is not None and info.modem:
                 self._spawn(self._reattach(info.modem, iccid), f"reattach-{iccid}")
             self.publish_sim(iccid)
@@ -494,9 +358,9 @@ class BankRuntime:
                 await sup.reattach()
             except Exception as exc:  # noqa: BLE001 - any failure is evidence, not a crash
                 log.warning("reattach_failed", iccid=iccid, error=str(exc))
-            self.detector.on_reattached(iccid, self.clock())
+            self.detector.on_reattached(iccid, self.clock.now())
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -505,7 +369,7 @@ class BankRuntime:
         """Detector timers once a second; background tasks are cancelled on the way out."""
         try:
             while True:
-                self.apply(self.detector.tick(self.clock()))
+                self.apply(self.detector.tick(self.clock.now()))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(TICK_S):
                         await self._wake.wait()

@@ -2,20 +2,23 @@
 registration, placing a call.
 
 Each function owns its timeouts, so none of them can hang; the caller (the modem's
-supervisor) holds the modem's action lock around them.
+supervisor) holds the modem's action lock around them. A call's length is modem time: it is
+dialled, timed and reported on the injected :class:`~simbank.clock.Clock`, so a scaled clock
+runs it at the simulator's pace; AT command timeouts and the SIM-ready and registration
+timeouts stay wall-clock seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import dataclass
 from typing import Literal
 
 import structlog
 
 from simbank.at import Urc
+from simbank.clock import Clock
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.types import CallCause, CallState, Registration, SimStatus
 from simbank.errors import AtTimeout, CommandError
@@ -104,9 +107,25 @@ class CallResult:
     cause: CallCause | None
 
 
-async def place_call(driver: GenericDriver, number: str, max_duration_s: float) -> CallResult:
+async def _call_end_within(ended: asyncio.Future[str], clock: Clock, seconds: float) -> str | None:
+    """The URC that ended the call, or None after ``seconds`` of clock time without one.
+
+    ``ended`` is never cancelled here (it outlives this wait, as under ``asyncio.shield``)."""
+    timer = asyncio.create_task(clock.sleep(seconds), name="call-poll-gap")
+    try:
+        await asyncio.wait((ended, timer), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        await asyncio.wait((timer,))
+    return ended.result() if ended.done() and not ended.cancelled() else None
+
+
+async def place_call(
+    driver: GenericDriver, number: str, max_duration_s: float, clock: Clock
+) -> CallResult:
     """Dial, follow the call (URCs and ``AT+CLCC``), hang up at ``max_duration_s`` of talk time,
-    and read the end cause when the call did not end normally."""
+    and read the end cause when the call did not end normally. Times (the ring limit, the
+    talk time, the reported duration) are seconds of ``clock``."""
     ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def on_end(urc: Urc) -> None:
@@ -115,7 +134,7 @@ async def place_call(driver: GenericDriver, number: str, max_duration_s: float) 
 
     unsubscribes = [driver.channel.subscribe(name, on_end) for name in CALL_END_URCS]
     answered_at: float | None = None
-    started = time.monotonic()
+    started = clock.now()
     end: str | None = None
     try:
         try:
@@ -126,7 +145,7 @@ async def place_call(driver: GenericDriver, number: str, max_duration_s: float) 
             await _hang_up_on_the_way_out(driver)
             raise
         while end is None:
-            now = time.monotonic()
+            now = clock.now()
             if answered_at is not None and now - answered_at >= max_duration_s:
                 with contextlib.suppress(CommandError, AtTimeout):
                     await driver.hangup()
@@ -137,19 +156,17 @@ async def place_call(driver: GenericDriver, number: str, max_duration_s: float) 
                     await driver.hangup()
                 end = "NO ANSWER"
                 break
-            # Poll often enough to see a short call answered (and under a time-scaled test).
+            # Poll often enough to see a short call answered.
             limit = min(CLCC_POLL_S, max(0.005, max_duration_s / 10))
             if answered_at is not None:
                 limit = min(limit, max(0.0, max_duration_s - (now - answered_at)))
             try:
-                async with asyncio.timeout(limit):
-                    end = await asyncio.shield(ended)
-                    break
-            except TimeoutError:
-                pass
+                end = await _call_end_within(ended, clock, limit)
             except asyncio.CancelledError:
                 await _hang_up_on_the_way_out(driver)
                 raise
+            if end is not None:
+                break
             try:
                 calls = await driver.list_calls()
             except (CommandError, AtTimeout):
@@ -161,13 +178,13 @@ async def place_call(driver: GenericDriver, number: str, max_duration_s: float) 
                 # The call is gone without a URC we saw (some modems only show it in CLCC).
                 end = "NO CARRIER"
             elif answered_at is None and any(c.state is CallState.ACTIVE for c in calls):
-                answered_at = time.monotonic()
+                answered_at = clock.now()
     finally:
         for unsubscribe in unsubscribes:
             unsubscribe()
         if not ended.done():
             ended.cancel()
-    duration = round(time.monotonic() - answered_at) if answered_at is not None else 0
+    duration = round(clock.now() - answered_at) if answered_at is not None else 0
     if end == "HANGUP" or (answered_at is not None and end == "NO CARRIER"):
         return CallResult("completed", duration, None)
     if end == "BUSY":
@@ -179,5 +196,5 @@ async def place_call(driver: GenericDriver, number: str, max_duration_s: float) 
         return CallResult("no_answer", 0, cause)
     if answered_at is None and end == "NO CARRIER" and cause is not None and cause.code in NORMAL:
         # Answered and ended between two polls: charge the whole time since dialling.
-        return CallResult("completed", round(time.monotonic() - started), cause)
+        return CallResult("completed", round(clock.now() - started), cause)
     return CallResult("failed", duration, cause)

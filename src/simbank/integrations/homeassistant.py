@@ -21,7 +21,7 @@ from typing import Any, Final, Protocol, get_args
 
 from simbank import __version__
 from simbank.contract import ModemState, ModemStateName, SimState, Topics
-from simbank.mqtt import Inbound
+from simbank.mqtt import Inbound, LaneName
 
 DEFAULT_PREFIX: Final = "homeassistant"
 BIRTH_TOPIC: Final = f"{DEFAULT_PREFIX}/status"
@@ -226,7 +226,12 @@ def _modem_entities(
 class Retainer(Protocol):
     def set_retained(self, topic: str, payload: bytes) -> None: ...
     def publish(
-        self, topic: str, payload: bytes, correlation_data: bytes | None = None
+        self,
+        topic: str,
+        payload: bytes,
+        correlation_data: bytes | None = None,
+        *,
+        lane: LaneName = "events",
     ) -> None: ...
 
 
@@ -271,6 +276,7 @@ class DiscoveryPublisher:
         del event_type, fields
 
     def resend(self) -> None:
-        """Home Assistant restarted: publish every config again (retained ones are deduped)."""
+        """Home Assistant restarted: publish every config again (retained ones are deduped),
+        in the events lane: configs are not answers, and are kept like events."""
         for topic, payload in self._messages():
-            self._out.publish(topic, payload)
+            self._out.publish(topic, payload, lane="events")

@@ -1,5 +1,7 @@
-"""The one package that speaks aiomqtt: the daemon's bridge (``bridge``), its bounded queues
-(``lanes``), connection options (``options``) and the clients of a gateway (``clients``)."""
+"""The one package that speaks aiomqtt: the daemon's bridge (``bridge``: the connection's
+life, over ``connection``), what waits to be published (``outbox``, in the caller's ``lanes``),
+what arrives (``inbox``), connection options (``options``) and the clients of a gateway
+(``clients``). It carries payloads without reading them: callers name the lane."""
 
 from simbank.mqtt.bridge import BrokerError, Inbound, InboundHandler, MqttBridge
 from simbank.mqtt.clients import RequestClient, StateWatcher
@@ -9,6 +11,7 @@ from simbank.mqtt.lanes import (
     INBOUND_QUEUE_MAX,
     RESPONSE_QUEUE_MAX,
     RESULT_QUEUE_MAX,
+    LaneName,
 )
 from simbank.mqtt.options import client_options
 
@@ -21,6 +24,7 @@ __all__ = [
     "BrokerError",
     "Inbound",
     "InboundHandler",
+    "LaneName",
     "MqttBridge",
     "RequestClient",
     "StateWatcher",

@@ -1,15 +1,24 @@
-"""The bridge's bounded queues: outgoing messages by kind, and the incoming requests."""
+"""The bridge's outgoing lanes: bounded queues of QoS 1 messages, one per kind of message.
+
+The caller names the lane (:data:`LaneName`) when it publishes: the transport never reads a
+payload to guess what it is. From most to least worth keeping:
+
+* ``events``: ``bridge/event`` and anything that is not an answer (Home Assistant's discovery
+  configs sent again); only overflow while the broker is away;
+* ``results``: the ``ok`` answer of a command that acted (not read-only): something was done,
+  and its answer must not be lost to a flood;
+* ``responses``: every other answer (errors, read-only answers);
+* ``busy``: ``busy`` refusals, behind everything else, the first dropped.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
-import aiomqtt
-
-from simbank.contract import ErrorResponse
+#: Which lane a message waits in (see the module's docstring).
+LaneName = Literal["events", "results", "responses", "busy"]
 
 #: Events kept while the broker is away (the oldest is dropped first, counted).
 EVENT_QUEUE_MAX = 10_000
@@ -26,6 +35,14 @@ BUSY_QUEUE_BYTES = 64 * 1024
 #: Inbound messages waiting for the request handler; beyond this they are dropped unanswered.
 INBOUND_QUEUE_MAX = 1_000
 INBOUND_QUEUE_BYTES = 4 * 1024 * 1024
+
+#: Each lane's bounds (messages, bytes), in the order the bridge sends them.
+LANE_LIMITS: dict[LaneName, tuple[int, int]] = {
+    "events": (EVENT_QUEUE_MAX, EVENT_QUEUE_BYTES),
+    "results": (RESULT_QUEUE_MAX, RESULT_QUEUE_BYTES),
+    "responses": (RESPONSE_QUEUE_MAX, RESPONSE_QUEUE_BYTES),
+    "busy": (BUSY_QUEUE_MAX, BUSY_QUEUE_BYTES),
+}
 
 
 @dataclass(slots=True)
@@ -87,59 +104,3 @@ class Lane:
             message = self._in_flight.pop(seq)
             self._waiting.appendleft(message)
             self._bytes += len(message.payload)
-
-
-class Inbox(asyncio.Queue[aiomqtt.Message]):
-    """aiomqtt's incoming queue, bounded in messages and bytes. ``admit`` sees every message
-    first and may refuse it; one that does not fit is dropped and reported to ``dropped``:
-    ``put_nowait`` never raises (aiomqtt would log a warning for each message, which in a
-    flood is a flood of its own)."""
-
-    def __init__(
-        self,
-        admit: Callable[[aiomqtt.Message], bool],
-        dropped: Callable[[], None],
-        maxsize: int = 0,
-    ) -> None:
-        super().__init__(maxsize)
-        self._admit = admit
-        self._dropped = dropped
-        self.bytes = 0
-
-    def put_nowait(self, item: aiomqtt.Message) -> None:
-        if not self._admit(item):
-            return
-        if self.full() or self.bytes + payload_size(item.payload) > INBOUND_QUEUE_BYTES:
-            self._dropped()
-            return
-        super().put_nowait(item)
-
-    def _put(self, item: aiomqtt.Message) -> None:
-        self.bytes += payload_size(item.payload)
-        super()._put(item)
-
-    def _get(self) -> aiomqtt.Message:
-        item = super()._get()
-        self.bytes -= payload_size(item.payload)
-        return item
-
-
-def payload_size(payload: object) -> int:
-    return len(payload) if isinstance(payload, bytes | bytearray) else 0
-
-
-def raw_payload(payload: object) -> bytes:
-    return bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()
-
-
-def _busy_prefix() -> bytes:
-    """How every ``busy`` answer starts (taken from the contract's own serialisation)."""
-    sample = ErrorResponse(code="busy", error="-").to_json()
-    return sample[: sample.index(b'"busy"') + len(b'"busy"')]
-
-
-BUSY_PREFIX = _busy_prefix()
-OK_PREFIX = b'{"status":"ok"'
-ERROR_PREFIX = b'{"status":"error"'
-#: Commands whose answers are only information (simbank.daemon.router.READ_ONLY).
-READ_ONLY_COMMANDS = frozenset({"status", "sim/report"})

@@ -1,0 +1,53 @@
+"""Command handlers: each request → policy → rotation → book → act → complete → publish.
+
+- :mod:`.traffic`: ``call``, ``sms/send``, ``ussd`` (each acts inside one
+  :func:`.booking.booked` step: book before act);
+- :mod:`.sims`: ``sim/rotate``, ``sim/select``, ``sim/disable``, ``sim/enable``,
+  ``sim/release``, ``sim/report``;
+- :mod:`.control`: ``status``, ``modem/reset``, ``traffic/pause``, ``traffic/resume``;
+- :mod:`.access`: finding, locking, planning for and switching a modem (shared).
+
+Handlers raise ``Refused`` with a contract error code; the router turns it into the error
+response. Decisions are asked of :mod:`simbank.bank`; I/O goes through the runtime and the
+modem supervisors.
+"""
+
+from __future__ import annotations
+
+from simbank.daemon.commands.access import ModemAccess
+from simbank.daemon.commands.control import ControlCommands
+from simbank.daemon.commands.sims import SimCommands
+from simbank.daemon.commands.traffic import TrafficCommands
+from simbank.daemon.router import Handler
+from simbank.daemon.runtime import BankRuntime
+
+__all__ = ["Handlers"]
+
+
+class Handlers:
+    """The request handlers of DESIGN §5, bound to one gateway."""
+
+    def __init__(self, gateway: BankRuntime) -> None:
+        self.gw = gateway
+        self.access = ModemAccess(gateway)
+        self.traffic = TrafficCommands(gateway, self.access)
+        self.sims = SimCommands(gateway, self.access)
+        self.control = ControlCommands(gateway, self.access)
+
+    def table(self) -> dict[str, Handler]:
+        """Command name → handler (the router answers ``unknown_command`` for the rest)."""
+        return {
+            "status": self.control.status,
+            "call": self.traffic.call,
+            "sms/send": self.traffic.sms_send,
+            "ussd": self.traffic.ussd,
+            "sim/rotate": self.sims.sim_rotate,
+            "sim/select": self.sims.sim_select,
+            "sim/disable": self.sims.sim_disable,
+            "sim/enable": self.sims.sim_enable,
+            "sim/release": self.sims.sim_release,
+            "sim/report": self.sims.sim_report,
+            "modem/reset": self.control.modem_reset,
+            "traffic/pause": self.control.traffic_pause,
+            "traffic/resume": self.control.traffic_resume,
+        }

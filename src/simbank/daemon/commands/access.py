@@ -1,0 +1,201 @@
+"""Getting a modem to act: which modem and SIM (the rotation plan), waiting for the modem's
+lock, and switching its SIM. Shared by the traffic and SIM commands.
+
+The decisions are :mod:`simbank.bank.rotation`'s and :mod:`simbank.bank.refusal`'s; this
+module does the waiting and the switching, and records what it did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from simbank.bank.refusal import gateway_refusal, plan_refusal
+from simbank.bank.rotation import Action, Plan, best_for_gateway, plan
+from simbank.daemon.runtime import BankRuntime
+from simbank.daemon.supervisor import ModemSupervisor
+from simbank.drivers.procedures import SwitchResult
+from simbank.errors import Refused
+
+log = structlog.get_logger(__name__)
+
+#: How long a request waits for a modem that is busy with another action.
+MODEM_WAIT_S = 120.0
+#: A "wait for the active SIM" plan is re-checked at most this often before giving up.
+WAIT_ROUNDS = 3
+#: Wall-clock margin after such a wait, so the re-check sees the SIM free.
+WAIT_SLACK_S = 0.05
+
+
+class ModemAccess:
+    """Finds, locks, plans for and switches the modems of one gateway."""
+
+    def __init__(self, runtime: BankRuntime) -> None:
+        self.gw = runtime
+
+    def modem(self, modem_id: str) -> ModemSupervisor:
+        sup = self.gw.supervisors.get(modem_id)
+        if sup is None:
+            raise Refused("unknown_modem", f"no modem {modem_id!r} on this gateway")
+        return sup
+
+    def ready(self, modem_id: str) -> ModemSupervisor:
+        sup = self.modem(modem_id)
+        if not sup.ready:
+            raise Refused("modem_error", f"modem {modem_id} is not ready")
+        return sup
+
+    def sim(self, iccid: str) -> str:
+        """The known SIM ``iccid`` names (any case, padding ``F`` dropped)."""
+        iccid = iccid.upper().rstrip("F")
+        if iccid not in self.gw.sims:
+            raise Refused("unknown_sim", f"no SIM {iccid} known to this gateway")
+        return iccid
+
+    def refuse_if_stopped(self) -> None:
+        """Outbound traffic is stopped by the circuit breaker or an operator's pause."""
+        if self.gw.circuit.is_open:
+            raise Refused(
+                "circuit_open",
+                "outbound traffic is paused: too many SIMs were "
+                "blocked recently; an operator must resume it (traffic/resume)",
+            )
+        if self.gw.paused_reason is not None:
+            raise Refused("circuit_open", f"outbound traffic is paused: {self.gw.paused_reason}")
+
+    async def lock(self, sup: ModemSupervisor) -> None:
+        """Take the modem's lock (the caller releases it), or refuse ``busy``."""
+        try:
+            async with asyncio.timeout(MODEM_WAIT_S):
+                await sup.lock.acquire()
+        except TimeoutError as exc:
+            raise Refused("busy", f"modem {sup.cfg.id} is busy") from exc
+
+    def plan(self, modem_id: str, action: Action, *, rebalance: bool = False) -> Plan:
+        """This modem's plan for ``action`` now; a ``none`` plan raises its refusal."""
+        now = self.gw.clock.now()
+        view = self.gw.modem_view(modem_id, now)
+        decision = plan(
+            view.slots,
+            view.active_slot,
+            view.active_since,
+            now,
+            tz=self.gw.tz,
+            action=action,
+            min_dwell_s=self.gw.config.rotation.min_dwell_s,
+            rebalance=rebalance,
+            wait_limit_s=self.gw.config.rotation.wait_for_active_s,
+        )
+        if decision.decision == "none" and not rebalance:
+            raise plan_refusal(decision)
+        return decision
+
+    def choose(self, action: Action, modem: str | None) -> ModemSupervisor:
+        """The modem for an action (the plan itself is made again under the modem's lock)."""
+        if modem is not None:
+            sup = self.ready(modem)
+            self.plan(modem, action)
+            return sup
+        now = self.gw.clock.now()
+        rot = self.gw.config.rotation
+        ready = [m for m, s in self.gw.supervisors.items() if s.ready]
+        idle = [m for m in ready if not self.gw.supervisors[m].lock.locked()] or ready
+        choice = best_for_gateway(
+            [self.gw.modem_view(m, now) for m in idle],
+            now,
+            tz=self.gw.tz,
+            action=action,
+            min_dwell_s=rot.min_dwell_s,
+            wait_limit_s=rot.wait_for_active_s,
+        )
+        if choice.modem is None:
+            if not choice.plans:
+                raise Refused("no_eligible_sim", "no modem is ready")
+            raise gateway_refusal(choice)
+        return self.gw.supervisors[choice.modem]
+
+    async def prepare(self, sup: ModemSupervisor, action: Action) -> str:
+        """Inside the modem lock: plan again (usage may have moved) and switch if needed;
+        returns the ICCID that is to act."""
+        decision = self.plan(sup.cfg.id, action)
+        for _ in range(WAIT_ROUNDS):
+            if decision.decision != "wait" or decision.wait_until is None:
+                break
+            # The active SIM frees up in a moment: wait for it (holding the modem) rather
+            # than switch and re-register.
+            clock = self.gw.clock
+            slack = WAIT_SLACK_S / (clock.real(1.0) or 1.0)  # the real margin in clock time
+            await clock.sleep(max(0.0, decision.wait_until - clock.now()) + slack)
+            decision = self.plan(sup.cfg.id, action)
+        if decision.decision == "wait":
+            raise plan_refusal(decision)
+        if decision.decision == "switch":
+            assert decision.slot is not None
+            await self.switch(sup, decision.slot, "rotation", checked=True)
+        iccid = sup.iccid
+        if iccid is None:
+            raise Refused("no_eligible_sim", f"modem {sup.cfg.id} has no SIM")
+        return iccid
+
+    async def switch(
+        self,
+        sup: ModemSupervisor,
+        slot: int,
+        actor: str,
+        *,
+        checked: bool,
+        audit: str = "sim_switched",
+    ) -> SwitchResult:
+        """Inside the modem lock: switch to ``slot``, audit it, announce ``sim_rotated``.
+
+        ``checked`` (a switch made to act): refuse ``no_eligible_sim`` when the slot held
+        another SIM than the inventory said, or the SIM did not register (then the block
+        detector follows it). Unchecked (``sim/select``), the result is reported as found.
+        """
+        gw = self.gw
+        old = sup.iccid
+        expected = gw.slots.get((sup.cfg.id, slot))
+        rot = gw.config.rotation
+        result = await sup.switch_to(
+            slot,
+            sim_ready_timeout_s=rot.sim_ready_timeout_s,
+            registration_timeout_s=rot.registration_timeout_s,
+        )
+        detail = {
+            "modem": sup.cfg.id,
+            "slot": slot,
+            "from": old,
+            "iccid": result.iccid,
+            "expected": expected,
+            "registered": result.registered,
+            "status": str(result.status),
+        }
+        gw.ledger.audit(gw.clock.now(), actor, audit, detail)
+        if old and old != result.iccid:
+            gw.publish_sim(old)
+        if checked and expected is not None and result.iccid != expected:
+            log.warning("slot_iccid_mismatch", slot=slot, expected=expected, found=result.iccid)
+            raise Refused(
+                "no_eligible_sim",
+                f"slot {slot} of {sup.cfg.id} holds "
+                f"{result.iccid}, not {expected}; inventory updated, try again",
+            )
+        gw.board.event(
+            "sim_rotated",
+            modem=sup.cfg.id,
+            slot=slot,
+            iccid=result.iccid,
+            previous=old,
+            registered=result.registered,
+            actor=actor,
+        )
+        if checked and not result.registered and result.iccid:
+            # A SIM that does not come up is the detector's case, not a retry loop.
+            gw.apply(gw.detector.tick(gw.clock.now()))
+            raise Refused(
+                "no_eligible_sim",
+                f"SIM {result.iccid} did not register after "
+                "the switch; the block detector follows it",
+            )
+        return result

@@ -1,0 +1,157 @@
+"""The traffic commands: ``call``, ``sms/send`` and ``ussd``.
+
+Each goes request → policy → rotation → book → act → complete → publish: the checks and the
+plan are :mod:`simbank.bank`'s, the modem is found and switched by :mod:`.access`, and the
+act runs inside :func:`.booking.booked`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simbank.bank.numbers import parse_destination
+from simbank.bank.rotation import Action
+from simbank.bank.sim_state import announces_quota_exhausted, is_resting, ussd_refusal
+from simbank.bank.usage import UsageKind, local_day_bounds
+from simbank.contract import CallRequest, Request, SmsRequest, UssdRequest
+from simbank.daemon.commands.access import ModemAccess
+from simbank.daemon.commands.booking import booked
+from simbank.daemon.router import booking_key
+from simbank.daemon.runtime import BankRuntime
+from simbank.errors import Refused
+
+#: Call outcomes that show the SIM works (the detector's good news).
+CALL_OK_OUTCOMES = frozenset({"completed", "busy", "no_answer"})
+
+
+class TrafficCommands:
+    """``call``, ``sms/send``, ``ussd``."""
+
+    def __init__(self, runtime: BankRuntime, access: ModemAccess) -> None:
+        self.gw = runtime
+        self.access = access
+
+    async def call(self, req: Request) -> dict[str, Any]:
+        assert isinstance(req, CallRequest)
+        gw = self.gw
+        if req.max_duration_s > gw.config.compliance.max_call_duration_s:
+            raise Refused(
+                "validation_error",
+                f"max_duration_s above {gw.config.compliance.max_call_duration_s}",
+            )
+        destination = parse_destination(req.number, gw.config.compliance)
+        number = destination.e164  # ledger and do-not-call key; the modem dials ``.dial``
+        self.access.refuse_if_stopped()
+        digest = gw.ledger.hasher.hash(number)
+        if gw.dnc.contains_hash(digest):
+            raise Refused("do_not_call", "the destination is on the do-not-call list")
+        day_start, _ = local_day_bounds(gw.clock.now(), gw.tz)
+
+        def action() -> Action:
+            return Action(
+                UsageKind.CALL,
+                max_duration_s=req.max_duration_s,
+                destination_calls_today=gw.ledger.destination_calls(digest, day_start),
+            )
+
+        sup = self.access.choose(action(), req.modem)
+        await self.access.lock(sup)
+        try:
+            self.access.refuse_if_stopped()
+            iccid = await self.access.prepare(sup, action())
+            cause = None
+            async with booked(
+                gw,
+                iccid,
+                UsageKind.CALL,
+                modem=sup.cfg.id,
+                transaction=booking_key(req.transaction),
+                reserved_s=req.max_duration_s,
+                destination=number,
+            ) as booking:
+                result = await sup.call(destination.dial, req.max_duration_s)
+                booking.outcome, booking.duration_s = result.outcome, result.duration_s
+                cause = result.cause
+        finally:
+            sup.lock.release()
+        now = gw.clock.now()
+        if booking.outcome == "failed" and cause is not None:
+            gw.apply(
+                gw.detector.on_call_failed(
+                    iccid, now, cause=cause.code, destination_hash=digest, raw=cause.text
+                )
+            )
+        elif booking.outcome in CALL_OK_OUTCOMES:
+            gw.detector.on_call_ok(iccid, now)
+        self._after_use(iccid)
+        return {
+            "modem": sup.cfg.id,
+            "iccid": iccid,
+            "outcome": booking.outcome,
+            "duration_s": booking.duration_s,
+            "cause": cause.code if cause else None,
+            "cause_text": cause.text if cause else None,
+        }
+
+    async def sms_send(self, req: Request) -> dict[str, Any]:
+        assert isinstance(req, SmsRequest)
+        gw = self.gw
+        destination = parse_destination(req.number, gw.config.compliance)
+        number = destination.e164
+        self.access.refuse_if_stopped()
+        if gw.dnc.contains_hash(gw.ledger.hasher.hash(number)):
+            raise Refused("do_not_call", "the destination is on the do-not-call list")
+        action = Action(UsageKind.SMS)
+        sup = self.access.choose(action, req.modem)
+        await self.access.lock(sup)
+        try:
+            self.access.refuse_if_stopped()
+            iccid = await self.access.prepare(sup, action)
+            async with booked(
+                gw,
+                iccid,
+                UsageKind.SMS,
+                modem=sup.cfg.id,
+                transaction=booking_key(req.transaction),
+                destination=number,
+            ) as booking:
+                reference = await sup.send_sms(destination.dial, req.text)
+                booking.outcome = "sent"
+        finally:
+            sup.lock.release()
+        self._after_use(iccid)
+        return {"modem": sup.cfg.id, "iccid": iccid, "reference": reference}
+
+    async def ussd(self, req: Request) -> dict[str, Any]:
+        assert isinstance(req, UssdRequest)
+        gw = self.gw
+        sup = self.access.ready(req.modem)
+        await self.access.lock(sup)
+        try:
+            iccid = sup.iccid
+            if iccid is None:
+                raise Refused("no_eligible_sim", f"modem {req.modem} has no SIM")
+            refusal = ussd_refusal(iccid, gw.sim_state(iccid))
+            if refusal is not None:
+                raise refusal
+            async with booked(
+                gw,
+                iccid,
+                UsageKind.USSD,
+                modem=req.modem,
+                transaction=booking_key(req.transaction),
+            ) as booking:
+                text = await sup.ussd(req.code)
+                booking.outcome = "answered"
+        finally:
+            sup.lock.release()
+        gw.apply(gw.detector.on_operator_text(iccid, gw.clock.now(), text=text, source="ussd"))
+        return {"modem": req.modem, "iccid": iccid, "text": text}
+
+    def _after_use(self, iccid: str) -> None:
+        gw = self.gw
+        usage, limits = gw.usage_of(iccid)
+        gw.publish_sim(iccid)
+        resting = is_resting(limits, usage, gw.clock.now(), gw.tz)
+        if announces_quota_exhausted(gw.sim_state(iccid), resting=resting):
+            gw.board.event("quota_exhausted", iccid=iccid, modem=gw.sims[iccid].modem)

@@ -1,0 +1,56 @@
+"""What the bank side hears from a modem's supervisor: the :class:`ModemObserver` protocol.
+
+The supervisor reports what it reads from the modem (the SIM identified, registrations, reject
+causes, SMS received, the modem lost); the :class:`~simbank.daemon.runtime.BankRuntime`
+implements it and decides what that means for the bank.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from simbank.drivers.types import Registration, SimStatus
+
+
+class ModemObserver(Protocol):
+    """What the bank side hears from a modem (the BankRuntime implements it)."""
+
+    def sim_identified(
+        self,
+        modem_id: str,
+        slot: int,
+        iccid: str | None,
+        imsi: str | None,
+        status: SimStatus,
+        *,
+        cme_code: int | None = None,
+        warnings: tuple[str, ...] = (),
+    ) -> None: ...
+
+    def reject_cause_seen(
+        self, modem_id: str, iccid: str, cause: int, *, source: str, raw: str | None
+    ) -> None: ...
+
+    def sim_unknown(self, modem_id: str, last: str | None) -> None: ...
+
+    def registration_seen(
+        self,
+        modem_id: str,
+        iccid: str | None,
+        reg: Registration,
+        rssi_dbm: int | None,
+        operator: str | None,
+    ) -> None: ...
+
+    async def sms_received(
+        self,
+        modem_id: str,
+        iccid: str | None,
+        index: int,
+        sender: str | None,
+        text: str,
+        *,
+        sent_at: str | None = None,
+    ) -> None: ...
+
+    def modem_lost(self, modem_id: str, iccid: str | None) -> None: ...

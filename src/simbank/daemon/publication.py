@@ -1,0 +1,65 @@
+"""One SIM's retained ``sim/<iccid>`` state as the board publishes it: the limits, the usage
+and, for a quarantined SIM, the block with its latest evidence. Formatting only: the state
+itself is decided by :mod:`simbank.bank.sim_state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from simbank.bank.policy import Limits
+from simbank.bank.sim_state import QUARANTINE_STATES
+from simbank.bank.usage import Usage
+from simbank.contract import BlockInfo
+from simbank.contract import Usage as UsagePayload
+from simbank.store.schema import Evidence, SimRecord
+
+#: How far before a quarantine began its evidence is shown, and how many pieces.
+EVIDENCE_BEFORE_S = 86400
+EVIDENCE_SHOWN = 20
+
+
+def limits_payload(limits: Limits) -> dict[str, Any]:
+    """A policy's limits as the ``sim/<iccid>`` payload shows them."""
+    return {
+        "calls_per_hour": limits.calls_per_hour,
+        "calls_per_day": limits.calls_per_day,
+        "call_seconds_per_day": limits.call_seconds_per_day,
+        "sms_per_day": limits.sms_per_day,
+        "min_call_gap_s": limits.min_call_gap_s,
+        "calls_per_destination_per_day": limits.calls_per_destination_per_day,
+        "rest_after_calls": limits.rest_after_calls,
+        "rest_s": limits.rest_s,
+        "quiet_hours": [
+            f"{w.start_min // 60:02d}:{w.start_min % 60:02d}-{w.end_min // 60:02d}:{w.end_min % 60:02d}"
+            for w in limits.quiet_hours
+        ],
+    }
+
+
+def usage_payload(usage: Usage) -> UsagePayload:
+    return UsagePayload(
+        calls_hour=usage.calls_hour,
+        calls_day=usage.calls_day,
+        call_seconds_day=usage.call_seconds_day,
+        sms_day=usage.sms_day,
+    )
+
+
+def shows_block(record: SimRecord | None) -> bool:
+    """Whether the SIM's payload carries a ``block`` (it is quarantined)."""
+    return record is not None and record.state in QUARANTINE_STATES
+
+
+def block_info(record: SimRecord, evidence: Iterable[Evidence]) -> BlockInfo:
+    """The ``block`` of a quarantined SIM: why, since when, and its latest evidence."""
+    shown = [{"at": _iso(e.at).isoformat(), "kind": e.kind, **e.detail} for e in evidence][
+        -EVIDENCE_SHOWN:
+    ]
+    return BlockInfo(reason=record.reason or record.state, since=_iso(record.since), evidence=shown)
+
+
+def _iso(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

@@ -1,0 +1,123 @@
+"""SMS pickup: read each message the modem announced or stored, hand it over, then delete it.
+
+After a SIM is identified (start, restart, switch) its whole storage is listed (``AT+CMGL``):
+the messages that arrived while nobody listened. A ``+CMTI`` lost to a hang or to garbage on the
+line would leave its message on the SIM until the next switch, so the storage is listed again
+after either, and every :data:`SMS_SWEEP_S` in any case. A message is deleted only after the
+bank side stored it durably; one stored but not deleted when the daemon died is listed again
+and kept once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from simbank.bank.sim_identity import SimIdentity
+from simbank.daemon.observer import ModemObserver
+from simbank.drivers.generic import GenericDriver
+from simbank.drivers.types import SmsMessage
+from simbank.errors import CommandError, ProtocolGarbage
+
+log = structlog.get_logger(__name__)
+
+#: Tries of the stored-SMS pickup (AT+CMGL) after a SIM is identified: storage may lag.
+SMS_PICKUP_TRIES = 3
+#: The storage is listed again this often (seconds of the follow loop) in any case.
+SMS_SWEEP_S = 60.0
+
+
+class SmsPickup:
+    """The messages waiting on one modem's SIM, and their way to the bank side."""
+
+    def __init__(
+        self,
+        modem_id: str,
+        observer: ModemObserver | None,
+        sim: SimIdentity,
+        steady: Callable[[], bool],
+    ) -> None:
+        self.modem_id = modem_id
+        self.observer = observer
+        self.sim = sim
+        #: No switch under way and the SIM read back: what is read belongs to ``sim.iccid``.
+        self._steady = steady
+        #: Indexes announced by ``+CMTI`` and not read yet, oldest first.
+        self.waiting: list[int] = []
+        #: Tries left of the AT+CMGL listing of the SIM just identified (0: none due).
+        self.tries = 0
+        #: The SIM is ready, so its storage can be listed.
+        self.listable = False
+
+    def announced(self, index: int) -> None:
+        """``+CMTI``: a message was stored at ``index``."""
+        if index not in self.waiting:
+            self.waiting.append(index)
+
+    def sim_adopted(self, *, another_card: bool, iccid: str | None, ready: bool) -> None:
+        """A card was read back: list its storage (if it is ready) on the next poll."""
+        if another_card:
+            # +CMTI indexes point into the SIM that was there; the pickup lists the new one.
+            self.waiting.clear()
+        self.listable = ready
+        self.tries = SMS_PICKUP_TRIES if iccid and self.listable else 0
+
+    def list_again(self) -> None:
+        """Have the next poll list the SIM's storage (only a ready SIM is listed)."""
+        if self.sim.iccid is not None and self.listable:
+            self.tries = max(self.tries, 1)
+
+    async def take(self, driver: GenericDriver) -> None:
+        """Read each announced SMS, hand it over (stored durably), and only then delete it.
+
+        After a SIM is identified (start, restart, switch) every stored message is listed
+        first (AT+CMGL): those that arrived while nobody listened. One stored but not yet
+        deleted when the daemon died is listed again; the ledger keeps it once.
+        """
+        if self.tries > 0 and self._steady():
+            # Checked right before the AT command is queued: a switch queues its own commands
+            # after it, so the listing is of the SIM ``iccid`` names.
+            iccid = self.sim.iccid
+            try:
+                stored = await driver.list_sms()
+            except (CommandError, ProtocolGarbage) as exc:
+                self.tries -= 1
+                log.warning("sms_list_failed", error=str(exc), tries_left=self.tries)
+            else:
+                self.tries = 0
+                if stored:
+                    log.info("sms_picked_up", count=len(stored))
+                for index, message in stored:
+                    await self._hand_over(driver, iccid, index, message)
+        while self.waiting and self._steady():
+            index = self.waiting[0]
+            iccid = self.sim.iccid
+            try:
+                message = await driver.read_sms(index)
+            except (CommandError, ProtocolGarbage) as exc:
+                log.warning("sms_unreadable", index=index, error=str(exc))
+                self.waiting.pop(0)
+                continue
+            await self._hand_over(driver, iccid, index, message)
+            if self.waiting and self.waiting[0] == index:
+                self.waiting.pop(0)
+
+    async def _hand_over(
+        self, driver: GenericDriver, iccid: str | None, index: int, message: SmsMessage
+    ) -> None:
+        """Store one message (durably, via the observer), then delete it from the modem."""
+        if self.observer is not None:
+            await self.observer.sms_received(
+                self.modem_id,
+                iccid,
+                index,
+                message.sender,
+                message.text,
+                sent_at=message.timestamp.isoformat() if message.timestamp else None,
+            )
+        if not self._steady() or self.sim.iccid != iccid:
+            # A switch began meanwhile: the index may now point into another SIM. The message
+            # stays on its own SIM and is listed again when that SIM is back (kept once).
+            return
+        await driver.delete_sms(index)
