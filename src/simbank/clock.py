@@ -22,7 +22,14 @@ from typing import Protocol
 
 class Clock(Protocol):
     def now(self) -> float:
-        """Seconds on this clock's scale (epoch seconds for the bank's clocks)."""
+        """Seconds on this clock's scale (epoch seconds for the bank's clocks): for calendar
+        decisions (days, quiet hours, when a quota frees up)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds at this clock's rate on a steady scale (only differences mean anything):
+        for intervals (a call's length, a retry window), which a wall-clock step (NTP
+        setting the clock of a box without a battery-backed RTC) must not stretch."""
         ...
 
     async def sleep(self, seconds: float) -> None:
@@ -41,6 +48,9 @@ class LoopClock:
     def now(self) -> float:
         return asyncio.get_running_loop().time()
 
+    def monotonic(self) -> float:
+        return asyncio.get_running_loop().time()
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
@@ -55,6 +65,9 @@ class SystemClock:
 
     def now(self) -> float:
         return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -78,7 +91,10 @@ class ScaledClock:
         self._origin = time.monotonic()
 
     def now(self) -> float:
-        return self._start + (time.monotonic() - self._origin) * self.scale
+        return self._start + self.monotonic()
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._origin) * self.scale
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(self.real(seconds))
@@ -96,6 +112,9 @@ class FixedClock:
         self.at = at
 
     def now(self) -> float:
+        return self.at
+
+    def monotonic(self) -> float:
         return self.at
 
     async def sleep(self, seconds: float) -> None:

@@ -44,6 +44,12 @@ class ScriptedClock:
             self.on_sleep(seconds)
         await asyncio.sleep(0)
 
+    def monotonic(self) -> float:
+        return self.t
+
+    def real(self, seconds: float) -> float:
+        return seconds
+
 
 class _Published:
     def set_retained(self, topic: str, payload: bytes) -> None:
@@ -126,6 +132,3 @@ async def test_a_call_lasts_its_length_on_the_clock(rig: Rig) -> None:
         result = await rig.sup.call("+15550100123", 30.0)
     assert result.outcome == "completed"
     assert result.duration_s == 30
-
-    def real(self, seconds: float) -> float:
-        return seconds

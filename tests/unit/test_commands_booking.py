@@ -42,6 +42,12 @@ class StepClock:
         self.slept.append(seconds)
         self.t += seconds
 
+    def monotonic(self) -> float:
+        return self.t
+
+    def real(self, seconds: float) -> float:
+        return seconds
+
 
 class Recorder:
     def __init__(self) -> None:
@@ -139,6 +145,3 @@ async def test_runtime_reads_time_from_its_clock(runtime: BankRuntime) -> None:
     stored = runtime.ledger.get_setting("traffic_paused")
     assert stored == {"paused": True, "reason": "maintenance"}
     assert runtime.clock.now() > T0
-
-    def real(self, seconds: float) -> float:
-        return seconds

@@ -35,6 +35,12 @@ class StepClock:
     async def sleep(self, seconds: float) -> None:
         self.t += seconds
 
+    def monotonic(self) -> float:
+        return self.t
+
+    def real(self, seconds: float) -> float:
+        return seconds
+
 
 class Recorder:
     def set_retained(self, topic: str, payload: bytes) -> None:
@@ -112,6 +118,3 @@ async def test_pause_and_resume(table: tuple[BankRuntime, dict[str, Handler]]) -
     assert caught.value.reason == "circuit_open"
     assert await run(handlers, "traffic/resume") == {"paused": False, "circuit_open": False}
     assert rt.paused_reason is None and not rt.traffic_stopped
-
-    def real(self, seconds: float) -> float:
-        return seconds

@@ -47,6 +47,12 @@ class FixedClock:
     async def sleep(self, seconds: float) -> None:
         self.at += seconds
 
+    def monotonic(self) -> float:
+        return self.at
+
+    def real(self, seconds: float) -> float:
+        return seconds
+
 
 class Recorder:
     """The bridge as the router sees it: every message with the lane it was handed."""
@@ -231,6 +237,3 @@ async def test_an_oversized_request_gets_the_bridge_s_answer(extra: int) -> None
     payload = b'{"transaction": "' + b"x" * (MAX_REQUEST_BYTES + extra) + b'"}'
     answer = await router.process("call", payload)
     assert answer == oversize_refusal(len(payload))
-
-    def real(self, seconds: float) -> float:
-        return seconds

@@ -38,6 +38,12 @@ class ScriptedClock:
             self.on_sleep(seconds)
         await asyncio.sleep(0)
 
+    def monotonic(self) -> float:
+        return self.t
+
+    def real(self, seconds: float) -> float:
+        return seconds
+
 
 class _Published:
     def set_retained(self, topic: str, payload: bytes) -> None:
@@ -99,6 +105,3 @@ def test_a_stable_session_starts_the_count_and_the_backoff_again() -> None:
     assert policy.failures == 0
     assert first <= 0.5 * 1.2
     assert policy.failure_reason == "timeout"
-
-    def real(self, seconds: float) -> float:
-        return seconds

@@ -150,12 +150,12 @@ class SimIdentification:
         as it does for seconds after a switch, a reset or a hot plug."""
         if status is SimStatus.ABSENT:
             return None
-        deadline = self.clock.now() + SIM_BUSY_WAIT_S
+        deadline = self.clock.monotonic() + SIM_BUSY_WAIT_S
         while True:
             try:
                 iccid = await driver.read_iccid()
             except CommandError as exc:
-                if exc.code not in SIM_BUSY_CODES or self.clock.now() >= deadline:
+                if exc.code not in SIM_BUSY_CODES or self.clock.monotonic() >= deadline:
                     raise CommandError(
                         f"cannot read the ICCID: {exc}", raw=exc.raw, code=exc.code
                     ) from exc

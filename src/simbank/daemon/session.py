@@ -223,7 +223,7 @@ class ModemSession:
                 reason, error = await self._one_session()
                 stable = (
                     self._ready_since is not None
-                    and self.clock.now() - self._ready_since >= STABLE_SESSION_S
+                    and self.clock.monotonic() - self._ready_since >= STABLE_SESSION_S
                 )
                 delay = self.reconnect.session_ended(reason, stable=stable)
                 self._went_offline(reason, error)
@@ -314,7 +314,7 @@ class ModemSession:
             await self.identification.identify(driver)
             self.board.update_modem(self.cfg.id, state="ready", reason=None)
             self._online = True
-            self._ready_since = self.clock.now()
+            self._ready_since = self.clock.monotonic()
             self.board.event(
                 "modem_online", modem=self.cfg.id, model=identity.model, dialect=driver.dialect
             )

@@ -134,7 +134,7 @@ async def place_call(
 
     unsubscribes = [driver.channel.subscribe(name, on_end) for name in CALL_END_URCS]
     answered_at: float | None = None
-    started = clock.now()
+    started = clock.monotonic()
     end: str | None = None
     try:
         try:
@@ -145,7 +145,7 @@ async def place_call(
             await _hang_up_on_the_way_out(driver)
             raise
         while end is None:
-            now = clock.now()
+            now = clock.monotonic()
             if answered_at is not None and now - answered_at >= max_duration_s:
                 with contextlib.suppress(CommandError, AtTimeout):
                     await driver.hangup()
@@ -178,13 +178,13 @@ async def place_call(
                 # The call is gone without a URC we saw (some modems only show it in CLCC).
                 end = "NO CARRIER"
             elif answered_at is None and any(c.state is CallState.ACTIVE for c in calls):
-                answered_at = clock.now()
+                answered_at = clock.monotonic()
     finally:
         for unsubscribe in unsubscribes:
             unsubscribe()
         if not ended.done():
             ended.cancel()
-    duration = round(clock.now() - answered_at) if answered_at is not None else 0
+    duration = round(clock.monotonic() - answered_at) if answered_at is not None else 0
     if end == "HANGUP" or (answered_at is not None and end == "NO CARRIER"):
         return CallResult("completed", duration, None)
     if end == "BUSY":
@@ -196,5 +196,5 @@ async def place_call(
         return CallResult("no_answer", 0, cause)
     if answered_at is None and end == "NO CARRIER" and cause is not None and cause.code in NORMAL:
         # Answered and ended between two polls: charge the whole time since dialling.
-        return CallResult("completed", round(clock.now() - started), cause)
+        return CallResult("completed", round(clock.monotonic() - started), cause)
     return CallResult("failed", duration, cause)
