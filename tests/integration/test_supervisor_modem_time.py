@@ -16,8 +16,8 @@ import pytest
 from simbank.config.models import ModemConfig
 from simbank.contract import Topics
 from simbank.daemon.board import StatusBoard
-from simbank.daemon.liveness import LIVENESS_GAP_S, REBOOT_SETTLE_S
-from simbank.daemon.supervisor import RADIO_OFF_S, ModemSupervisor
+from simbank.daemon.modem.liveness import LIVENESS_GAP_S, REBOOT_SETTLE_S
+from simbank.daemon.modem.supervisor import RADIO_OFF_S, ModemSupervisor
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 

@@ -27,7 +27,7 @@ from simbank.at.codec import Urc
 from simbank.config.models import ModemConfig
 from simbank.contract import Topics
 from simbank.daemon.board import StatusBoard
-from simbank.daemon.supervisor import ModemSupervisor
+from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import driver_by_name, driver_for_identity

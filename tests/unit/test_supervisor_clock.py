@@ -16,8 +16,8 @@ import pytest
 from simbank.config.models import ModemConfig
 from simbank.contract import Topics
 from simbank.daemon.board import StatusBoard
-from simbank.daemon.reconnect import ABSENT_BACKOFF_MAX_S, FAILED_BACKOFF_MAX_S, Reconnect
-from simbank.daemon.supervisor import ModemSupervisor
+from simbank.daemon.modem.reconnect import ABSENT_BACKOFF_MAX_S, FAILED_BACKOFF_MAX_S, Reconnect
+from simbank.daemon.modem.supervisor import ModemSupervisor
 
 
 class ScriptedClock:

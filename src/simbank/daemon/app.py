@@ -14,9 +14,9 @@ from simbank.config.models import Config
 from simbank.contract import BridgeInfo, Topics, utc_now
 from simbank.daemon.board import StatusBoard
 from simbank.daemon.commands import Handlers
+from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.daemon.router import RequestRouter
 from simbank.daemon.runtime import BankRuntime
-from simbank.daemon.supervisor import ModemSupervisor
 from simbank.errors import ConfigError
 from simbank.integrations.homeassistant import DiscoveryPublisher, birth_topic, is_birth
 from simbank.integrations.metrics import Metrics, MetricsServer, serve

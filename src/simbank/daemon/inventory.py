@@ -13,7 +13,7 @@ import structlog
 
 from simbank.clock import Clock
 from simbank.config.models import RotationConfig
-from simbank.daemon.supervisor import ModemSupervisor
+from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.drivers.types import SimStatus
 from simbank.store.ledger import Ledger
 

@@ -36,6 +36,7 @@ from simbank.config.models import ComplianceConfig, Config, PolicyConfig
 from simbank.contract import SimStateName
 from simbank.daemon.board import StatusBoard
 from simbank.daemon.inventory import Inventory, SimInfo
+from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.daemon.publication import (
     EVIDENCE_BEFORE_S,
     block_info,
@@ -44,7 +45,6 @@ from simbank.daemon.publication import (
     usage_payload,
 )
 from simbank.daemon.redact import redact_text
-from simbank.daemon.supervisor import ModemSupervisor
 from simbank.daemon.verdicts import CIRCUIT_KEY, VerdictLedger
 from simbank.drivers.parse.plmn import home_network
 from simbank.drivers.types import Registration, SimStatus

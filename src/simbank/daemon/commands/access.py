@@ -13,8 +13,8 @@ import structlog
 
 from simbank.bank.refusal import gateway_refusal, plan_refusal
 from simbank.bank.rotation import Action, Plan, best_for_gateway, plan
+from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.daemon.runtime import BankRuntime
-from simbank.daemon.supervisor import ModemSupervisor
 from simbank.drivers.procedures import SwitchResult
 from simbank.errors import Refused
 

@@ -1,17 +1,17 @@
 """One supervised task per modem, and the actions carried out on it.
 
-:class:`ModemSupervisor` is the modem's :class:`~simbank.daemon.session.ModemSession` (open,
+:class:`ModemSupervisor` is the modem's :class:`~simbank.daemon.modem.session.ModemSession` (open,
 probe, identify the SIM, follow it, recover) plus what the bank asks of it: switch slots,
 call, send an SMS, run USSD, re-attach, reset. Callers hold :attr:`ModemSupervisor.lock` for
 the whole of an action. Its parts, one idea each:
 
-- :mod:`~simbank.daemon.session` — the session loop and the modem's published state;
-- :mod:`~simbank.daemon.reconnect` — when the port is opened again (jittered backoff);
-- :mod:`~simbank.daemon.liveness` — checks after a missed answer, re-sync, reboot;
-- :mod:`~simbank.daemon.identify` — the SIM URCs, reading the card back and adopting it;
-- :mod:`~simbank.daemon.network` — registration, operator, signal, reject causes;
-- :mod:`~simbank.daemon.sms_pickup` — reading, handing over and deleting SMS;
-- :mod:`~simbank.daemon.observer` — what the bank side hears.
+- :mod:`~simbank.daemon.modem.session` — the session loop and the modem's published state;
+- :mod:`~simbank.daemon.modem.reconnect` — when the port is opened again (jittered backoff);
+- :mod:`~simbank.daemon.modem.liveness` — checks after a missed answer, re-sync, reboot;
+- :mod:`~simbank.daemon.modem.identify` — the SIM URCs, reading the card back and adopting it;
+- :mod:`~simbank.daemon.modem.network` — registration, operator, signal, reject causes;
+- :mod:`~simbank.daemon.modem.sms_pickup` — reading, handing over and deleting SMS;
+- :mod:`~simbank.daemon.modem.observer` — what the bank side hears.
 
 Every wait that stands for modem time (a call's length, a radio off, a reboot) is on the
 injected :class:`~simbank.clock.Clock`.
@@ -19,10 +19,10 @@ injected :class:`~simbank.clock.Clock`.
 
 from __future__ import annotations
 
-from simbank.daemon.identify import READ_BACK_TRIES, _sim_ready_urc
-from simbank.daemon.network import summarize
-from simbank.daemon.observer import ModemObserver
-from simbank.daemon.session import ModemSession, port_present
+from simbank.daemon.modem.identify import READ_BACK_TRIES, _sim_ready_urc
+from simbank.daemon.modem.network import summarize
+from simbank.daemon.modem.observer import ModemObserver
+from simbank.daemon.modem.session import ModemSession, port_present
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.procedures import (
     CallResult,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import structlog
 
 from simbank.bank.sim_identity import SimIdentity
-from simbank.daemon.observer import ModemObserver
+from simbank.daemon.modem.observer import ModemObserver
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.types import SmsMessage
 from simbank.errors import CommandError, ProtocolGarbage

@@ -14,7 +14,7 @@ import structlog
 from simbank.bank.sim_identity import SimIdentity
 from simbank.contract import RegistrationInfo, SignalInfo
 from simbank.daemon.board import StatusBoard
-from simbank.daemon.observer import ModemObserver
+from simbank.daemon.modem.observer import ModemObserver
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.types import Registration, Signal
 

@@ -3,10 +3,10 @@
 :class:`ModemSession` owns the modem's published state and its sessions: each opens the port,
 probes the modem (choosing the vendor driver), reads the SIM back and then follows the modem —
 polling registration and signal, handling URCs, picking up SMS — until the port is lost or
-the modem stops answering for good; :class:`~simbank.daemon.reconnect.Reconnect` decides when
+the modem stops answering for good; :class:`~simbank.daemon.modem.reconnect.Reconnect` decides when
 the next session starts. Nothing here lets one modem disturb another: every failure ends in
 this modem's own loop. The actions on the modem are
-:class:`~simbank.daemon.supervisor.ModemSupervisor`'s.
+:class:`~simbank.daemon.modem.supervisor.ModemSupervisor`'s.
 
 Two kinds of time: the follow loop's cadence (the poll interval, the SMS sweep, the retry of an
 unreadable card) is the event loop's, like the configured poll interval; every wait that
@@ -30,12 +30,12 @@ from simbank.clock import Clock, SystemClock
 from simbank.config.models import ModemConfig
 from simbank.contract import ModemStateName, RegistrationInfo, SignalInfo
 from simbank.daemon.board import StatusBoard
-from simbank.daemon.identify import SimIdentification, sim_urc_ready, sim_urc_voids
-from simbank.daemon.liveness import reboot_and_reprobe, resyncs, still_answers
-from simbank.daemon.network import NetworkView
-from simbank.daemon.observer import ModemObserver
-from simbank.daemon.reconnect import STABLE_SESSION_S, Reconnect
-from simbank.daemon.sms_pickup import SMS_SWEEP_S, SmsPickup
+from simbank.daemon.modem.identify import SimIdentification, sim_urc_ready, sim_urc_voids
+from simbank.daemon.modem.liveness import reboot_and_reprobe, resyncs, still_answers
+from simbank.daemon.modem.network import NetworkView
+from simbank.daemon.modem.observer import ModemObserver
+from simbank.daemon.modem.reconnect import STABLE_SESSION_S, Reconnect
+from simbank.daemon.modem.sms_pickup import SMS_SWEEP_S, SmsPickup
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import DRIVERS, driver_for_identity

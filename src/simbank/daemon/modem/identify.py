@@ -19,9 +19,9 @@ from simbank.at.codes import SIM_BUSY_CODES
 from simbank.bank.sim_identity import ReadToken, SimIdentity
 from simbank.clock import Clock
 from simbank.daemon.board import StatusBoard
-from simbank.daemon.network import NetworkView
-from simbank.daemon.observer import ModemObserver
-from simbank.daemon.sms_pickup import SmsPickup
+from simbank.daemon.modem.network import NetworkView
+from simbank.daemon.modem.observer import ModemObserver
+from simbank.daemon.modem.sms_pickup import SmsPickup
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.parse.identity import iccid_checksum_ok
 from simbank.drivers.types import SimStatus
