@@ -45,11 +45,43 @@ class PortUnavailable(PortLost):
 
 
 class CommandError(SimbankError):
-    """The modem answered a command with ERROR / +CME ERROR / +CMS ERROR."""
+    """The modem answered a command with ERROR / +CME ERROR / +CMS ERROR.
+
+    The codec classifies the code with the named sets of ``simbank.at.codes``: ``sms`` says
+    it is a +CMS code, ``retryable`` that the same command may succeed after a pause (a busy
+    SIM, a network timeout); the router passes both to the client, who decides to retry."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: str | None = None,
+        code: int | None = None,
+        sms: bool = False,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message, raw=raw, code=code)
+        self.sms = sms
+        self.retryable = retryable
 
 
-class SimStateError(SimbankError):
-    """The SIM is not usable: PIN, PUK, absent, blocked."""
+class SimStateError(CommandError):
+    """The modem refused a command because of the SIM: PIN or PUK required, absent, blocked,
+    failed (``problem``: a ``simbank.at.codes.SimProblem`` value). Policy: the supervisor
+    reads the card again at once, so a lock is found, quarantined and reported against the
+    SIM really in the slot; the request is answered ``modem_error``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problem: str,
+        raw: str | None = None,
+        code: int | None = None,
+        sms: bool = False,
+    ) -> None:
+        super().__init__(message, raw=raw, code=code, sms=sms)
+        self.problem = problem
 
 
 class ProtocolGarbage(SimbankError):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from simbank.at.codes import describe, error_code
-from simbank.errors import CommandError, ProtocolGarbage
+from simbank.at.codes import describe, error_code, is_retryable, sim_problem
+from simbank.errors import CommandError, ProtocolGarbage, SimStateError
 
 SHORT: Final = 3.0
 MEDIUM: Final = 12.0
@@ -132,7 +132,9 @@ class Response:
         return found[0]
 
     def raise_for_error(self) -> Response:
-        """Return self if the final result is OK/CONNECT, else raise CommandError."""
+        """Return self if the final result is OK/CONNECT, else raise: :class:`SimStateError`
+        when the code is in a SIM set of ``at.codes`` (locked, absent, blocked, fault), else
+        :class:`CommandError` marked ``retryable`` from the retryable sets."""
         if self.final.ok:
             return self
         sms = self.final.kind is ResultKind.CMS_ERROR
@@ -142,10 +144,15 @@ class Response:
             ResultKind.CMS_ERROR,
         ):
             detail = f"{self.final.raw} ({describe(self.final.code, sms=sms)})"
+        message = f"{self.command.text.split('=')[0]} failed: {detail}"
+        code = self.final.code
+        problem = sim_problem(code, sms=sms)
+        if problem is not None:
+            raise SimStateError(
+                message, problem=problem.value, raw=self.final.raw, code=code, sms=sms
+            )
         raise CommandError(
-            f"{self.command.text.split('=')[0]} failed: {detail}",
-            raw=self.final.raw,
-            code=self.final.code,
+            message, raw=self.final.raw, code=code, sms=sms, retryable=is_retryable(code, sms=sms)
         )
 
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import structlog
 from pydantic import ValidationError
 
+from simbank.at.codes import CMS_BARRED_CODES
 from simbank.bank.usage import UsageRecord
 from simbank.clock import Clock
 from simbank.contract import (
@@ -29,7 +30,14 @@ from simbank.contract import (
     Topics,
     oversize_refusal,
 )
-from simbank.errors import AtTimeout, PortLost, Refused, SimbankError
+from simbank.errors import (
+    AtTimeout,
+    CommandError,
+    PortLost,
+    Refused,
+    SimbankError,
+    SimStateError,
+)
 from simbank.mqtt import Inbound, LaneName
 
 log = structlog.get_logger(__name__)
@@ -285,12 +293,34 @@ class RequestRouter:
             ).to_json()
         except AtTimeout as exc:
             return self._error("timeout", f"the modem did not answer: {exc}", transaction)
+        except CommandError as exc:
+            return self._error("modem_error", str(exc), transaction, command_detail(exc))
         except (PortLost, SimbankError) as exc:
             return self._error("modem_error", str(exc), transaction)
         return OkResponse(data=data, transaction=transaction).to_json()
 
     @staticmethod
-    def _error(code: str, message: str, transaction: Any = None) -> bytes:
+    def _error(
+        code: str, message: str, transaction: Any = None, detail: dict[str, Any] | None = None
+    ) -> bytes:
         return ErrorResponse.model_validate(
-            {"code": code, "error": message, "transaction": transaction}
+            {"code": code, "error": message, "transaction": transaction, "detail": detail}
         ).to_json()
+
+
+def command_detail(exc: CommandError) -> dict[str, Any] | None:
+    """What the modem's refusal means, from the named sets of ``simbank.at.codes``: the
+    ``cme_error``/``cms_error`` code, ``retryable`` (the same request may succeed after a
+    pause), ``sim_problem`` (the SIM refused: it is being read again) and ``barred`` (the
+    network refused this SIM's SMS in a way that is block evidence: ``CMS_BARRED_CODES``)."""
+    if exc.code is None:
+        return None
+    detail: dict[str, Any] = {
+        "cms_error" if exc.sms else "cme_error": exc.code,
+        "retryable": exc.retryable,
+    }
+    if isinstance(exc, SimStateError):
+        detail["sim_problem"] = exc.problem
+    if exc.sms and exc.code in CMS_BARRED_CODES:
+        detail["barred"] = True
+    return detail

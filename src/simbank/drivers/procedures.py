@@ -21,7 +21,7 @@ from simbank.at import Urc
 from simbank.clock import Clock
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.types import CallCause, CallState, Registration, SimStatus
-from simbank.errors import AtTimeout, CommandError
+from simbank.errors import AtTimeout, CommandError, SimStateError
 
 log = structlog.get_logger(__name__)
 
@@ -139,6 +139,8 @@ async def place_call(
     try:
         try:
             await driver.dial(number)
+        except SimStateError:
+            raise  # the SIM refused, not the network: no call was placed (the supervisor re-reads it)
         except CommandError as exc:
             end = (exc.raw or "ERROR").strip()
         except asyncio.CancelledError:

@@ -19,6 +19,8 @@ injected :class:`~simbank.clock.Clock`.
 
 from __future__ import annotations
 
+import structlog
+
 from simbank.daemon.modem.identify import READ_BACK_TRIES, _sim_ready_urc
 from simbank.daemon.modem.network import summarize
 from simbank.daemon.modem.observer import ModemObserver
@@ -32,7 +34,9 @@ from simbank.drivers.procedures import (
     wait_registration,
 )
 from simbank.drivers.types import Registration, SimStatus
-from simbank.errors import ModemFault
+from simbank.errors import ModemFault, SimStateError
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "RADIO_OFF_S",
@@ -92,13 +96,33 @@ class ModemSupervisor(ModemSession):
     async def call(self, number: str, max_duration_s: float) -> CallResult:
         """Dial ``number`` for at most ``max_duration_s`` of talk (clock seconds, as is the
         duration reported)."""
-        return await place_call(self._driver(), number, max_duration_s, self.clock)
+        try:
+            return await place_call(self._driver(), number, max_duration_s, self.clock)
+        except SimStateError as exc:
+            self._sim_refused(exc)
+            raise
 
     async def send_sms(self, number: str, text: str) -> int:
-        return await self._driver().send_sms(number, text)
+        try:
+            return await self._driver().send_sms(number, text)
+        except SimStateError as exc:
+            self._sim_refused(exc)
+            raise
 
     async def ussd(self, code: str, timeout_s: float = 30.0) -> str:
-        return await self._driver().ussd(code, timeout_s)
+        try:
+            return await self._driver().ussd(code, timeout_s)
+        except SimStateError as exc:
+            self._sim_refused(exc)
+            raise
+
+    def _sim_refused(self, exc: SimStateError) -> None:
+        """The modem refused because of the SIM (``SIM_LOCKED_CODES`` and friends): the card
+        may have locked, gone or been swapped, so it is unknown until read back, and read back
+        now; what +CPIN then says reaches the block detector against the SIM really there."""
+        log.warning("sim_refused", problem=exc.problem, code=exc.code, sms=exc.sms)
+        self._sim_changed(f"sim_error:{exc.problem}")
+        self._poll_now.set()
 
     async def reattach(self) -> None:
         """Radio off and on again: the SIM registers afresh (one re-attach for a suspect)."""
