@@ -20,7 +20,7 @@ import asyncio
 import json
 from typing import Any
 
-from simbank.clock import FixedClock
+from simbank.clock import ScriptedClock
 from simbank.contract import COMMANDS, ERROR_CODES, MAX_REQUEST_BYTES, Request, Topics
 from simbank.daemon.router import RequestRouter
 
@@ -77,7 +77,7 @@ class Harness:
             NoPublisher(),
             dict.fromkeys(COMMANDS, _answer),
             self.store,
-            FixedClock(0.0),
+            ScriptedClock(0.0),
         )
 
     def process(self, command: str, payload: bytes) -> bytes:

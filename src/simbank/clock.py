@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -104,21 +105,29 @@ class ScaledClock:
         return max(0.0, seconds) / self.scale
 
 
-class FixedClock:
-    """A clock that moves only when something sleeps on it: for pure tests and the fuzz
-    harness, where no decision may depend on how fast the machine is."""
+class ScriptedClock:
+    """A clock that moves only when something sleeps on it (or by ``tick`` at each ``now()``):
+    for tests and the fuzz harness, where no decision may depend on how fast the machine is.
+    Every sleep is recorded in ``sleeps`` and handed to ``on_sleep``; it returns at once."""
 
-    def __init__(self, at: float = 0.0) -> None:
-        self.at = at
+    def __init__(self, start: float = 0.0, *, tick: float = 0.0) -> None:
+        self.t = start
+        self.tick = tick
+        self.sleeps: list[float] = []
+        self.on_sleep: Callable[[float], None] | None = None
 
     def now(self) -> float:
-        return self.at
+        self.t += self.tick
+        return self.t
 
     def monotonic(self) -> float:
-        return self.at
+        return self.t
 
     async def sleep(self, seconds: float) -> None:
-        self.at += max(0.0, seconds)
+        self.sleeps.append(seconds)
+        self.t += max(0.0, seconds)
+        if self.on_sleep is not None:
+            self.on_sleep(seconds)
         await asyncio.sleep(0)
 
     def real(self, seconds: float) -> float:

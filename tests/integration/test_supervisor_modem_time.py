@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from simbank.clock import ScriptedClock
 from simbank.config.models import ModemConfig
 from simbank.contract import Topics
 from simbank.daemon.board import StatusBoard
@@ -24,31 +25,6 @@ from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 pytestmark = pytest.mark.integration
 
 ICCID = make_iccid(701)
-
-
-class ScriptedClock:
-    """Time moves only when someone sleeps on it; every sleep is recorded and returns at once."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.t = start
-        self.sleeps: list[float] = []
-        self.on_sleep: Callable[[float], None] | None = None
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += max(0.0, seconds)
-        if self.on_sleep is not None:
-            self.on_sleep(seconds)
-        await asyncio.sleep(0)
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def real(self, seconds: float) -> float:
-        return seconds
 
 
 class _Published:
@@ -80,7 +56,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         modems=[ModemSpec(id="m1", dialect="quectel", slots=[SimSpec(iccid=ICCID)])],
     )
     async with SimulatedBank(scenario, directory=tmp_path / "ports") as bank:
-        clock = ScriptedClock()
+        clock = ScriptedClock(1_700_000_000.0)
         cfg = ModemConfig(id="m1", port=str(bank.modems["m1"].path), slots=1)
         board = StatusBoard(_Published(), Topics("simbank", "gw"))
         sup = ModemSupervisor(cfg, board, poll_interval_s=0.5, clock=clock)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from simbank.bank.usage import UsageKind
+from simbank.clock import ScriptedClock
 from simbank.config.models import Config, GatewayConfig
 from simbank.contract import Topics
 from simbank.daemon.board import StatusBoard
@@ -25,28 +26,6 @@ from simbank.store.ledger import Ledger
 ICCID = "89990100000000000013"
 NUMBER = "+15550100"
 T0 = 1_780_000_000.0
-
-
-class StepClock:
-    """A scripted bank clock: each ``now()`` is one second after the last."""
-
-    def __init__(self, start: float) -> None:
-        self.t = start
-        self.slept: list[float] = []
-
-    def now(self) -> float:
-        self.t += 1.0
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def real(self, seconds: float) -> float:
-        return seconds
 
 
 class Recorder:
@@ -66,7 +45,7 @@ async def runtime(tmp_path: Path) -> AsyncIterator[BankRuntime]:
     ledger = Ledger.open(config.gateway.state_dir, durable=False)
     board = StatusBoard(Recorder(), Topics("simbank", "gw1"))
     try:
-        yield BankRuntime(config, ledger, board, StepClock(T0))
+        yield BankRuntime(config, ledger, board, ScriptedClock(T0, tick=1.0))
     finally:
         ledger.close()
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from simbank.clock import ScriptedClock
 from simbank.config.models import Config, GatewayConfig
 from simbank.contract import COMMANDS, Topics
 from simbank.daemon.board import StatusBoard
@@ -20,26 +21,6 @@ from simbank.store.ledger import Ledger
 
 ICCID = "89990100000000000013"
 T0 = 1_780_000_000.0
-
-
-class StepClock:
-    """A scripted bank clock: each ``now()`` is one second after the last."""
-
-    def __init__(self, start: float) -> None:
-        self.t = start
-
-    def now(self) -> float:
-        self.t += 1.0
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def real(self, seconds: float) -> float:
-        return seconds
 
 
 class Recorder:
@@ -56,7 +37,7 @@ async def table(tmp_path: Path) -> AsyncIterator[tuple[BankRuntime, dict[str, Ha
     ledger = Ledger.open(config.gateway.state_dir, durable=False)
     ledger.set_sim_state(ICCID, "available", T0)
     board = StatusBoard(Recorder(), Topics("simbank", "gw1"))
-    rt = BankRuntime(config, ledger, board, StepClock(T0))
+    rt = BankRuntime(config, ledger, board, ScriptedClock(T0, tick=1.0))
     try:
         yield rt, Handlers(rt).table()
     finally:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from simbank.bank.usage import UsageKind
-from simbank.clock import FixedClock
+from simbank.clock import ScriptedClock
 from simbank.contract import Request, Topics
 from simbank.daemon.router import RequestRouter, booking_key
 from simbank.store.ledger import Ledger
@@ -65,7 +65,7 @@ class Calls:
 
 
 def router(ledger: Ledger, handler: Any) -> RequestRouter:
-    return RequestRouter(Topics("t", "gw1"), Sink(), {"call": handler}, ledger, FixedClock(T0))
+    return RequestRouter(Topics("t", "gw1"), Sink(), {"call": handler}, ledger, ScriptedClock(T0))
 
 
 def payload(transaction: Any) -> bytes:

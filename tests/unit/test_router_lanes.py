@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from simbank.clock import ScriptedClock
 from simbank.contract import (
     COMMANDS,
     ERROR_CODES,
@@ -33,25 +34,6 @@ from simbank.store.ledger import Ledger
 T0 = 1_780_000_000.0
 TOPICS = Topics("t", "gw1")
 CALL = {"number": "+15550100011", "max_duration_s": 40}
-
-
-class FixedClock:
-    """A ``simbank.clock.Clock`` that stands still at ``at``."""
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-
-    def now(self) -> float:
-        return self.at
-
-    async def sleep(self, seconds: float) -> None:
-        self.at += seconds
-
-    def monotonic(self) -> float:
-        return self.at
-
-    def real(self, seconds: float) -> float:
-        return seconds
 
 
 class Recorder:
@@ -159,7 +141,7 @@ async def _busy(request: Request) -> dict[str, Any]:
 
 
 def _router(
-    publisher: Recorder, ledger: Ledger | None, clock: FixedClock, queue_max: int = 256
+    publisher: Recorder, ledger: Ledger | None, clock: ScriptedClock, queue_max: int = 256
 ) -> RequestRouter:
     handlers = {"call": _answer, "status": _answer, "sim/report": _answer, "ussd": _busy}
     return RequestRouter(TOPICS, publisher, handlers, ledger, clock, queue_max=queue_max)
@@ -178,7 +160,7 @@ async def _until(predicate: Callable[[], bool]) -> None:
 
 async def test_a_full_queue_answers_busy_in_the_busy_lane(ledger: Ledger) -> None:
     out = Recorder()
-    router = _router(out, ledger, FixedClock(T0), queue_max=1)
+    router = _router(out, ledger, ScriptedClock(T0), queue_max=1)
     await router.submit(_request("status", {}))  # queued: no worker runs
     await router.submit(_request("call", {**CALL, "transaction": "t1"}, reply_to="c/reply"))
     assert router.rejected_busy == 1
@@ -191,7 +173,7 @@ async def test_a_full_queue_answers_busy_in_the_busy_lane(ledger: Ledger) -> Non
 
 async def test_each_answer_goes_in_the_lane_of_what_it_says(ledger: Ledger) -> None:
     out = Recorder()
-    router = _router(out, ledger, FixedClock(T0), queue_max=16)
+    router = _router(out, ledger, ScriptedClock(T0), queue_max=16)
     requests = [
         (_request("call", {**CALL, "transaction": "t1"}, reply_to="c/reply"), "results"),
         (_request("status", {"transaction": "s1"}), "responses"),
@@ -217,7 +199,7 @@ async def test_each_answer_goes_in_the_lane_of_what_it_says(ledger: Ledger) -> N
 
 
 async def test_transactions_are_stamped_with_the_injected_clock(ledger: Ledger) -> None:
-    clock = FixedClock(T0)
+    clock = ScriptedClock(T0)
     seen: list[float | None] = []
 
     async def call(request: Request) -> dict[str, Any]:
@@ -233,7 +215,7 @@ async def test_transactions_are_stamped_with_the_injected_clock(ledger: Ledger) 
 
 @pytest.mark.parametrize("extra", [1, 100, 5000])
 async def test_an_oversized_request_gets_the_bridge_s_answer(extra: int) -> None:
-    router = _router(Recorder(), None, FixedClock(T0))
+    router = _router(Recorder(), None, ScriptedClock(T0))
     payload = b'{"transaction": "' + b"x" * (MAX_REQUEST_BYTES + extra) + b'"}'
     answer = await router.process("call", payload)
     assert answer == oversize_refusal(len(payload))

@@ -8,41 +8,16 @@ on how fast the machine is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from simbank.clock import ScriptedClock
 from simbank.config.models import ModemConfig
 from simbank.contract import Topics
 from simbank.daemon.board import StatusBoard
 from simbank.daemon.modem.reconnect import ABSENT_BACKOFF_MAX_S, FAILED_BACKOFF_MAX_S, Reconnect
 from simbank.daemon.modem.supervisor import ModemSupervisor
-
-
-class ScriptedClock:
-    """Time moves only when someone sleeps on it; every sleep is recorded and returns at once."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.t = start
-        self.sleeps: list[float] = []
-        self.on_sleep: Callable[[float], None] | None = None
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += max(0.0, seconds)
-        if self.on_sleep is not None:
-            self.on_sleep(seconds)
-        await asyncio.sleep(0)
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def real(self, seconds: float) -> float:
-        return seconds
 
 
 class _Published:
@@ -56,7 +31,7 @@ class _Published:
 async def test_retry_waits_are_slept_on_the_injected_clock(tmp_path: Path) -> None:
     """A modem whose port is missing is looked for again after each backoff delay, and every
     one of those waits is a sleep of the injected clock, of the delay the policy chose."""
-    clock = ScriptedClock()
+    clock = ScriptedClock(1_700_000_000.0)
     cfg = ModemConfig(id="m1", port=str(tmp_path / "ttyUSB-gone"), slots=1)
     board = StatusBoard(_Published(), Topics("simbank", "gw"))
     sup = ModemSupervisor(cfg, board, poll_interval_s=3600.0, clock=clock)

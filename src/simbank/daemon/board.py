@@ -12,18 +12,11 @@ from typing import Any, Protocol
 import structlog
 
 from simbank.contract import Event, ModemState, SimState, Topics, utc_now
+from simbank.mqtt import Publisher
 
 log = structlog.get_logger(__name__)
 
 _NOT_LOGGED = frozenset({"text", "evidence", "sender", "note"})
-
-
-class Publisher(Protocol):
-    """The MQTT bridge as the board uses it: retained state, and events published in the
-    bridge's default lane, ``events`` (the board sends nothing else)."""
-
-    def set_retained(self, topic: str, payload: bytes) -> None: ...
-    def publish(self, topic: str, payload: bytes) -> None: ...
 
 
 class BoardWatcher(Protocol):

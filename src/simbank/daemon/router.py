@@ -38,7 +38,7 @@ from simbank.errors import (
     SimbankError,
     SimStateError,
 )
-from simbank.mqtt import Inbound, LaneName
+from simbank.mqtt import Inbound, LaneName, Publisher
 
 log = structlog.get_logger(__name__)
 
@@ -72,17 +72,6 @@ def booking_key(transaction: Any) -> str | None:
     with contextlib.suppress(TypeError, ValueError):
         return json.dumps(transaction, sort_keys=True)[:200]
     return None
-
-
-class Publisher(Protocol):
-    def publish(
-        self,
-        topic: str,
-        payload: bytes,
-        correlation_data: bytes | None = None,
-        *,
-        lane: LaneName = "events",
-    ) -> None: ...
 
 
 def answer_lane(command: str, status: str) -> LaneName:

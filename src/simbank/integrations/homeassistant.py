@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Protocol, get_args
+from typing import Any, Final, get_args
 
 from simbank import __version__
 from simbank.contract import ModemState, ModemStateName, SimState, Topics
-from simbank.mqtt import Inbound, LaneName
+from simbank.mqtt import Inbound, Publisher
 
 DEFAULT_PREFIX: Final = "homeassistant"
 BIRTH_TOPIC: Final = f"{DEFAULT_PREFIX}/status"
@@ -223,23 +223,11 @@ def _modem_entities(
     return entities
 
 
-class Retainer(Protocol):
-    def set_retained(self, topic: str, payload: bytes) -> None: ...
-    def publish(
-        self,
-        topic: str,
-        payload: bytes,
-        correlation_data: bytes | None = None,
-        *,
-        lane: LaneName = "events",
-    ) -> None: ...
-
-
 class DiscoveryPublisher:
     """Keeps Home Assistant's discovery configs in step with the modems (a StatusBoard
     watcher) and sends them all again when Home Assistant announces itself online."""
 
-    def __init__(self, out: Retainer, base: str, gateway: str, prefix: str) -> None:
+    def __init__(self, out: Publisher, base: str, gateway: str, prefix: str) -> None:
         self._out = out
         self._base = base
         self._gateway = gateway

@@ -12,6 +12,7 @@ from simbank.mqtt.lanes import (
     RESPONSE_QUEUE_MAX,
     RESULT_QUEUE_MAX,
     LaneName,
+    Publisher,
 )
 from simbank.mqtt.options import client_options
 
@@ -26,6 +27,7 @@ __all__ = [
     "InboundHandler",
     "LaneName",
     "MqttBridge",
+    "Publisher",
     "RequestClient",
     "StateWatcher",
     "client_options",

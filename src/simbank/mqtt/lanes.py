@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 #: Which lane a message waits in (see the module's docstring).
 LaneName = Literal["events", "results", "responses", "busy"]
@@ -104,3 +104,20 @@ class Lane:
             message = self._in_flight.pop(seq)
             self._waiting.appendleft(message)
             self._bytes += len(message.payload)
+
+
+class Publisher(Protocol):
+    """The bridge's publishing surface as the daemon's parts use it (the router, the board,
+    Home Assistant discovery): retained state, and non-retained QoS 1 messages in the lane
+    the caller names (the transport never reads a payload to choose one)."""
+
+    def set_retained(self, topic: str, payload: bytes) -> None: ...
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        correlation_data: bytes | None = None,
+        *,
+        lane: LaneName = "events",
+    ) -> None: ...
