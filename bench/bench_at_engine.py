@@ -34,7 +34,7 @@ from pathlib import Path
 
 import serial
 
-from simbank.at.codec import Command
+from simbank.at.results import Command
 from simbank.daemon.logs import configure_logging
 from simbank.drivers.port import open_port
 

@@ -57,7 +57,7 @@ from pathlib import Path
 
 from simbank.config.models import MqttConfig
 from simbank.contract import Topics
-from simbank.daemon.modem.supervisor import FAILED_BACKOFF_MAX_S
+from simbank.daemon.modem.reconnect import FAILED_BACKOFF_MAX_S
 from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import StateWatcher
 from simbank.simulator.pty import PtyPort

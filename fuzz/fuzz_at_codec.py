@@ -21,18 +21,8 @@ import random
 import re
 from collections.abc import Sequence
 
-from simbank.at.codec import (
-    MAX_RESPONSE_LINES,
-    AtCodec,
-    Command,
-    Desync,
-    Event,
-    Garbage,
-    Prompt,
-    Response,
-    Stray,
-    Urc,
-)
+from simbank.at.codec import MAX_RESPONSE_LINES, AtCodec
+from simbank.at.results import Command, Desync, Event, Garbage, Prompt, Response, Stray, Urc
 
 COMMANDS: tuple[Command | None, ...] = (
     None,

@@ -21,8 +21,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from simbank.at.channel import AtChannel
-from simbank.at.codec import AtCodec, Command, Response, Urc, line_name, parse_final
+from simbank.at.codec import AtCodec
 from simbank.at.codes import describe, error_code, is_retryable, sim_problem
+from simbank.at.results import Command, Response, Urc, line_name, parse_final
 from simbank.drivers import parse as p
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.parse.fields import body_of, first_int, opt_hex, opt_int, split_fields

@@ -23,6 +23,7 @@ from typing import Any
 from simbank.clock import ScriptedClock
 from simbank.contract import COMMANDS, ERROR_CODES, MAX_REQUEST_BYTES, Request, Topics
 from simbank.daemon.router import RequestRouter
+from simbank.mqtt import LaneName
 
 HEADER = 2
 NAMES: tuple[str, ...] = (*COMMANDS, "", "nope", "status/", "../status", "sim/", "STATUS")
@@ -58,7 +59,19 @@ class MemoryStore:
 
 
 class NoPublisher:
-    def publish(self, topic: str, payload: bytes, correlation_data: bytes | None = None) -> None:
+    """The ``simbank.mqtt.Publisher`` surface, publishing nothing."""
+
+    def set_retained(self, topic: str, payload: bytes) -> None:
+        return None
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        correlation_data: bytes | None = None,
+        *,
+        lane: LaneName = "events",
+    ) -> None:
         return None
 
 

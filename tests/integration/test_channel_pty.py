@@ -18,7 +18,7 @@ import pytest
 import structlog.testing
 
 from simbank.at.channel import AtChannel
-from simbank.at.codec import Command, Urc
+from simbank.at.results import Command, Urc
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import VENDOR_URC_NAMES
 from simbank.errors import (

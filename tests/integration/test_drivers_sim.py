@@ -16,7 +16,7 @@ import pytest
 
 from simbank.at import channel as at_channel
 from simbank.at.channel import AtChannel
-from simbank.at.codec import Command, Urc
+from simbank.at.results import Command, Urc
 from simbank.drivers import generic
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.port import open_port

@@ -23,7 +23,7 @@ import pytest
 from replay import TRANSCRIPTS, ReplayModem, Transcript, discover, parse
 
 from simbank.at.channel import AtChannel
-from simbank.at.codec import Urc
+from simbank.at.results import Urc
 from simbank.config.models import ModemConfig
 from simbank.contract import Topics
 from simbank.daemon.board import StatusBoard

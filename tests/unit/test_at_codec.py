@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simbank.at.codec import (
-    AtCodec,
+from simbank.at.codec import AtCodec
+from simbank.at.results import (
     Command,
     Desync,
     Event,

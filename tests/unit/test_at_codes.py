@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from simbank.at.codec import AtCodec, Command, Response
+from simbank.at.codec import AtCodec
 from simbank.at.codes import (
     CMS_RETRYABLE_CODES,
     CMS_SIM_LOCKED_CODES,
@@ -33,6 +33,7 @@ from simbank.at.codes import (
     is_retryable,
     sim_problem,
 )
+from simbank.at.results import Command, Response
 from simbank.errors import CommandError
 
 CME_TEXTS = [

@@ -15,16 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simbank.at.codec import (
-    AtCodec,
-    Command,
-    Desync,
-    Event,
-    Response,
-    ResultKind,
-    Stray,
-    Urc,
-)
+from simbank.at.codec import AtCodec
+from simbank.at.results import Command, Desync, Event, Response, ResultKind, Stray, Urc
 from simbank.integrations.metrics import Metrics
 
 CSQ = Command("AT+CSQ", prefix="+CSQ")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from simbank.at.channel import AtChannel
-from simbank.at.codec import URC_NAMES, AtCodec, Command, Event, Response, Urc
+from simbank.at.codec import URC_NAMES, AtCodec
+from simbank.at.results import Command, Event, Response, Urc
 from simbank.drivers.base import DriverBase
 from simbank.drivers.registry import DRIVERS, VENDOR_URC_NAMES
 

@@ -12,16 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simbank.at.codec import (
-    MAX_LINE,
-    MAX_RESPONSE_LINES,
-    AtCodec,
-    Command,
-    Garbage,
-    Response,
-    ResultKind,
-    Urc,
-)
+from simbank.at.codec import MAX_LINE, MAX_RESPONSE_LINES, AtCodec
+from simbank.at.results import Command, Garbage, Response, ResultKind, Urc
 
 FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
 sys.path.append(str(FUZZ))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from simbank.at import Urc
-from simbank.daemon.modem.supervisor import _sim_ready_urc
+from simbank.daemon.modem.identify import _sim_ready_urc
 
 
 @pytest.mark.parametrize(

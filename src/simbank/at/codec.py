@@ -42,9 +42,6 @@ from simbank.at.results import (
     ANSWERED_QUERIES,
     CALL_RESULTS,
     CTRL_Z,
-    LONG,
-    MEDIUM,
-    SHORT,
     Command,
     Desync,
     Event,
@@ -60,30 +57,12 @@ from simbank.at.results import (
 )
 
 __all__ = [
-    "ANSWERED_QUERIES",
-    "CALL_RESULTS",
-    "CTRL_Z",
-    "LONG",
     "MAX_LINE",
     "MAX_RESPONSE_LINES",
-    "MEDIUM",
-    "SHORT",
     "SPONTANEOUS_ANSWERS",
     "TWO_LINE_URCS",
     "URC_NAMES",
     "AtCodec",
-    "Command",
-    "Desync",
-    "Event",
-    "FinalResult",
-    "Garbage",
-    "Prompt",
-    "Response",
-    "ResultKind",
-    "Stray",
-    "Urc",
-    "line_name",
-    "parse_final",
 ]
 
 MAX_LINE: Final = 2048

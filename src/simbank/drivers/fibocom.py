@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from simbank.at.results import MEDIUM, Command
-from simbank.drivers.generic import GenericDriver, info_lines
+from simbank.drivers.base import info_lines
+from simbank.drivers.generic import GenericDriver
 from simbank.drivers.parse.fields import first_int
 from simbank.errors import ProtocolGarbage
 

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from simbank.at.codes import SIM_ABSENT_CODES
 from simbank.at.results import LONG, MEDIUM, Command, Response, ResultKind, line_name
-from simbank.drivers.base import DriverBase, UrcEvent, UrcParser, info_lines
+from simbank.drivers.base import DriverBase, info_lines
 from simbank.drivers.parse.calls import parse_ceer, parse_clcc
 from simbank.drivers.parse.fields import first_int
 from simbank.drivers.parse.identity import (
@@ -47,14 +47,7 @@ from simbank.drivers.types import (
 )
 from simbank.errors import AtTimeout, CommandError, ModemUnresponsive, ProtocolGarbage
 
-__all__ = [
-    "CRSM_READ_ICCID",
-    "DriverBase",
-    "GenericDriver",
-    "UrcEvent",
-    "UrcParser",
-    "info_lines",
-]
+__all__ = ["CRSM_READ_ICCID", "GenericDriver"]
 
 # EF_ICCID (file id 2FE2 = 12258) read as 10 bytes with READ BINARY (176).
 CRSM_READ_ICCID = "AT+CRSM=176,12258,0,0,10"

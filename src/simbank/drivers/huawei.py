@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from simbank.at.results import MEDIUM, Command, Urc
-from simbank.drivers.generic import GenericDriver, UrcParser, info_lines
+from simbank.drivers.base import UrcParser, info_lines
+from simbank.drivers.generic import GenericDriver
 from simbank.drivers.parse.calls import parse_cend
 from simbank.drivers.parse.fields import first_int
 from simbank.drivers.parse.signal import parse_hcsq, parse_huawei_rssi

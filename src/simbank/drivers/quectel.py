@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from simbank.at.results import MEDIUM, Command
-from simbank.drivers.generic import GenericDriver, UrcParser, info_lines
+from simbank.drivers.base import UrcParser, info_lines
+from simbank.drivers.generic import GenericDriver
 from simbank.drivers.parse.fields import first_int
 from simbank.drivers.parse.signal import parse_qind_csq
 from simbank.errors import ProtocolGarbage

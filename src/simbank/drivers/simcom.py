@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from simbank.at.results import MEDIUM, Command
-from simbank.drivers.generic import GenericDriver, info_lines
+from simbank.drivers.base import info_lines
+from simbank.drivers.generic import GenericDriver
 from simbank.drivers.parse.fields import body_of, split_fields, to_int
 from simbank.drivers.types import Domain
 from simbank.errors import ProtocolGarbage

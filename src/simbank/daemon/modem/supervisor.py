@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import structlog
 
-from simbank.daemon.modem.identify import READ_BACK_TRIES, _sim_ready_urc
-from simbank.daemon.modem.network import summarize
+from simbank.daemon.modem.identify import READ_BACK_TRIES
 from simbank.daemon.modem.observer import ModemObserver
-from simbank.daemon.modem.session import ModemSession, port_present
+from simbank.daemon.modem.session import ModemSession
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.procedures import (
     CallResult,
@@ -42,9 +41,6 @@ __all__ = [
     "RADIO_OFF_S",
     "ModemObserver",
     "ModemSupervisor",
-    "_sim_ready_urc",
-    "port_present",
-    "summarize",
 ]
 
 #: How long the radio stays off in a re-attach.
