@@ -1,13 +1,20 @@
-"""The daemon's notion of time, injected: ``now()`` and ``sleep()`` (the simulator's ``SimClock``
-has the same two). Code that decides on elapsed time takes a :class:`Clock`, so its tests can
-run on a scripted clock instead of asserting wall-clock figures on a loaded machine.
+"""The daemon's notion of time, injected: one :class:`Clock` with ``now()`` (calendar time),
+``monotonic()`` (intervals), ``sleep()`` and ``real()`` (wall seconds a wait of the clock
+takes). Code that decides on elapsed time takes a Clock, so its tests can run on a scripted
+clock instead of asserting wall-clock figures on a loaded machine.
 
-Two families:
+- :class:`SystemClock`: production; ``now()`` is the wall clock (epoch seconds: quotas, quiet
+  hours and days are calendar things), ``monotonic()`` the steady one.
+- :class:`ScaledClock`: a day in minutes against a simulator running at the same scale.
+- :class:`LoopClock`: the event loop's own time (the systemd watchdog's pacing).
+- :class:`ScriptedClock`: moves only when slept on: tests and the fuzz harness.
 
-- the bank's clock (:class:`SystemClock`, or :class:`ScaledClock` to run a day in minutes
-  against a simulator at the same scale): ``now()`` is epoch seconds, because quotas, quiet
-  hours and days are calendar things;
-- :class:`LoopClock`: the event loop's monotonic time, for intervals only.
+(The simulator has its own ``SimClock``: the modem's side of the wire keeps its own time.)
+
+What is *not* on the Clock, on purpose: guards and pacing in wall-clock seconds (an AT
+command's timeout, the SIM-ready and registration timeouts, the poll interval, the status
+line every 5 s, the shutdown guard). A scaled clock must not shrink them to milliseconds: the
+modem answers at its own pace whatever the test's scale.
 
 Every wait of the daemon that stands for modem or network time (a retry gap, a call's length,
 a SIM settling) goes through ``sleep()``, so a scaled clock scales all of them alike.

@@ -1,8 +1,8 @@
 """Multi-step modem actions built from driver calls: selecting a slot, waiting for
 registration, placing a call.
 
-Each function owns its timeouts, so none of them can hang; the caller (the modem's
-supervisor) holds the modem's action lock around them. A call's length is modem time: it is
+Each function owns its timeouts, so none of them can hang; their callers (the
+commands, the inventory tour, a re-attach) hold the modem's action lock around them. A call's length is modem time: it is
 dialled, timed and reported on the injected :class:`~simbank.clock.Clock`, so a scaled clock
 runs it at the simulator's pace; AT command timeouts and the SIM-ready and registration
 timeouts stay wall-clock seconds.

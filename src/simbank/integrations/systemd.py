@@ -12,12 +12,12 @@ kills the service if ``WATCHDOG=1`` does not arrive in time. ``WatchdogPinger`` 
 half timeout, but only while ``healthy()`` holds and the event loop is not stalled — a
 daemon that is alive but wedged must not keep telling systemd it is fine.
 
-Wiring, in ``Daemon._run``::
+Wiring, in ``Daemon._run_tasks`` (``daemon/app.py``)::
 
     notifier = Notifier.from_env()
     tg.create_task(WatchdogPinger(notifier, healthy).run(), name="watchdog")
     notifier.ready()                       # config valid, modems starting
-    notifier.status(summary_line(...))     # whenever the board changes, rate-limited
+    notifier.status(summary_line(...))     # checked every 5 s, sent when it changed
     notifier.stopping()                    # when ``stop`` is set
 """
 

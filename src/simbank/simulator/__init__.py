@@ -1,6 +1,8 @@
 """Simulated modem bank on pseudo-terminals: dialects, SIM/carrier behaviour, faults.
 
-The modem side of the wire; it shares no code with the client (``simbank.at``/``drivers``).
+The modem side of the wire. It shares no protocol code with the client (``simbank.at``, the
+drivers), so a framing or parsing bug on one side cannot hide the same bug on the other; it
+reads only the 3GPP cause table (``simbank.drivers.parse.causes``), which is data.
 """
 
 from simbank.simulator.bank import SimulatedBank
