@@ -38,7 +38,9 @@ def responses(events: list[Event]) -> list[Response]:
         (Command("AT+CSQ", prefix="+CSQ"), "+CSQ"),
         (Command("AT+CREG?"), "+CREG"),
         (Command("AT^SCICHG?", prefix="^SCICHG"), "^SCICHG"),
-        (Command("AT+CICCID", prefix="+ICCID"), "+ICCID"),  # SIMCom answers +ICCID:
+        # SIMCom answers +ICCID:; the driver marks its vendor query as always answering
+        (Command("AT+CICCID", prefix="+ICCID", answers=True), "+ICCID"),
+        (Command("AT+CICCID", prefix="+ICCID"), None),  # the codec knows no vendor name
         (Command("AT+CGSN"), "+CGSN"),
         (Command("AT+CEER=?"), None),  # a test form may answer a bare OK
         (Command("AT+CEER"), None),  # empty +CEER on some firmware

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from simbank.at.results import (
-    ANSWERED_QUERIES,
     CALL_RESULTS,
     CTRL_Z,
     Command,
@@ -413,7 +412,7 @@ class AtCodec:
         last = self._last_bare
         if last is None or name != last.answer_name:
             return False
-        if name in self._urc_names and last.name not in ANSWERED_QUERIES:
+        if name in self._urc_names and not last.answered_query:
             # a read form answered bare (a Gammu dump has AT+CREG? → OK): a +CREG line now
             # may well be a URC; only a query that cannot answer bare makes it a late answer
             return False

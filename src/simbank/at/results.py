@@ -51,6 +51,10 @@ class Command:
     timeout: float = SHORT
     payload: str | None = None
     sensitive: bool = False
+    #: The driver knows this execute form always answers a line (a vendor query such as
+    #: ``AT+QCCID``): the codec need not know the vendor's names (``ANSWERED_QUERIES`` holds
+    #: the standard ones).
+    answers: bool = False
 
     @property
     def name(self) -> str | None:
@@ -84,7 +88,8 @@ class Command:
     def answered_query(self) -> bool:
         """The execute form of a query that always answers a line (``AT+CSQ``, not the test
         form ``AT+CESQ=?``, which a modem may answer with a bare ``OK``)."""
-        return self.name in ANSWERED_QUERIES and "=" not in self.text and "?" not in self.text
+        known = self.answers or self.name in ANSWERED_QUERIES
+        return known and "=" not in self.text and "?" not in self.text
 
     @property
     def dials(self) -> bool:
@@ -207,7 +212,7 @@ CALL_RESULTS: Final = {
 ANSWERED_QUERIES: Final = frozenset(
     {
         "+CSQ", "+CESQ", "+CGSN", "+CIMI", "+CGMI", "+CGMM", "+CGMR", "+GSN", "+GMI", "+GMM",
-        "+GMR", "+CBC", "+CCID", "+CICCID", "+QCCID", "^SYSINFO", "^SYSINFOEX", "+QCSQ",
+        "+GMR", "+CBC",
     }
 )  # fmt: skip
 # Huawei / older modems end an unknown command with these instead of ERROR.

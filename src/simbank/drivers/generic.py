@@ -98,7 +98,7 @@ class GenericDriver(DriverBase):
                 continue
             seen.add(text)
             response = await self._request(
-                Command(text, prefix=prefix, timeout=MEDIUM), check=False
+                Command(text, prefix=prefix, timeout=MEDIUM, answers=True), check=False
             )
             if _no_sim(response):
                 return None
