@@ -285,3 +285,13 @@ def test_when() -> None:
     assert output.when(None) == "-"
     assert output.when(0) == "1970-01-01 00:00:00"
     assert output.when("not a time") == "not a time"
+
+
+def test_watch_shows_quality_without_an_rssi_as_the_bar_alone() -> None:
+    """+CESQ may give a quality and no RSSI: the frame shows the bar, never "None dBm"."""
+    state = _state()
+    topic = TOPICS.modem("m1")
+    state[topic] = {**state[topic], "signal": {"rssi_dbm": None, "quality": 60}}
+    frame = render_frame(state, TOPICS, [], now=NOW)
+    assert "None" not in frame
+    assert "[######----]" in frame

@@ -89,9 +89,11 @@ def _modem_lines(state: Mapping[str, Mapping[str, Any]], topics: Topics, colour:
     rows: list[tuple[str, ...]] = []
     styles: list[str | None] = []
     for m in modems_of(state, topics):
-        signal = (
-            f"{bar(int(m.quality), 100)} {m.rssi_dbm} dBm" if isinstance(m.quality, int) else "-"
-        )
+        signal = "-"
+        if isinstance(m.quality, int):
+            # +CESQ may report quality without an RSSI: the bar alone, never "None dBm".
+            dbm = "" if m.rssi_dbm is None else f" {m.rssi_dbm} dBm"
+            signal = f"{bar(int(m.quality), 100)}{dbm}"
         rows.append((m.modem, m.state, m.slot, m.iccid, m.sim, m.registration, m.operator, signal))
         style = MODEM_STYLES.get(m.state)
         styles.append(style or SIM_STYLES.get(m.sim, (" ", None))[1])
