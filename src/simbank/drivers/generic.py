@@ -353,7 +353,9 @@ class GenericDriver(DriverBase):
         await self._request(Command(f"AT+CMGD={index}", timeout=MEDIUM))
 
     async def ussd(self, code: str, timeout: float = 30.0) -> str:  # noqa: ASYNC109 (API contract)
-        """``AT+CUSD=1,"<code>",15`` and the ``+CUSD`` that answers it (in the response or later).
+        """``AT+CUSD=1,"<code>",15`` and the ``+CUSD`` that answers it (in the response or later):
+        its text decoded by dcs and content (:func:`simbank.sms.ussd.decode_ussd`), kept also
+        when the network ends the session (``<m>`` = 2).
 
         Raises CommandError when the network says the request is unsupported (``<m>`` = 4)
         and AtTimeout when no +CUSD arrives within ``timeout``.

@@ -1,14 +1,15 @@
-"""SMS (27.005 text mode: +CMTI, +CMGR, +CMGL, +CMGS) and USSD (27.007 §7.15 +CUSD)."""
+"""SMS (27.005 text mode: +CMTI, +CMGR, +CMGL, +CMGS) and USSD (27.007 §7.15 +CUSD; the
+string decoded by its dcs in :mod:`simbank.sms.ussd`)."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from datetime import datetime, timedelta, timezone
 
 from simbank.drivers.parse.fields import body_of, opt_int, split_fields, to_int, unquote
 from simbank.drivers.types import NewSms, SmsMessage, UssdReply
 from simbank.errors import ProtocolGarbage
+from simbank.sms.ussd import decode_ussd
 
 _SCTS = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d{1,2})?")
 
@@ -92,22 +93,15 @@ def parse_cmgs(line: str) -> int:
     return to_int(split_fields(body, raw=line)[0], raw=line, what="<mr>")
 
 
-def _is_ucs2(dcs: int | None) -> bool:
-    """23.038 CBS data coding: group 0100 with bits 3..2 = 10, or 0x48 / 72 as modems send."""
-    if dcs is None:
-        return False
-    general_group = (dcs & 0xC0) == 0x40  # 01xx xxxx: general data coding indication
-    return dcs == 0x11 or (general_group and (dcs & 0x0C) == 0x08)
-
-
 def parse_cusd(line: str) -> UssdReply:
-    """``+CUSD: <m>[,<str>[,<dcs>]]``; UCS2 hex text (dcs 72) is decoded."""
+    """``+CUSD: <m>[,<str>[,<dcs>]]``; ``<str>`` decoded by its dcs and by what it turns out
+    to hold (packed GSM-7 hex, UCS-2 hex, 8-bit hex or text as it came: :func:`decode_ussd`).
+    The text is kept whatever ``<m>`` says (m=2 can carry the real reply)."""
     _prefix, body = body_of(line, ("+CUSD",))
     fields = split_fields(body, raw=line)
     status = to_int(fields[0], raw=line, what="<m>")
     text = unquote(fields[1]) if len(fields) > 1 else None
     dcs = opt_int(fields[2]) if len(fields) > 2 else None
-    if text and _is_ucs2(dcs) and len(text) % 4 == 0 and re.fullmatch(r"[0-9A-Fa-f]+", text):
-        with contextlib.suppress(UnicodeDecodeError):
-            text = bytes.fromhex(text).decode("utf-16-be")
+    if text:
+        text = decode_ussd(text, dcs)
     return UssdReply(status=status, text=text, dcs=dcs, raw=line.strip())
