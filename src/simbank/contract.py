@@ -126,6 +126,13 @@ class Usage(_Payload):
     calls_day: int = 0
     call_seconds_day: int = 0
     sms_day: int = 0
+    #: The billing cycle's counts and bounds, when the SIM's policy sets a monthly limit
+    #: (else null: the month is not counted).
+    calls_month: int | None = None
+    call_seconds_month: int | None = None
+    sms_month: int | None = None
+    month_start: datetime | None = None
+    month_end: datetime | None = None
 
 
 class BlockInfo(_Payload):

@@ -77,6 +77,17 @@ class Limits:
     calls_per_destination_per_day: int = 2
     rest_after_calls: int = 0
     rest_s: int = 0
+    billing_day: int = 1
+    calls_per_month: int | None = None
+    call_seconds_per_month: int | None = None
+    sms_per_month: int | None = None
+
+    @property
+    def counted_billing_day(self) -> int | None:
+        """The billing day whose month the checks need counted; None when no monthly limit
+        is set (the summary then skips the month and its longer history)."""
+        monthly = (self.calls_per_month, self.call_seconds_per_month, self.sms_per_month)
+        return None if all(m is None for m in monthly) else self.billing_day
 
     @classmethod
     def from_config(cls, config: PolicyConfig) -> Limits:
@@ -91,6 +102,10 @@ class Limits:
             calls_per_destination_per_day=config.calls_per_destination_per_day,
             rest_after_calls=config.rest_after_calls,
             rest_s=config.rest_s,
+            billing_day=config.billing_day,
+            calls_per_month=config.calls_per_month,
+            call_seconds_per_month=config.call_seconds_per_month,
+            sms_per_month=config.sms_per_month,
         )
 
 
@@ -113,9 +128,16 @@ def quiet_until(windows: tuple[QuietWindow, ...], now: float, tz: ZoneInfo) -> f
 
 
 def check_quota(limits: Limits, usage: Usage, now: float, *, max_duration_s: int) -> Refusal | None:
-    """The SIM's *own* call quota: its call gap, its rest, the rolling hour, the day's calls
-    and call seconds. None if a call of ``max_duration_s`` fits. Gateway-wide stops (quiet
-    hours, circuit, do-not-call) and the per-destination cap are :func:`check_call`'s."""
+    """The SIM's *own* call quota: the billing month's calls and call seconds, its call gap,
+    its rest, the rolling hour, the day's calls and call seconds. None if a call of
+    ``max_duration_s`` fits. Gateway-wide stops (quiet hours, circuit, do-not-call) and the
+    per-destination cap are :func:`check_call`'s.
+
+    The month comes first: while it is used up nothing shorter-lived matters, and its refusal
+    must say when the SIM may really call again (the next cycle)."""
+    refusal = _month_calls(limits, usage, max_duration_s)
+    if refusal is not None:
+        return refusal
     if usage.last_call_end is not None and now < usage.last_call_end + limits.min_call_gap_s:
         gap_end = usage.last_call_end + limits.min_call_gap_s
         return _quota(
@@ -179,6 +201,9 @@ def check_sms(
     refusal = _gateway(limits, now, tz, on_dnc=on_dnc, circuit_open=circuit_open)
     if refusal is not None:
         return refusal
+    if limits.sms_per_month is not None and _used(usage.sms_month) >= limits.sms_per_month:
+        frees = _next_month(limits.sms_per_month, usage)
+        return _quota("sms_per_month", frees, f"{limits.sms_per_month} SMS per billing month")
     if usage.sms_day >= limits.sms_per_day:
         frees = _next_day(limits.sms_per_day, usage)
         return _quota("sms_per_day", frees, f"{limits.sms_per_day} SMS per day")
@@ -194,6 +219,13 @@ def headroom(limits: Limits, usage: Usage, kind: UsageKind | None = None) -> flo
         (usage.call_seconds_day, limits.call_seconds_per_day),
     )
     sms_pairs: tuple[tuple[int, int], ...] = ((usage.sms_day, limits.sms_per_day),)
+    month_calls = (
+        (usage.calls_month, limits.calls_per_month),
+        (usage.call_seconds_month, limits.call_seconds_per_month),
+    )
+    call_pairs += tuple((_used(u), m) for u, m in month_calls if m is not None)
+    if limits.sms_per_month is not None:
+        sms_pairs += ((_used(usage.sms_month), limits.sms_per_month),)
     pairs = call_pairs if kind is UsageKind.CALL else sms_pairs if kind is UsageKind.SMS else ()
     if not pairs:
         pairs = call_pairs + sms_pairs
@@ -229,8 +261,29 @@ def _gateway(
     return None
 
 
+def _month_calls(limits: Limits, usage: Usage, max_duration_s: int) -> Refusal | None:
+    if limits.calls_per_month is not None and _used(usage.calls_month) >= limits.calls_per_month:
+        frees = _next_month(limits.calls_per_month, usage)
+        return _quota("calls_per_month", frees, f"{limits.calls_per_month} calls per billing month")
+    cap = limits.call_seconds_per_month
+    if cap is not None and _used(usage.call_seconds_month) + max_duration_s > cap:
+        fits = max_duration_s <= cap
+        text = f"{usage.call_seconds_month} of {cap} call seconds used this billing month"
+        return _quota("call_seconds_per_month", usage.month_end if fits else None, text)
+    return None
+
+
+def _used(month_count: int | None) -> int:
+    """A month's count; a summary that did not count the month cannot vouch for any room."""
+    return month_count if month_count is not None else 1 << 62
+
+
 def _next_day(limit: int, usage: Usage) -> float | None:
     return usage.day_end if limit > 0 else None
+
+
+def _next_month(limit: int, usage: Usage) -> float | None:
+    return usage.month_end if limit > 0 else None
 
 
 def _quota(limit: str, frees_at: float | None, rule: str) -> Refusal:

@@ -81,8 +81,8 @@ def plan_state(ledger_state: str | None, status: str | None) -> SimStateName:
 
 def is_resting(limits: Limits, usage: Usage, now: float, tz: ZoneInfo) -> bool:
     """Whether the SIM's *own* quota stops it calling now (its call gap, its rest, the rolling
-    hour, the day's calls or call seconds): the policy refuses even the shortest call, to a
-    destination not yet called today, for a quota reason.
+    hour, the day's or the billing month's calls or call seconds): the policy refuses even the
+    shortest call, to a destination not yet called today, for a quota reason.
 
     Gateway-wide stops (quiet hours, circuit, do-not-call) are not a SIM's rest: in quiet
     hours every SIM is refused alike, and none is shown resting.

@@ -1,7 +1,8 @@
 """Usage records and their summary: what a SIM has used in the windows the policy looks at.
 
-Windows (DESIGN §4): a rolling hour, and the calendar day in the gateway's time zone. A
-booking with no outcome (the daemon died before completing it) counts in full: a call is
+Windows (DESIGN §4): a rolling hour, the calendar day in the gateway's time zone and, when
+a policy limits it, the billing month: a cycle from local midnight of a billing day (1..28)
+to the same day of the next month. A booking with no outcome (the daemon died before completing it) counts in full: a call is
 charged its reserved seconds and is taken to have lasted until ``booked_at + reserved_s``.
 Records booked "in the future" (the clock went backwards) always count, so a clock jump
 back can never reopen a window that is already full.
@@ -74,6 +75,12 @@ class Usage:
     sms_day: int = 0
     last_call_end: float | None = None
     calls_since_rest: int = 0
+    #: The billing month, counted only when the summary was asked for it (else all None).
+    month_start: float | None = None
+    month_end: float | None = None
+    calls_month: int | None = None
+    call_seconds_month: int | None = None
+    sms_month: int | None = None
 
     @property
     def calls_hour(self) -> int:
@@ -89,32 +96,73 @@ def local_day_bounds(now: float, tz: ZoneInfo) -> tuple[float, float]:
     return start, end
 
 
+def billing_period_bounds(now: float, tz: ZoneInfo, billing_day: int) -> tuple[float, float]:
+    """Epoch seconds of the start and the end of the billing cycle holding ``now``.
+
+    A cycle starts at local midnight (in ``tz``) of day ``billing_day`` (1..28, so every month
+    has it) and ends where the next one starts. Midnight is taken like the day's bounds: its
+    first occurrence when clocks go back, the moment of the change when they skip it.
+    """
+    if not 1 <= billing_day <= 28:
+        raise ValueError(f"billing_day {billing_day} is not 1..28")
+    today = dt.datetime.fromtimestamp(now, tz).date()
+    year, month = today.year, today.month
+    if today.day < billing_day:
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    first = dt.date(year, month, billing_day)
+    following = dt.date(year + month // 12, month % 12 + 1, billing_day)
+    start = dt.datetime.combine(first, dt.time(), tz).timestamp()
+    end = dt.datetime.combine(following, dt.time(), tz).timestamp()
+    return start, end
+
+
 def history_start(
-    now: float, tz: ZoneInfo, *, rest_after_calls: int = 0, rest_s: float = 0, max_call_s: int = 0
+    now: float,
+    tz: ZoneInfo,
+    *,
+    rest_after_calls: int = 0,
+    rest_s: float = 0,
+    max_call_s: int = 0,
+    billing_day: int | None = None,
 ) -> float:
     """The earliest ``booked_at`` a summary at ``now`` can depend on (fetch rows since then).
 
-    A run of calls before a rest spans at most ``rest_after_calls`` times (call + gap).
+    A run of calls before a rest spans at most ``rest_after_calls`` times (call + gap); a
+    summary counting the billing month (``billing_day`` given) reaches back to its start.
     """
     day_start, _ = local_day_bounds(now, tz)
     start = min(day_start, now - HOUR_S)
+    if billing_day is not None:
+        start = min(start, billing_period_bounds(now, tz, billing_day)[0])
     if rest_after_calls > 0:
         start = min(start, now - rest_after_calls * (rest_s + max_call_s) - 1)
     return start
 
 
 def summarise(
-    records: Iterable[UsageRecord], now: float, tz: ZoneInfo, *, rest_s: float = 0
+    records: Iterable[UsageRecord],
+    now: float,
+    tz: ZoneInfo,
+    *,
+    rest_s: float = 0,
+    billing_day: int | None = None,
 ) -> Usage:
     """Summarise one SIM's records at ``now``.
 
     ``calls_since_rest`` counts the trailing run of calls in which each call began less than
     ``rest_s`` after the previous one ended; it is 0 once ``rest_s`` has passed since the last.
+    With ``billing_day`` the billing month is counted too (the records must reach back to
+    its start: :func:`history_start` with the same ``billing_day``).
     """
     day_start, day_end = local_day_bounds(now, tz)
+    month: tuple[float, float] | None = None
+    if billing_day is not None:
+        month = billing_period_bounds(now, tz, billing_day)
+    month_start = float("inf") if month is None else month[0]
     hour_calls: list[float] = []
     calls: list[UsageRecord] = []
     calls_day = seconds_day = sms_day = 0
+    calls_month = seconds_month = sms_month = 0
     for record in records:
         if record.kind is UsageKind.CALL:
             calls.append(record)
@@ -123,8 +171,14 @@ def summarise(
             if record.booked_at >= day_start:
                 calls_day += 1
                 seconds_day += record.charged_s
-        elif record.kind is UsageKind.SMS and record.booked_at >= day_start:
-            sms_day += 1
+            if record.booked_at >= month_start:
+                calls_month += 1
+                seconds_month += record.charged_s
+        elif record.kind is UsageKind.SMS:
+            if record.booked_at >= day_start:
+                sms_day += 1
+            if record.booked_at >= month_start:
+                sms_month += 1
     calls.sort(key=lambda r: (r.booked_at, r.id))
     last_end = max((r.ends_at for r in calls), default=None)
     run = 0
@@ -144,4 +198,9 @@ def summarise(
         sms_day=sms_day,
         last_call_end=last_end,
         calls_since_rest=run,
+        month_start=None if month is None else month[0],
+        month_end=None if month is None else month[1],
+        calls_month=None if month is None else calls_month,
+        call_seconds_month=None if month is None else seconds_month,
+        sms_month=None if month is None else sms_month,
     )

@@ -189,6 +189,22 @@ class PolicyConfig(_Section):
         default=0, ge=0, description="After this many calls in a row the SIM rests (0: never)."
     )
     rest_s: int = Field(default=0, ge=0, description="How long a SIM rests after rest_after_calls.")
+    billing_day: int = Field(
+        default=1,
+        ge=1,
+        le=28,
+        description="Day of the month (1-28) on which a billing cycle starts, at local midnight "
+        "in the gateway's time zone (1: the calendar month); the `*_per_month` limits count these cycles.",
+    )
+    calls_per_month: int | None = Field(
+        default=None, ge=0, description="Outgoing calls per billing cycle (unset: no limit)."
+    )
+    call_seconds_per_month: int | None = Field(
+        default=None, ge=0, description="Call seconds per billing cycle (unset: no limit)."
+    )
+    sms_per_month: int | None = Field(
+        default=None, ge=0, description="SMS sent per billing cycle (unset: no limit)."
+    )
     iccid_prefixes: list[str] = Field(
         default_factory=list,
         description="SIMs whose ICCID starts with one of these use this policy.",

@@ -32,6 +32,10 @@ def limits_payload(limits: Limits) -> dict[str, Any]:
         "calls_per_destination_per_day": limits.calls_per_destination_per_day,
         "rest_after_calls": limits.rest_after_calls,
         "rest_s": limits.rest_s,
+        "billing_day": limits.billing_day,
+        "calls_per_month": limits.calls_per_month,
+        "call_seconds_per_month": limits.call_seconds_per_month,
+        "sms_per_month": limits.sms_per_month,
         "quiet_hours": [
             f"{w.start_min // 60:02d}:{w.start_min % 60:02d}-{w.end_min // 60:02d}:{w.end_min % 60:02d}"
             for w in limits.quiet_hours
@@ -40,11 +44,17 @@ def limits_payload(limits: Limits) -> dict[str, Any]:
 
 
 def usage_payload(usage: Usage) -> UsagePayload:
+    """A SIM's usage as the ``sim/<iccid>`` payload shows it (the month only if counted)."""
     return UsagePayload(
         calls_hour=usage.calls_hour,
         calls_day=usage.calls_day,
         call_seconds_day=usage.call_seconds_day,
         sms_day=usage.sms_day,
+        calls_month=usage.calls_month,
+        call_seconds_month=usage.call_seconds_month,
+        sms_month=usage.sms_month,
+        month_start=None if usage.month_start is None else _iso(usage.month_start),
+        month_end=None if usage.month_end is None else _iso(usage.month_end),
     )
 
 

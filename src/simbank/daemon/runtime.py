@@ -144,9 +144,13 @@ class BankRuntime:
             rest_after_calls=limits.rest_after_calls,
             rest_s=limits.rest_s,
             max_call_s=self.config.compliance.max_call_duration_s,
+            billing_day=limits.counted_billing_day,
         )
         records = self.ledger.usage_records(iccid, since)
-        return summarise(records, now, self.tz, rest_s=limits.rest_s), limits
+        usage = summarise(
+            records, now, self.tz, rest_s=limits.rest_s, billing_day=limits.counted_billing_day
+        )
+        return usage, limits
 
     def limits_of(self, iccid: str) -> Limits:
         info = self.sims.get(iccid)
