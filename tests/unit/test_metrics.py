@@ -200,3 +200,22 @@ def test_series_names() -> None:
         "simbank_mqtt_connected",
         "simbank_requests_total",
     } <= names
+
+
+def test_the_billing_month_has_series_only_where_a_policy_counts_it() -> None:
+    m = Metrics()
+    counted = Usage(sms_day=2, sms_month=9, calls_month=4, call_seconds_month=300)
+    limits = {"sms_per_day": 50, "sms_per_month": 40, "calls_per_month": None}
+    m.observe_sim(SimState(iccid=ICCID, state="active", usage=counted, limits=limits))
+    assert _value(m, "simbank_sim_usage", iccid=ICCID, kind="sms_month") == 9
+    assert _value(m, "simbank_sim_limit", iccid=ICCID, kind="sms_month") == 40
+    assert not [
+        s
+        for s in _samples(m)
+        if s.name == "simbank_sim_limit" and s.labels["kind"] == "calls_month"
+    ]
+    # The policy drops its monthly limits: the month is no longer counted, its series go.
+    m.observe_sim(SimState(iccid=ICCID, state="active", usage=Usage(sms_day=2), limits={}))
+    assert not [
+        s for s in _samples(m) if s.name == "simbank_sim_usage" and s.labels["kind"] == "sms_month"
+    ]

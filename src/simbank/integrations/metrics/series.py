@@ -53,12 +53,24 @@ AT_BUCKETS: Final = (
 )
 """AT round trips: a plain ``AT`` answers in ~1 ms; ``AT+COPS=?`` may take 40 s or more."""
 
-USAGE_KINDS: Final = ("calls_hour", "calls_day", "call_seconds_day", "sms_day")
+USAGE_KINDS: Final = (
+    "calls_hour",
+    "calls_day",
+    "call_seconds_day",
+    "sms_day",
+    # The billing month: counted (and shown) only when the SIM's policy sets a monthly limit.
+    "calls_month",
+    "call_seconds_month",
+    "sms_month",
+)
 _LIMIT_KINDS: Final = {
     "calls_per_hour": "calls_hour",
     "calls_per_day": "calls_day",
     "call_seconds_per_day": "call_seconds_day",
     "sms_per_day": "sms_day",
+    "calls_per_month": "calls_month",
+    "call_seconds_per_month": "call_seconds_month",
+    "sms_per_month": "sms_month",
 }
 BLOCK_REASONS: Final = (
     "registration_denied",
@@ -182,7 +194,12 @@ class Metrics:
         _set_counts(self.sims, _SIM_STATES, self._sim_states)
         usage = state.usage
         for kind in USAGE_KINDS:
-            self.sim_usage.labels(iccid=iccid, kind=kind).set(getattr(usage, kind))
+            used = getattr(usage, kind)
+            if used is None:  # a month nobody counts: no series
+                with contextlib.suppress(KeyError):
+                    self.sim_usage.remove(iccid, kind)
+            else:
+                self.sim_usage.labels(iccid=iccid, kind=kind).set(used)
         for key, kind in _LIMIT_KINDS.items():
             value = state.limits.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
