@@ -45,6 +45,19 @@ class Block:
     at: float
 
 
+@dataclass(frozen=True)
+class SmsSegment:
+    """One SMS (a segment of a concatenated one) that reached the network."""
+
+    destination: str
+    text: str
+    coding: str  # "gsm7", "8bit", "ucs2" (PDU mode) or "text" (text mode)
+    concat: tuple[int, int, int] | None  # (reference, total, sequence) from the UDH
+    status_report: bool  # TP-SRR (PDU mode only)
+    message_reference: int  # the modem's TP-MR, as answered in +CMGS
+    at: float
+
+
 @dataclass
 class CarrierStats:
     """What happened, for tests to read."""
@@ -58,6 +71,9 @@ class CarrierStats:
     blocks: list[Block] = field(default_factory=list)
     calls_by_iccid: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     sms_by_iccid: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    sms_segments_by_iccid: dict[str, list[SmsSegment]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
 
 class Carrier:
@@ -147,3 +163,21 @@ class Carrier:
         ):
             return self.block(iccid, "sms_per_day", operator)
         return None
+
+    def record_segment(
+        self,
+        iccid: str,
+        destination: str,
+        text: str,
+        *,
+        coding: str,
+        message_reference: int,
+        concat: tuple[int, int, int] | None = None,
+        status_report: bool = False,
+    ) -> SmsSegment:
+        """Note an accepted SMS segment in ``stats.sms_segments_by_iccid`` (for tests)."""
+        segment = SmsSegment(
+            destination, text, coding, concat, status_report, message_reference, self._now()
+        )
+        self.stats.sms_segments_by_iccid[iccid].append(segment)
+        return segment

@@ -6,12 +6,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from simbank.simulator.at_server import DIAL_RE, Command, Kind
+from simbank.simulator.pdu import PduError, Submit, decode_submit
 from simbank.simulator.results import Reply, cme, cms
 from simbank.simulator.sim import Behaviour
 from simbank.simulator.sim_gate import sim_ready
 
 if TYPE_CHECKING:
     from simbank.simulator.modem import SimulatedModem
+
+
+# ``awaiting_sms`` while a PDU-mode prompt is open (never a valid text-mode destination).
+PDU_TARGET = "pdu"
 
 
 def _ok(*lines: str) -> Reply:
@@ -23,6 +28,7 @@ class MessagingCommands:
 
     def __init__(self, modem: SimulatedModem) -> None:
         self.m = modem
+        self._pdu_length = 0  # the TPDU length the open PDU-mode prompt expects
         self.table: dict[str, Callable[[Command], Reply]] = {
             "+CMGF": self._cmgf,
             "+CMGS": self._cmgs,
@@ -68,24 +74,48 @@ class MessagingCommands:
             length = c.int_arg(0)
             if length is None or not 1 <= length <= 255:
                 raise cms(304)
-            target = "pdu"
+            target = PDU_TARGET
+            self._pdu_length = length
         if not self.m.reg.registered:
             raise cms(331)
         self.m.awaiting_sms = target
         return Reply(final=None, prompt=True)
 
     def sms_submitted(self, number: str, text: str) -> Reply:
-        """Text typed after the prompt was sent with Ctrl-Z."""
+        """Text (or, in PDU mode, the hex PDU) typed after the prompt was sent with Ctrl-Z.
+
+        PDU mode: the PDU is decoded by the modem's own decoder (``simulator.pdu``); a bad
+        one is ``+CMS ERROR: 304`` and never reaches the carrier. Each accepted segment
+        counts as one SMS against the carrier's limits, exactly like a text-mode SMS.
+        """
         m = self.m
         sim = m.sim
         if sim is None or not m.reg.registered:
             return Reply(final=cms(331).render(m.settings.cmee))
+        submit: Submit | None = None
+        if number == PDU_TARGET:
+            try:
+                submit = decode_submit(text, self._pdu_length)
+            except PduError as error:
+                m.log.info("simulator_bad_pdu", reason=str(error))
+                return Reply(final=cms(304).render(m.settings.cmee))
+            number, text = submit.destination, submit.text
         m.carrier.sms_attempt(sim.iccid, sim.operator)
         if m.carrier.is_blocked(sim.iccid) or sim.behaviour is Behaviour.BARRED:
             m.carrier.stats.sms_rejected += 1
             return Reply(final=cms(500).render(m.settings.cmee))
         m.message_ref = (m.message_ref + 1) % 256
         m.sent_sms.append((number, text))
+        concat = submit.concat if submit is not None else None
+        m.carrier.record_segment(
+            sim.iccid,
+            number,
+            text,
+            coding=submit.coding.value if submit is not None else "text",
+            message_reference=m.message_ref,
+            concat=(concat.reference, concat.total, concat.sequence) if concat else None,
+            status_report=submit.status_report if submit is not None else False,
+        )
         return _ok(f"+CMGS: {m.message_ref}")
 
     def _cmgr(self, c: Command) -> Reply:
