@@ -112,7 +112,9 @@ class Taps:
             before = len(modem.sent_sms)
             reply = submitted(number, text)
             if len(modem.sent_sms) > before:
-                self.sms.append((time.monotonic(), number, text))
+                # What reached the network (decoded from a PDU in PDU mode), not the raw payload.
+                sent_to, sent_text = modem.sent_sms[-1]
+                self.sms.append((time.monotonic(), sent_to, sent_text))
                 self._fire("sms")
             return reply
 

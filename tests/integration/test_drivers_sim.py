@@ -199,7 +199,8 @@ async def test_call_sms_ussd(channels: dict[str, AtChannel], dialect: str) -> No
         await driver.setup_urcs()
         await _registered(driver)
         assert await driver.ussd("*100#", timeout=10.0) == "Your balance is 10.00 TEST"
-        assert await driver.send_sms("+15550100001", "hello from the tests") >= 0
+        references = await driver.send_sms("+15550100001", "hello from the tests")
+        assert len(references) == 1 and references[0] >= 0
         # Last two digits 90-94: the simulated called party is busy.
         await driver.dial("+15550100091")
         calls = await driver.list_calls()

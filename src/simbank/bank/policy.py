@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -33,10 +33,20 @@ class Refusal:
     message: str
     limit: str | None = None
     frees_at: float | None = None
+    #: An SMS quota refusal: the segments the text needs and the ones the SIM has left.
+    segments_needed: int | None = None
+    segments_remaining: int | None = None
 
     def as_error(self) -> Refused:
         """The refusal as the error the daemon turns into an MQTT error response."""
-        return Refused(self.code, self.message, limit=self.limit, frees_at=self.frees_at)
+        return Refused(
+            self.code,
+            self.message,
+            limit=self.limit,
+            frees_at=self.frees_at,
+            segments_needed=self.segments_needed,
+            segments_remaining=self.segments_remaining,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,19 +205,43 @@ def check_call(
 
 
 def check_sms(
-    limits: Limits, usage: Usage, now: float, tz: ZoneInfo, *, on_dnc: bool, circuit_open: bool
+    limits: Limits,
+    usage: Usage,
+    now: float,
+    tz: ZoneInfo,
+    *,
+    on_dnc: bool,
+    circuit_open: bool,
+    segments: int = 1,
 ) -> Refusal | None:
-    """May this SIM send an SMS now? None if it may."""
+    """May this SIM send a text of ``segments`` SMS now? None if it may.
+
+    Every segment is one SMS against the quota, so a text fits only whole: a SIM with fewer
+    segments left than the text needs is refused, and the refusal says how many it needed and
+    how many remain (when the text alone exceeds the limit, it never frees: ``frees_at`` None).
+    """
     refusal = _gateway(limits, now, tz, on_dnc=on_dnc, circuit_open=circuit_open)
     if refusal is not None:
         return refusal
-    if limits.sms_per_month is not None and _used(usage.sms_month) >= limits.sms_per_month:
-        frees = _next_month(limits.sms_per_month, usage)
-        return _quota("sms_per_month", frees, f"{limits.sms_per_month} SMS per billing month")
-    if usage.sms_day >= limits.sms_per_day:
-        frees = _next_day(limits.sms_per_day, usage)
-        return _quota("sms_per_day", frees, f"{limits.sms_per_day} SMS per day")
+    month = limits.sms_per_month
+    if month is not None and _used(usage.sms_month) + segments > month:
+        frees = _next_month(month, usage) if segments <= month else None
+        rule = f"{month} SMS per billing month"
+        return _sms_quota("sms_per_month", frees, rule, segments, sms_remaining(limits, usage))
+    if usage.sms_day + segments > limits.sms_per_day:
+        frees = _next_day(limits.sms_per_day, usage) if segments <= limits.sms_per_day else None
+        rule = f"{limits.sms_per_day} SMS per day"
+        return _sms_quota("sms_per_day", frees, rule, segments, sms_remaining(limits, usage))
     return None
+
+
+def sms_remaining(limits: Limits, usage: Usage) -> int:
+    """How many more SMS (segments) the SIM may send: the tightest of its day and its billing
+    month (a month the summary did not count leaves none); never below zero."""
+    left = limits.sms_per_day - usage.sms_day
+    if limits.sms_per_month is not None:
+        left = min(left, limits.sms_per_month - _used(usage.sms_month))
+    return max(0, left)
 
 
 def headroom(limits: Limits, usage: Usage, kind: UsageKind | None = None) -> float:
@@ -291,6 +325,13 @@ def _quota(limit: str, frees_at: float | None, rule: str) -> Refusal:
     return Refusal(
         "quota_exhausted", f"quota {limit}: {rule}{when}", limit=limit, frees_at=frees_at
     )
+
+
+def _sms_quota(
+    limit: str, frees_at: float | None, rule: str, needed: int, remaining: int
+) -> Refusal:
+    refusal = _quota(limit, frees_at, f"{rule}; {needed} segment(s) needed, {remaining} left")
+    return replace(refusal, segments_needed=needed, segments_remaining=remaining)
 
 
 def _iso(epoch: float) -> str:

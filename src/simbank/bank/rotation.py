@@ -37,6 +37,8 @@ class Action:
 
     kind: UsageKind
     max_duration_s: int = 0
+    #: An SMS: how many segments (each one SMS against the quota) the text goes out as.
+    segments: int = 1
     destination_calls_today: int = 0
     on_dnc: bool = False
     circuit_open: bool = False
@@ -111,7 +113,13 @@ def refusal_for(view: SlotView, action: Action, now: float, tz: ZoneInfo) -> Ref
         )
     if action.kind is UsageKind.SMS:
         return check_sms(
-            view.limits, view.usage, now, tz, on_dnc=action.on_dnc, circuit_open=action.circuit_open
+            view.limits,
+            view.usage,
+            now,
+            tz,
+            on_dnc=action.on_dnc,
+            circuit_open=action.circuit_open,
+            segments=action.segments,
         )
     return None if not action.circuit_open else Refusal("circuit_open", "traffic is paused")
 

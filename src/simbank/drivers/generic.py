@@ -46,6 +46,9 @@ from simbank.drivers.types import (
     SmsMessage,
 )
 from simbank.errors import AtTimeout, CommandError, ModemUnresponsive, ProtocolGarbage
+from simbank.sms.dcs import Coding
+from simbank.sms.pdu import encode_submit
+from simbank.sms.segments import segment
 
 __all__ = ["CRSM_READ_ICCID", "GenericDriver"]
 
@@ -66,6 +69,8 @@ class GenericDriver(DriverBase):
     """A 27.007 modem. ``slots`` is how many SIM slots the box wires to it (1-based API)."""
 
     dialect: ClassVar[str] = "generic"
+    #: The concatenation reference of the last multipart SMS (23.040: 0..255, one per message).
+    _concat_ref: int = 0
 
     # -- SIM ---------------------------------------------------------------------------------
 
@@ -301,12 +306,69 @@ class GenericDriver(DriverBase):
             return None, ""
         return reject_cause_from_ceer(line), line
 
-    async def send_sms(self, number: str, text: str) -> int:
-        """Text-mode ``AT+CMGS="<number>"`` + text + Ctrl-Z; returns the message reference."""
+    async def send_sms(self, number: str, text: str, *, status_report: bool = False) -> list[int]:
+        """Send ``text`` to ``number``; the message reference of each segment, in order.
+
+        PDU mode (27.005 ``AT+CMGF=0``) when the modem has it: one SMS-SUBMIT per segment
+        (``simbank.sms``: GSM-7 or UCS-2, concatenated), each ``AT+CMGS=<tpdu length>`` + hex.
+        The modem is put back in text mode afterwards, in which inbound SMS are read; the caller
+        holds the modem's lock, so nothing interleaves. PDU mode is probed on first need (the
+        first send tries ``AT+CMGF=0``) and kept in ``capabilities["pdu_mode"]``.
+
+        Text mode is the fallback: a one-segment GSM-7 text as ``AT+CMGS="<number>"``; a longer
+        GSM-7 text as one plain message per segment (no concatenation header exists in text
+        mode); a text outside GSM-7 cannot be sent (``CommandError`` before anything is).
+        """
         if not _DIAL_STRING.fullmatch(number):
             raise ValueError("an SMS destination is +, digits, * and #")
         if "\x1a" in text or "\x1b" in text:
             raise ValueError("SMS text must not contain Ctrl-Z or ESC")
+        if await self._pdu_mode():
+            try:
+                return await self._send_pdus(number, text, status_report)
+            finally:
+                await self._request(Command("AT+CMGF=1"), check=False)
+        split = segment(text)
+        if split.coding is not Coding.GSM7:
+            raise CommandError(
+                f"this {self.dialect} modem has no PDU mode: a text outside GSM-7 cannot be sent"
+            )
+        parts = [text] if split.count == 1 else list(split.parts)
+        return [await self._send_text(number, part) for part in parts]
+
+    async def _pdu_mode(self) -> bool:
+        if "pdu_mode" not in self.capabilities:
+            response = await self._request(Command("AT+CMGF=0"), check=False)
+            self.capabilities["pdu_mode"] = response.ok
+            if not response.ok:
+                self._log.info("sms_pdu_mode_absent", answer=response.final.raw)
+            return response.ok
+        if self.capabilities["pdu_mode"]:
+            await self._request(Command("AT+CMGF=0"))
+            return True
+        return False
+
+    async def _send_pdus(self, number: str, text: str, status_report: bool) -> list[int]:
+        self._concat_ref = (self._concat_ref + 1) % 256
+        pdus = encode_submit(number, text, reference=self._concat_ref, status_report=status_report)
+        references: list[int] = []
+        for n, pdu in enumerate(pdus, start=1):
+            command = Command(
+                f"AT+CMGS={pdu.tpdu_length}",
+                prefix="+CMGS",
+                timeout=LONG,
+                payload=pdu.hex,
+                sensitive=True,
+            )
+            try:
+                response = await self._request(command)
+            except CommandError:
+                self._log.warning("sms_segment_failed", segment=n, segments=len(pdus))
+                raise
+            references.append(parse_cmgs(self._one(response, "+CMGS")))
+        return references
+
+    async def _send_text(self, number: str, text: str) -> int:
         command = Command(
             f'AT+CMGS="{number}"', prefix="+CMGS", timeout=LONG, payload=text, sensitive=True
         )

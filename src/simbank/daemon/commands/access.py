@@ -8,9 +8,11 @@ module does the waiting and the switching, and records what it did.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 import structlog
 
+from simbank.bank.policy import Refusal
 from simbank.bank.refusal import gateway_refusal, plan_refusal
 from simbank.bank.rotation import Action, Plan, best_for_gateway, plan
 from simbank.daemon.modem.supervisor import ModemSupervisor
@@ -88,7 +90,7 @@ class ModemAccess:
             wait_limit_s=self.gw.config.rotation.wait_for_active_s,
         )
         if decision.decision == "none" and not rebalance:
-            raise plan_refusal(decision)
+            raise with_segments(plan_refusal(decision), decision.refusals.values())
         return decision
 
     def choose(self, action: Action, modem: str | None) -> ModemSupervisor:
@@ -112,7 +114,8 @@ class ModemAccess:
         if choice.modem is None:
             if not choice.plans:
                 raise Refused("no_eligible_sim", "no modem is ready")
-            raise gateway_refusal(choice)
+            refusals = [r for p in choice.plans.values() for r in p.refusals.values()]
+            raise with_segments(gateway_refusal(choice), refusals)
         return self.gw.supervisors[choice.modem]
 
     async def prepare(self, sup: ModemSupervisor, action: Action) -> str:
@@ -129,7 +132,7 @@ class ModemAccess:
             await clock.sleep(max(0.0, decision.wait_until - clock.now()) + slack)
             decision = self.plan(sup.cfg.id, action)
         if decision.decision == "wait":
-            raise plan_refusal(decision)
+            raise with_segments(plan_refusal(decision), decision.refusals.values())
         if decision.decision == "switch":
             assert decision.slot is not None
             await self.switch(sup, decision.slot, "rotation", checked=True)
@@ -199,3 +202,13 @@ class ModemAccess:
                 "the switch; the block detector follows it",
             )
         return result
+
+
+def with_segments(refused: Refused, refusals: Iterable[Refusal]) -> Refused:
+    """An SMS refused for its quota names the segments the text needs and the most that any
+    refused SIM has left (``detail.segments_needed``, ``detail.segments_remaining``)."""
+    counted = [r for r in refusals if r.segments_needed is not None]
+    if counted:
+        refused.data["segments_needed"] = counted[0].segments_needed
+        refused.data["segments_remaining"] = max(r.segments_remaining or 0 for r in counted)
+    return refused

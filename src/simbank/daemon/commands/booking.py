@@ -21,13 +21,19 @@ UNKNOWN = "unknown"
 
 @dataclass(slots=True)
 class Booking:
-    """A committed booking; the act sets ``outcome`` (and a call its ``duration_s``)."""
+    """Committed bookings (one per SMS segment, else one); the act sets ``outcome`` (and a
+    call its ``duration_s``), which every row is completed with."""
 
-    id: int
+    ids: list[int]
     iccid: str
     outcome: str = UNKNOWN
     #: Charged on completion: a call's reserved time unless the act says otherwise.
     duration_s: int = 0
+
+    @property
+    def id(self) -> int:
+        """The first booking's id."""
+        return self.ids[0]
 
 
 @asynccontextmanager
@@ -40,30 +46,38 @@ async def booked(
     transaction: str | None,
     reserved_s: int = 0,
     destination: str | None = None,
+    count: int = 1,
 ) -> AsyncIterator[Booking]:
-    """Book ``kind`` for ``iccid``, let the body act, then complete the booking.
+    """Book ``kind`` ``count`` times for ``iccid`` (an SMS text's segments: each is one SMS
+    against the quota), let the body act, then complete every booking.
 
-    ``destination`` is the number in clear (the ledger keeps only its keyed hash).
+    Each row is committed on its own before the act; should booking fail part-way, the rows
+    already booked are completed ``unknown`` (charged). ``destination`` is the number in
+    clear (the ledger keeps only its keyed hash).
     """
-    booking = Booking(
-        runtime.ledger.book(
-            iccid,
-            kind,
-            runtime.clock.now(),
-            reserved_s=reserved_s,
-            destination=destination,
-            modem=modem,
-            transaction=transaction,
-        ),
-        iccid,
-        duration_s=reserved_s,
-    )
-    runtime.publish_sim(iccid)
+    if count < 1:
+        raise ValueError(f"book at least one, not {count}")
+    booking = Booking([], iccid, duration_s=reserved_s)
     try:
+        for _ in range(count):
+            booking.ids.append(
+                runtime.ledger.book(
+                    iccid,
+                    kind,
+                    runtime.clock.now(),
+                    reserved_s=reserved_s,
+                    destination=destination,
+                    modem=modem,
+                    transaction=transaction,
+                )
+            )
+        runtime.publish_sim(iccid)
         yield booking
     finally:
         # An unknown end (the modem vanished mid-call, a failed send) stays charged.
-        runtime.ledger.complete(
-            booking.id, runtime.clock.now(), booking.outcome, booking.duration_s
-        )
-        runtime.publish_sim(iccid)
+        for booking_id in booking.ids:
+            runtime.ledger.complete(
+                booking_id, runtime.clock.now(), booking.outcome, booking.duration_s
+            )
+        if booking.ids:
+            runtime.publish_sim(iccid)

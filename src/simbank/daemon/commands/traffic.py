@@ -19,6 +19,7 @@ from simbank.daemon.commands.booking import booked
 from simbank.daemon.router import booking_key
 from simbank.daemon.runtime import BankRuntime
 from simbank.errors import Refused
+from simbank.sms.segments import segment
 
 #: Call outcomes that show the SIM works (the detector's good news).
 CALL_OK_OUTCOMES = frozenset({"completed", "busy", "no_answer"})
@@ -101,7 +102,8 @@ class TrafficCommands:
         self.access.refuse_if_stopped()
         if gw.dnc.contains_hash(gw.ledger.hasher.hash(number)):
             raise Refused("do_not_call", "the destination is on the do-not-call list")
-        action = Action(UsageKind.SMS)
+        segments = segment(req.text).count
+        action = Action(UsageKind.SMS, segments=segments)
         sup = self.access.choose(action, req.modem)
         await self.access.lock(sup)
         try:
@@ -114,13 +116,20 @@ class TrafficCommands:
                 modem=sup.cfg.id,
                 transaction=booking_key(req.transaction),
                 destination=number,
+                count=segments,
             ) as booking:
-                reference = await sup.send_sms(destination.dial, req.text)
+                references = await sup.send_sms(destination.dial, req.text)
                 booking.outcome = "sent"
         finally:
             sup.lock.release()
         self._after_use(iccid)
-        return {"modem": sup.cfg.id, "iccid": iccid, "reference": reference}
+        return {
+            "modem": sup.cfg.id,
+            "iccid": iccid,
+            "reference": references[0],
+            "references": references,
+            "segments": segments,
+        }
 
     async def ussd(self, req: Request) -> dict[str, Any]:
         assert isinstance(req, UssdRequest)

@@ -98,9 +98,11 @@ class ModemSupervisor(ModemSession):
             self._sim_refused(exc)
             raise
 
-    async def send_sms(self, number: str, text: str) -> int:
+    async def send_sms(self, number: str, text: str, status_report: bool = False) -> list[int]:
+        """Send ``text``; the message reference of each segment (PDU mode where the modem has
+        it, see :meth:`GenericDriver.send_sms`)."""
         try:
-            return await self._driver().send_sms(number, text)
+            return await self._driver().send_sms(number, text, status_report=status_report)
         except SimStateError as exc:
             self._sim_refused(exc)
             raise
