@@ -16,7 +16,7 @@ import structlog
 from simbank.at.channel import AtChannel
 from simbank.at.results import MEDIUM, SHORT, Command, Response, Urc, line_name
 from simbank.drivers.parse.identity import clean_identity, parse_cpin, parse_imei
-from simbank.drivers.parse.messaging import parse_cmti, parse_cusd
+from simbank.drivers.parse.messaging import parse_cmgf_modes, parse_cmti, parse_cusd
 from simbank.drivers.parse.registration import parse_registration
 from simbank.drivers.parse.signal import parse_cesq, parse_csq
 from simbank.drivers.types import (
@@ -168,6 +168,8 @@ class DriverBase:
         caps["ceer"] = await self._supports("AT+CEER=?")
         caps["cesq"] = await self._supports("AT+CESQ=?")
         caps.update(await self._probe_vendor_capabilities())
+        if "pdu_mode" in self.capabilities:  # probed by a send (see _probe_pdu_mode): kept
+            caps["pdu_mode"] = self.capabilities["pdu_mode"]
         self.capabilities = caps
         absent = sorted(name for name, present in caps.items() if not present)
         self._log.info("modem_capabilities", absent=absent, slots=self.slots)
@@ -185,6 +187,25 @@ class DriverBase:
             self._log.info("capability_probe_unanswered", command=text, error=str(exc))
             return False
         return response.ok
+
+    async def _probe_pdu_mode(self) -> bool:
+        """Whether the modem has SMS PDU mode (27.005): ``AT+CMGF=?`` lists 0 and ``AT+CMGF=0``
+        is accepted. True leaves the modem in PDU mode (the caller switches back to text mode);
+        an ERROR, garbage or silence means absent, logged once. Probed on the first send, not
+        in :meth:`probe_capabilities`: the setup stays the same for every modem."""
+        try:
+            response = await self._request(
+                Command("AT+CMGF=?", prefix="+CMGF", timeout=SHORT), check=False
+            )
+            lines = info_lines(response, "+CMGF") if response.ok else []
+            listed = bool(lines) and 0 in parse_cmgf_modes(lines[0])
+            present = listed and await self._accepted("AT+CMGF=0")
+        except (AtTimeout, ProtocolGarbage) as exc:
+            self._log.info("capability_probe_unanswered", command="AT+CMGF", error=str(exc))
+            return False
+        if not present:
+            self._log.info("sms_pdu_mode_absent", listed=listed)
+        return present
 
     async def _answers(self, text: str, prefix: str) -> bool:
         """True if the read form ``text`` is answered OK with a ``prefix`` line (a slot probe:

@@ -5,6 +5,10 @@ Vendor dialects subclass it and override only what differs: the ICCID command, t
 and select, extra URC names and parsers, and which registration commands the modem has. The
 probe, URC setup and capability probe are in :mod:`simbank.drivers.base`. Everything here goes
 through the AtChannel; the parsing is done by the pure functions of ``drivers.parse``.
+
+Past 400 lines: it is the one 27.007 operation set every dialect inherits; the parsing and the
+SMS codec already live elsewhere, and splitting the operations by area would scatter the
+overrides a dialect must find in one class.
 """
 
 from __future__ import annotations
@@ -45,7 +49,13 @@ from simbank.drivers.types import (
     SimStatus,
     SmsMessage,
 )
-from simbank.errors import AtTimeout, CommandError, ModemUnresponsive, ProtocolGarbage
+from simbank.errors import (
+    AtTimeout,
+    CommandError,
+    ModemUnresponsive,
+    ProtocolGarbage,
+    SimbankError,
+)
 from simbank.sms.dcs import Coding
 from simbank.sms.pdu import encode_submit
 from simbank.sms.segments import segment
@@ -310,14 +320,19 @@ class GenericDriver(DriverBase):
         """Send ``text`` to ``number``; the message reference of each segment, in order.
 
         PDU mode (27.005 ``AT+CMGF=0``) when the modem has it: one SMS-SUBMIT per segment
-        (``simbank.sms``: GSM-7 or UCS-2, concatenated), each ``AT+CMGS=<tpdu length>`` + hex.
-        The modem is put back in text mode afterwards, in which inbound SMS are read; the caller
-        holds the modem's lock, so nothing interleaves. PDU mode is probed on first need (the
-        first send tries ``AT+CMGF=0``) and kept in ``capabilities["pdu_mode"]``.
+        (``simbank.sms``: GSM-7 or UCS-2, concatenated under one reference per message, a
+        counter per driver), each ``AT+CMGS=<tpdu length>`` + the PDU hex. Reading stays in text
+        mode: the modem is switched to PDU mode for this send only and back to text mode
+        (``AT+CMGF=1``) afterwards, failure or not. The caller holds the modem's lock, so nothing
+        interleaves. PDU mode is probed on the first send (``AT+CMGF=?`` lists 0 and
+        ``AT+CMGF=0`` is accepted) and kept in ``capabilities["pdu_mode"]``.
 
         Text mode is the fallback: a one-segment GSM-7 text as ``AT+CMGS="<number>"``; a longer
         GSM-7 text as one plain message per segment (no concatenation header exists in text
         mode); a text outside GSM-7 cannot be sent (``CommandError`` before anything is).
+
+        A segment that fails raises (the caller booked every segment before); the log names
+        which segment failed and how many went before it (never the number or the text).
         """
         if not _DIAL_STRING.fullmatch(number):
             raise ValueError("an SMS destination is +, digits, * and #")
@@ -327,53 +342,69 @@ class GenericDriver(DriverBase):
             try:
                 return await self._send_pdus(number, text, status_report)
             finally:
-                await self._request(Command("AT+CMGF=1"), check=False)
+                restored = await self._request(Command("AT+CMGF=1"), check=False)
+                if not restored.ok:
+                    self._log.warning("sms_text_mode_not_restored", answer=restored.final.raw)
         split = segment(text)
         if split.coding is not Coding.GSM7:
             raise CommandError(
                 f"this {self.dialect} modem has no PDU mode: a text outside GSM-7 cannot be sent"
             )
         parts = [text] if split.count == 1 else list(split.parts)
-        return [await self._send_text(number, part) for part in parts]
+        commands = [
+            Command(
+                f'AT+CMGS="{number}"', prefix="+CMGS", timeout=LONG, payload=part, sensitive=True
+            )
+            for part in parts
+        ]
+        return await self._submit_each(commands, mode="text")
 
     async def _pdu_mode(self) -> bool:
-        if "pdu_mode" not in self.capabilities:
-            response = await self._request(Command("AT+CMGF=0"), check=False)
-            self.capabilities["pdu_mode"] = response.ok
-            if not response.ok:
-                self._log.info("sms_pdu_mode_absent", answer=response.final.raw)
-            return response.ok
-        if self.capabilities["pdu_mode"]:
+        """Put the modem in PDU mode for a send; False (text mode kept) if it has none."""
+        known = self.capabilities.get("pdu_mode")
+        if known is None:
+            present = await self._probe_pdu_mode()  # True leaves the modem in PDU mode
+            self.capabilities["pdu_mode"] = present
+            return present
+        if known:
             await self._request(Command("AT+CMGF=0"))
-            return True
-        return False
+        return known
 
     async def _send_pdus(self, number: str, text: str, status_report: bool) -> list[int]:
         self._concat_ref = (self._concat_ref + 1) % 256
         pdus = encode_submit(number, text, reference=self._concat_ref, status_report=status_report)
-        references: list[int] = []
-        for n, pdu in enumerate(pdus, start=1):
-            command = Command(
+        commands = [
+            Command(
                 f"AT+CMGS={pdu.tpdu_length}",
                 prefix="+CMGS",
                 timeout=LONG,
                 payload=pdu.hex,
                 sensitive=True,
             )
+            for pdu in pdus
+        ]
+        return await self._submit_each(commands, mode="pdu")
+
+    async def _submit_each(self, commands: list[Command], *, mode: str) -> list[int]:
+        """Send each ``AT+CMGS`` in order; their message references. A failure is logged with
+        the segment it struck (1-based) and raised."""
+        references: list[int] = []
+        for command in commands:
             try:
                 response = await self._request(command)
-            except CommandError:
-                self._log.warning("sms_segment_failed", segment=n, segments=len(pdus))
+                references.append(parse_cmgs(self._one(response, "+CMGS")))
+            except SimbankError as exc:
+                self._log.warning(
+                    "sms_segment_failed",
+                    mode=mode,
+                    segment=len(references) + 1,
+                    segments=len(commands),
+                    sent=len(references),
+                    error=type(exc).__name__,
+                    code=exc.code,
+                )
                 raise
-            references.append(parse_cmgs(self._one(response, "+CMGS")))
         return references
-
-    async def _send_text(self, number: str, text: str) -> int:
-        command = Command(
-            f'AT+CMGS="{number}"', prefix="+CMGS", timeout=LONG, payload=text, sensitive=True
-        )
-        response = await self._request(command)
-        return parse_cmgs(self._one(response, "+CMGS"))
 
     async def read_sms(self, index: int) -> SmsMessage:
         """Text-mode ``AT+CMGR=<index>`` (the header line, then the message text)."""

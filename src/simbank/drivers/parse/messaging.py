@@ -1,4 +1,4 @@
-"""SMS (27.005 text mode: +CMTI, +CMGR, +CMGL, +CMGS) and USSD (27.007 §7.15 +CUSD; the
+"""SMS (27.005 text mode: +CMTI, +CMGR, +CMGL, +CMGS; the +CMGF test answer) and USSD (27.007 §7.15 +CUSD; the
 string decoded by its dcs in :mod:`simbank.sms.ussd`)."""
 
 from __future__ import annotations
@@ -91,6 +91,28 @@ def parse_cmgs(line: str) -> int:
     """``+CMGS: <mr>[,<scts>]`` → message reference."""
     _prefix, body = body_of(line, ("+CMGS",))
     return to_int(split_fields(body, raw=line)[0], raw=line, what="<mr>")
+
+
+_CMGF_MODES = re.compile(r"\s*\(?\s*([0-9]+(?:\s*[-,]\s*[0-9]+)*)\s*\)?\s*")
+
+
+def parse_cmgf_modes(line: str) -> frozenset[int]:
+    """The message formats a ``+CMGF: (0,1)`` test answer lists (0 = PDU, 1 = text); ranges
+    (``(0-1)``), a bare list (``0,1``) or one value (``(1)``) too. An unreadable list is the
+    empty set; a line that is not ``+CMGF`` raises ProtocolGarbage."""
+    _, body = body_of(line, ("+CMGF",))
+    match = _CMGF_MODES.fullmatch(body)
+    if match is None:
+        return frozenset()
+    modes: set[int] = set()
+    for item in match.group(1).split(","):
+        low, _, high = item.partition("-")
+        first = int(low)
+        last = int(high) if high.strip() else first
+        if last - first > 8:  # nonsense: a format list is tiny
+            return frozenset()
+        modes.update(range(first, last + 1))
+    return frozenset(modes)
 
 
 def parse_cusd(line: str) -> UssdReply:
