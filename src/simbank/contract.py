@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_BASE = "simbank"
 
@@ -28,6 +28,10 @@ EVENT_TYPES = (
     "circuit_opened",
     "circuit_closed",
     "sms_received",
+    "sms_delivered",
+    "sms_failed",
+    "balance_low",
+    "balance_restored",
 )
 
 ModemStateName = Literal[
@@ -141,6 +145,15 @@ class BlockInfo(_Payload):
     evidence: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class BalanceInfo(_Payload):
+    """The SIM's last prepaid-balance check (``amount`` null: the answer held no amount)."""
+
+    amount: str | None = None
+    low: bool = False
+    floor: str | None = None
+    checked_at: datetime
+
+
 class SimState(_Payload):
     """``sim/<iccid>`` — retained."""
 
@@ -148,10 +161,16 @@ class SimState(_Payload):
     modem: str | None = None
     slot: int | None = None
     state: SimStateName
+    #: Why a ``resting`` SIM rests: the limit that stops it (``calls_per_day``,
+    #: ``balance_low``, …); null in other states.
+    reason: str | None = None
     policy: str | None = None
     usage: Usage = Field(default_factory=Usage)
     limits: dict[str, Any] = Field(default_factory=dict)
     block: BlockInfo | None = None
+    #: Received messages not yet acknowledged with ``sms/ack``.
+    sms_unread: int = 0
+    balance: BalanceInfo | None = None
     #: Oddities of the card that do not stop it being used (``iccid_check_digit``: its ICCID
     #: fails the Luhn check, read identically twice — some issuers' cards do).
     warnings: list[str] = Field(default_factory=list)
@@ -300,6 +319,34 @@ class SmsRequest(Request):
     number: str = Field(pattern=_NUMBER, description=_NUMBER_DOC)
     text: str = Field(min_length=1, max_length=1600)
     modem: str | None = Field(default=None, pattern=_MODEM_ID)
+    status_report: bool | None = Field(
+        default=None, description="ask for a delivery report (default: the policy's choice)"
+    )
+
+
+class SmsListRequest(Request):
+    """``sms/list``: a page of the inbox, oldest first."""
+
+    iccid: str | None = Field(default=None, pattern=_ICCID)
+    modem: str | None = Field(default=None, pattern=_MODEM_ID)
+    since: datetime | None = Field(default=None, description="received at or after (ISO 8601)")
+    unread: bool = Field(default=False, description="only messages not acknowledged")
+    after: int = Field(default=0, ge=0, description="the ``next`` of the previous page")
+    limit: int = Field(default=50, ge=1, le=100)
+
+
+class SmsAckRequest(Request):
+    """``sms/ack``: mark messages read, by id and/or every one of a SIM up to an id."""
+
+    ids: list[int] = Field(default_factory=list, max_length=500)
+    iccid: str | None = Field(default=None, pattern=_ICCID)
+    up_to: int | None = Field(default=None, ge=0, description="with iccid: every id up to this")
+
+    @model_validator(mode="after")
+    def _something(self) -> SmsAckRequest:
+        if not self.ids and (self.iccid is None or self.up_to is None):
+            raise ValueError("give ids, or iccid and up_to")
+        return self
 
 
 class UssdRequest(Request):
@@ -310,7 +357,7 @@ class UssdRequest(Request):
 
 
 class ModemRequest(Request):
-    """``sim/rotate``, ``modem/reset``."""
+    """``sim/rotate``, ``modem/reset``, ``balance/check``."""
 
     modem: str = Field(pattern=_MODEM_ID)
 
@@ -345,6 +392,9 @@ COMMANDS: dict[str, type[Request]] = {
     "status": StatusRequest,
     "call": CallRequest,
     "sms/send": SmsRequest,
+    "sms/list": SmsListRequest,
+    "sms/ack": SmsAckRequest,
+    "balance/check": ModemRequest,
     "ussd": UssdRequest,
     "sim/rotate": ModemRequest,
     "sim/select": SelectRequest,
@@ -375,7 +425,7 @@ class ErrorResponse(_Payload):
 
 
 #: Commands whose answers are only information: never booked, never stored for a retry.
-READ_ONLY_COMMANDS = frozenset({"status", "sim/report"})
+READ_ONLY_COMMANDS = frozenset({"status", "sim/report", "sms/list"})
 
 
 def oversize_refusal(size: int) -> bytes | None:

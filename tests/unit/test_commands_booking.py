@@ -109,12 +109,12 @@ async def test_sms_and_ussd_charge_no_seconds(
     ]  # fmt: skip
 
 
-async def test_the_command_table_is_unchanged(runtime: BankRuntime) -> None:
+async def test_the_command_table_is_the_contracts(runtime: BankRuntime) -> None:
     assert sorted(Handlers(runtime).table()) == sorted(
         [
             "status", "call", "sms/send", "ussd", "sim/rotate", "sim/select", "sim/disable",
             "sim/enable", "sim/release", "sim/report", "modem/reset", "traffic/pause",
-            "traffic/resume",
+            "traffic/resume", "sms/list", "sms/ack", "balance/check",
         ]
     )  # fmt: skip
 

@@ -10,6 +10,7 @@ import importlib
 import json
 import sys
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,17 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "note": st.text(min_size=1, max_size=500).filter(lambda s: s.strip()),
     "reason": st.none() | st.text(max_size=200),
     "transaction": st.none() | st.integers() | st.text(max_size=20) | st.lists(st.integers()),
+    "status_report": st.none() | st.booleans(),
+    "since": st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()),
+    "unread": st.booleans(),
+    "after": st.integers(0, 2**31),
+    "limit": st.integers(1, 100),
+    "ids": st.lists(st.integers(0, 2**31), min_size=1, max_size=20),
+    "up_to": st.none() | st.integers(0, 2**31),
 }
+#: Fields a command needs although each is optional on its own (``sms/ack``: something to
+#: acknowledge).
+NEEDED: dict[str, tuple[str, ...]] = {"sms/ack": ("ids",)}
 
 
 @st.composite
@@ -121,7 +132,7 @@ def valid_request(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     model = COMMANDS[command]
     data = {}
     for name, info in model.model_fields.items():
-        if info.is_required() or draw(st.booleans()):
+        if info.is_required() or name in NEEDED.get(command, ()) or draw(st.booleans()):
             data[name] = draw(VALID[name])
     return command, data
 

@@ -65,7 +65,7 @@ def _old_lane_of(topics: Topics, topic: str, payload: bytes) -> LaneName:
     if payload.startswith(busy_prefix):
         return "busy"
     if payload.startswith(b'{"status":"ok"'):
-        read_only = frozenset({"status", "sim/report"})
+        read_only = frozenset({"status", "sim/report", "sms/list"})
         return "results" if command is not None and command not in read_only else "responses"
     if payload.startswith(b'{"status":"error"'):
         return "responses"

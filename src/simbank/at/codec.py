@@ -89,6 +89,7 @@ URC_NAMES: Final = frozenset(
         "+CGEV", "+CTZV", "+CTZE", "+CLCC", "+CSQ", "+CFUN", "+CUSATP", "+CUSATEND",
     }
 )  # fmt: skip
+# URCs whose next line is their body (the PDU, or the text); a text-mode +CDS is one line.
 TWO_LINE_URCS: Final = frozenset({"+CMT", "+CDS", "+CBM"})
 # Answer lines that modems also send on their own the moment the state changes (the SIM
 # coming up, a registration change, a call, a USSD reply): when such a line follows a held
@@ -359,7 +360,7 @@ class AtCodec:
         name = line_name(line)
         if name in (p.command.prefix, p.command.name):
             self._keep(p, line)
-            self._take_next = name in _TEXT_BODY_ANSWERS
+            self._take_next = name in _TEXT_BODY_ANSWERS and not _text_mode_report(name, line)
         elif not p.lines and self._late(name):
             p.owed += 1  # the previous command's final result comes next
             self._events.append(Desync(_late_reason(name), line))
@@ -455,10 +456,38 @@ class AtCodec:
         self._urc(name, line)
 
     def _urc(self, name: str, line: str) -> None:
-        if name in TWO_LINE_URCS:
+        if name in TWO_LINE_URCS and not _one_line_cds(name, line):
             self._urc_header = line
         else:
             self._events.append(Urc(name, line))
+
+
+def _text_mode_report(name: str, line: str) -> bool:
+    """A status report read in text mode has no text line (27.005 §3.4.3): ``+CMGR: <stat>,
+    <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>`` (``+CMGL`` with ``<index>`` first). Told from
+    a message by the bare ``<fo>`` where a message has its quoted address, and from a PDU-mode
+    header (``<stat>,[<alpha>],<length>``) by its seven or more fields."""
+    fields = [""]
+    quoted = False
+    for char in line.partition(":")[2]:
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            fields.append("")
+            continue
+        fields[-1] += char
+    skip = 2 if name == "+CMGL" else 1
+    return (
+        len(fields) >= skip + 7
+        and fields[skip].strip().isascii()
+        and fields[skip].strip().isdecimal()
+    )
+
+
+def _one_line_cds(name: str, line: str) -> bool:
+    """A text-mode ``+CDS`` (27.005 §3.4.1: ``<fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>``) is
+    one line; only the PDU-mode ``+CDS: <length>`` has a second (the PDU)."""
+    return name == "+CDS" and line.count(",") >= 2
 
 
 def _label(command: Command) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -91,6 +92,8 @@ class Limits:
     calls_per_month: int | None = None
     call_seconds_per_month: int | None = None
     sms_per_month: int | None = None
+    #: A SIM whose last balance check read less than this rests (``balance_low``).
+    balance_floor: Decimal | None = None
 
     @property
     def counted_billing_day(self) -> int | None:
@@ -116,6 +119,9 @@ class Limits:
             calls_per_month=config.calls_per_month,
             call_seconds_per_month=config.call_seconds_per_month,
             sms_per_month=config.sms_per_month,
+            balance_floor=None
+            if config.balance_floor is None
+            else Decimal(str(config.balance_floor)),
         )
 
 
@@ -138,13 +144,16 @@ def quiet_until(windows: tuple[QuietWindow, ...], now: float, tz: ZoneInfo) -> f
 
 
 def check_quota(limits: Limits, usage: Usage, now: float, *, max_duration_s: int) -> Refusal | None:
-    """The SIM's *own* call quota: the billing month's calls and call seconds, its call gap,
-    its rest, the rolling hour, the day's calls and call seconds. None if a call of
+    """The SIM's *own* call quota: its prepaid balance under the floor, the billing month's
+    calls and call seconds, its call gap, its rest, the rolling hour, the day's calls and call
+    seconds. None if a call of
     ``max_duration_s`` fits. Gateway-wide stops (quiet hours, circuit, do-not-call) and the
     per-destination cap are :func:`check_call`'s.
 
     The month comes first: while it is used up nothing shorter-lived matters, and its refusal
     must say when the SIM may really call again (the next cycle)."""
+    if usage.balance_low:
+        return _balance_low()
     refusal = _month_calls(limits, usage, max_duration_s)
     if refusal is not None:
         return refusal
@@ -223,6 +232,8 @@ def check_sms(
     refusal = _gateway(limits, now, tz, on_dnc=on_dnc, circuit_open=circuit_open)
     if refusal is not None:
         return refusal
+    if usage.balance_low:
+        return _balance_low()
     month = limits.sms_per_month
     if month is not None and _used(usage.sms_month) + segments > month:
         frees = _next_month(month, usage) if segments <= month else None
@@ -237,7 +248,10 @@ def check_sms(
 
 def sms_remaining(limits: Limits, usage: Usage) -> int:
     """How many more SMS (segments) the SIM may send: the tightest of its day and its billing
-    month (a month the summary did not count leaves none); never below zero."""
+    month (a month the summary did not count leaves none); none while the prepaid balance is
+    under the floor; never below zero."""
+    if usage.balance_low:
+        return 0
     left = limits.sms_per_day - usage.sms_day
     if limits.sms_per_month is not None:
         left = min(left, limits.sms_per_month - _used(usage.sms_month))
@@ -325,6 +339,12 @@ def _quota(limit: str, frees_at: float | None, rule: str) -> Refusal:
     return Refusal(
         "quota_exhausted", f"quota {limit}: {rule}{when}", limit=limit, frees_at=frees_at
     )
+
+
+def _balance_low() -> Refusal:
+    """The SIM's prepaid balance is under its floor: it rests until a check shows it above
+    (when is not known, so no ``frees_at``)."""
+    return _quota("balance_low", None, "the prepaid balance is under the policy's floor")
 
 
 def _sms_quota(

@@ -87,9 +87,16 @@ def is_resting(limits: Limits, usage: Usage, now: float, tz: ZoneInfo) -> bool:
     Gateway-wide stops (quiet hours, circuit, do-not-call) are not a SIM's rest: in quiet
     hours every SIM is refused alike, and none is shown resting.
     """
+    return rest_reason(limits, usage, now, tz) is not None
+
+
+def rest_reason(limits: Limits, usage: Usage, now: float, tz: ZoneInfo) -> str | None:
+    """The limit that makes the SIM rest now (``calls_per_day``, ``balance_low``, …; see
+    :func:`is_resting`), or None when it does not rest."""
     if quiet_until(limits.quiet_hours, now, tz) is not None:
-        return False
-    return check_quota(limits, usage, now, max_duration_s=1) is not None
+        return None
+    refusal = check_quota(limits, usage, now, max_duration_s=1)
+    return None if refusal is None else refusal.limit
 
 
 def announces_quota_exhausted(state: SimStateName, *, resting: bool) -> bool:

@@ -81,6 +81,9 @@ class Usage:
     calls_month: int | None = None
     call_seconds_month: int | None = None
     sms_month: int | None = None
+    #: The SIM's last prepaid-balance check found it under its policy's floor (set by the
+    #: caller from that check; the ledger's usage rows do not know it).
+    balance_low: bool = False
 
     @property
     def calls_hour(self) -> int:

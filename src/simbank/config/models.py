@@ -8,20 +8,20 @@ a description, from which docs/configuration.md is generated.
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from simbank.config.messaging import SmsConfig
+from simbank.config.policy import PolicyConfig
+from simbank.config.section import Section as _Section
+
+__all__ = ["PolicyConfig", "SmsConfig"]
 
 ID_PATTERN = r"^[a-z0-9_-]+$"
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
 
 class GatewayConfig(_Section):
@@ -168,61 +168,6 @@ class ModemConfig(_Section):
         return value
 
 
-class PolicyConfig(_Section):
-    """Carrier-safe quota for the SIMs it applies to (enforced by the bank)."""
-
-    calls_per_hour: int = Field(default=20, ge=0, description="Outgoing calls per rolling hour.")
-    calls_per_day: int = Field(default=100, ge=0, description="Outgoing calls per calendar day.")
-    call_seconds_per_day: int = Field(
-        default=7200, ge=0, description="Call seconds per calendar day."
-    )
-    sms_per_day: int = Field(default=50, ge=0, description="SMS sent per calendar day.")
-    min_call_gap_s: int = Field(default=30, ge=0, description="Minimum gap between two calls.")
-    quiet_hours: list[str] = Field(
-        default_factory=list,
-        description="Local-time windows 'HH:MM-HH:MM' (may wrap midnight) with no outbound traffic.",
-    )
-    calls_per_destination_per_day: int = Field(
-        default=2, ge=0, description="Calls to one destination per day, gateway-wide."
-    )
-    rest_after_calls: int = Field(
-        default=0, ge=0, description="After this many calls in a row the SIM rests (0: never)."
-    )
-    rest_s: int = Field(default=0, ge=0, description="How long a SIM rests after rest_after_calls.")
-    billing_day: int = Field(
-        default=1,
-        ge=1,
-        le=28,
-        description="Day of the month (1-28) on which a billing cycle starts, at local midnight "
-        "in the gateway's time zone (1: the calendar month); the `*_per_month` limits count these cycles.",
-    )
-    calls_per_month: int | None = Field(
-        default=None, ge=0, description="Outgoing calls per billing cycle (unset: no limit)."
-    )
-    call_seconds_per_month: int | None = Field(
-        default=None, ge=0, description="Call seconds per billing cycle (unset: no limit)."
-    )
-    sms_per_month: int | None = Field(
-        default=None, ge=0, description="SMS sent per billing cycle (unset: no limit)."
-    )
-    iccid_prefixes: list[str] = Field(
-        default_factory=list,
-        description="SIMs whose ICCID starts with one of these use this policy.",
-    )
-    imsi_prefixes: list[str] = Field(
-        default_factory=list,
-        description="SIMs whose IMSI starts with one of these use this policy.",
-    )
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _windows(cls, value: list[str]) -> list[str]:
-        for window in value:
-            if not _HHMM.match(window):
-                raise ValueError(f"quiet hour window {window!r} is not 'HH:MM-HH:MM'")
-        return value
-
-
 class RotationConfig(_Section):
     """How SIMs are switched in their modems."""
 
@@ -345,6 +290,7 @@ class Config(_Section):
     homeassistant: HomeAssistantConfig = Field(
         default_factory=HomeAssistantConfig, description="Home Assistant discovery."
     )
+    sms: SmsConfig = Field(default_factory=SmsConfig, description="Received SMS.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
 
     @field_validator("modems")

@@ -23,6 +23,7 @@ from simbank.config.models import (
     MqttConfig,
     PolicyConfig,
     RotationConfig,
+    SmsConfig,
 )
 
 _HEADER = """# Configuration reference
@@ -39,7 +40,8 @@ the port when it appears): `check-config` prints a note for it. A port value tha
 absolute path, or an MQTT or metrics port outside 1-65535, is an error. An example:
 [config/simbank.example.toml](../config/simbank.example.toml).
 
-This page is generated from the field descriptions in `src/simbank/config/models.py`.
+This page is generated from the field descriptions in `src/simbank/config/` (`models.py`,
+`policy.py`, `messaging.py`).
 """
 
 
@@ -100,6 +102,7 @@ def render() -> str:
     out += _section("[compliance]", ComplianceConfig)
     out += _section("[metrics]", MetricsConfig)
     out += _section("[homeassistant]", HomeAssistantConfig)
+    out += _section("[sms]", SmsConfig)
     out += _section("[logging]", LoggingConfig)
     return "\n".join(out).rstrip() + "\n"
 

@@ -68,7 +68,10 @@ def _where(s: Settings) -> str:
 #: simbankctl command → (MQTT command, the argparse attributes that make the payload)
 ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "call": ("call", ("number", "max_duration", "modem")),
-    "sms": ("sms/send", ("number", "text", "modem")),
+    "sms": ("sms/send", ("number", "text", "modem", "status_report")),
+    "inbox": ("sms/list", ("iccid", "modem", "since", "unread", "after", "limit")),
+    "ack": ("sms/ack", ("ids", "iccid", "up_to")),
+    "balance": ("balance/check", ("modem",)),
     "ussd": ("ussd", ("modem", "code")),
     "rotate": ("sim/rotate", ("modem",)),
     "reset": ("modem/reset", ("modem",)),

@@ -84,6 +84,25 @@ def _parser() -> argparse.ArgumentParser:
     sms.add_argument("number")
     sms.add_argument("text")
     sms.add_argument("--modem")
+    sms.add_argument(
+        "--report",
+        dest="status_report",
+        action="store_true",
+        default=None,
+        help="ask for a delivery report (default: the SIM's policy)",
+    )
+    inbox = cmd("inbox", "received SMS, oldest first (sms/list)")
+    inbox.add_argument("--sim", dest="iccid", metavar="ICCID")
+    inbox.add_argument("--modem")
+    inbox.add_argument("--since", metavar="ISO8601", help="received at or after")
+    inbox.add_argument("--unread", action="store_true", default=None, help="only unread")
+    inbox.add_argument("--after", type=int, metavar="ID", help="the page after this id")
+    inbox.add_argument("--limit", type=int, metavar="N", help="messages per page (50)")
+    ack = cmd("ack", "mark received SMS read (sms/ack)")
+    ack.add_argument("ids", type=int, nargs="*", metavar="ID")
+    ack.add_argument("--sim", dest="iccid", metavar="ICCID")
+    ack.add_argument("--up-to", dest="up_to", type=int, metavar="ID", help="with --sim")
+    cmd("balance", "check the prepaid balance of a modem's SIM").add_argument("modem")
     ussd = cmd("ussd", "run a USSD code on a modem's SIM")
     ussd.add_argument("modem")
     ussd.add_argument("code")

@@ -46,7 +46,43 @@ def _call(d: Data) -> str:
 
 
 def _sms(d: Data) -> str:
-    return f"SMS sent via {d.get('modem')} ({_sim(d)}), reference {d.get('reference')}"
+    segments = d.get("segments") or 1
+    parts = f", {segments} segments" if segments > 1 else ""
+    report = ", delivery report requested" if d.get("status_report") else ""
+    return (
+        f"SMS sent via {d.get('modem')} ({_sim(d)}), reference {d.get('reference')}{parts}{report}"
+    )
+
+
+def _inbox(d: Data) -> str:
+    messages = list(d.get("messages") or [])
+    if not messages:
+        return f"no messages ({d.get('unread', 0)} unread)"
+    rows = [
+        (
+            str(m.get("id")),
+            when(m.get("received_at")),
+            str(m.get("iccid") or "-"),
+            str(m.get("sender") or "-"),
+            " " if m.get("acked") else "*",
+            str(m.get("text", "")).replace("\n", " ")
+            + (f" [missing parts {m['missing']}]" if m.get("missing") else ""),
+        )
+        for m in messages
+    ]
+    more = f"\nmore: --after {d['next']}" if d.get("next") is not None else ""
+    table = render_table(rows, ("ID", "RECEIVED (UTC)", "ICCID", "SENDER", "NEW", "TEXT"))
+    return f"{table}\n{d.get('unread', 0)} unread{more}"
+
+
+def _ack(d: Data) -> str:
+    return f"{d.get('acked', 0)} message(s) marked read"
+
+
+def _balance(d: Data) -> str:
+    amount = d.get("amount") if d.get("amount") is not None else "not found in the answer"
+    low = f", under the floor {d.get('floor')}" if d.get("low") else ""
+    return f"{d.get('modem')} ({_sim(d)}): balance {amount}{low}"
 
 
 def _ussd(d: Data) -> str:
@@ -92,6 +128,9 @@ def _resume(d: Data) -> str:
 ANSWERS: dict[str, Callable[[Data], str]] = {
     "call": _call,
     "sms/send": _sms,
+    "sms/list": _inbox,
+    "sms/ack": _ack,
+    "balance/check": _balance,
     "ussd": _ussd,
     "sim/rotate": _rotate,
     "sim/select": _select,

@@ -21,6 +21,12 @@ QUOTAS = (
     ("call_seconds_day", "call_seconds_per_day", "s/d"),
     ("sms_day", "sms_per_day", "sms/d"),
 )
+#: The billing month's counters, shown only for a SIM whose policy limits the month.
+MONTH_QUOTAS = (
+    ("calls_month", "calls_per_month", "calls/mo"),
+    ("call_seconds_month", "call_seconds_per_month", "s/mo"),
+    ("sms_month", "sms_per_month", "sms/mo"),
+)
 
 
 def cell(value: Any) -> str:
@@ -115,6 +121,10 @@ def usage_pairs(sim: Mapping[str, Any]) -> list[tuple[str, int, int | None]]:
         out.append(
             (label, int(usage.get(used_key) or 0), limit if isinstance(limit, int) else None)
         )
+    for used_key, limit_key, label in MONTH_QUOTAS:
+        limit = limits.get(limit_key)
+        if isinstance(limit, int):
+            out.append((label, int(usage.get(used_key) or 0), limit))
     return out
 
 
@@ -155,7 +165,7 @@ def sim_rows(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> list[tup
                 cell(sim.get("state")),
                 cell(sim.get("policy")),
                 usage_text(sim),
-                cell(block.get("reason")),
+                cell(block.get("reason") or sim.get("reason")),
             )
         )
     return rows

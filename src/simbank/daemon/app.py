@@ -14,6 +14,7 @@ from simbank.config.models import Config
 from simbank.contract import BridgeInfo, Topics, utc_now
 from simbank.daemon.board import StatusBoard
 from simbank.daemon.commands import Handlers
+from simbank.daemon.forwarding import SmsForwarder
 from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.daemon.router import RequestRouter
 from simbank.daemon.runtime import BankRuntime
@@ -87,10 +88,18 @@ class Daemon:
             for sup in self.supervisors.values():
                 sup.at_hook = self.metrics.observe_at
                 sup.resync_hook = self.metrics.observe_resync
+        handlers = Handlers(self.runtime)
+        self.balance = handlers.balance
+        self.forwarder: SmsForwarder | None = None
+        if config.sms.forward_command:
+            self.forwarder = SmsForwarder(
+                config.sms.forward_command, timeout_s=config.sms.forward_timeout_s
+            )
+            self.runtime.inbox.forwarder = self.forwarder
         self.router = RequestRouter(
             self.topics,
             self.bridge,
-            Handlers(self.runtime).table(),
+            handlers.table(),
             self.ledger,
             self.runtime.clock,
         )
@@ -186,6 +195,9 @@ class Daemon:
             bridge_task = tg.create_task(self.bridge.run(), name="mqtt-bridge")
             requests = tg.create_task(self.router.run(), name="requests")
             workers = [tg.create_task(self.runtime.run(), name="gateway")]
+            workers.append(tg.create_task(self.balance.run(), name="balance"))
+            if self.forwarder is not None:
+                workers.append(tg.create_task(self.forwarder.run(), name="sms-forward"))
             workers += [
                 tg.create_task(sup.run(), name=f"modem-{modem_id}")
                 for modem_id, sup in self.supervisors.items()

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from simbank.bank.policy import Limits
 from simbank.bank.sim_state import QUARANTINE_STATES
 from simbank.bank.usage import Usage
-from simbank.contract import BlockInfo
+from simbank.contract import BalanceInfo, BlockInfo
 from simbank.contract import Usage as UsagePayload
+from simbank.store.balances import BalanceRecord
 from simbank.store.schema import Evidence, SimRecord
 
 #: How far before a quarantine began its evidence is shown, and how many pieces.
@@ -36,6 +38,7 @@ def limits_payload(limits: Limits) -> dict[str, Any]:
         "calls_per_month": limits.calls_per_month,
         "call_seconds_per_month": limits.call_seconds_per_month,
         "sms_per_month": limits.sms_per_month,
+        "balance_floor": None if limits.balance_floor is None else str(limits.balance_floor),
         "quiet_hours": [
             f"{w.start_min // 60:02d}:{w.start_min % 60:02d}-{w.end_min // 60:02d}:{w.end_min % 60:02d}"
             for w in limits.quiet_hours
@@ -55,6 +58,18 @@ def usage_payload(usage: Usage) -> UsagePayload:
         sms_month=usage.sms_month,
         month_start=None if usage.month_start is None else _iso(usage.month_start),
         month_end=None if usage.month_end is None else _iso(usage.month_end),
+    )
+
+
+def balance_info(record: BalanceRecord | None, floor: Decimal | None) -> BalanceInfo | None:
+    """The SIM's last balance check as ``sim/<iccid>`` shows it (None: never checked)."""
+    if record is None:
+        return None
+    return BalanceInfo(
+        amount=None if record.amount is None else str(record.amount),
+        low=record.low and floor is not None,
+        floor=None if floor is None else str(floor),
+        checked_at=_iso(record.checked_at),
     )
 
 

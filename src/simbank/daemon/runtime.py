@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine, Mapping
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,7 @@ from simbank.bank.sim_state import (
     is_resting,
     plan_state,
     recovered,
+    rest_reason,
     shown_state,
     sticky,
 )
@@ -35,22 +37,24 @@ from simbank.clock import Clock
 from simbank.config.models import ComplianceConfig, Config, PolicyConfig
 from simbank.contract import SimStateName
 from simbank.daemon.board import StatusBoard
+from simbank.daemon.delivery import DeliveryReports
+from simbank.daemon.inbox import InboxService
 from simbank.daemon.inventory import Inventory, SimInfo
 from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.daemon.publication import (
     EVIDENCE_BEFORE_S,
+    balance_info,
     block_info,
     limits_payload,
     shows_block,
     usage_payload,
 )
-from simbank.daemon.redact import redact_text
 from simbank.daemon.verdicts import CIRCUIT_KEY, VerdictLedger
 from simbank.drivers.parse.plmn import home_network
-from simbank.drivers.types import Registration, SimStatus
+from simbank.drivers.types import DeliveryReport, Registration, SimStatus, SmsMessage
 from simbank.errors import ConfigError
 from simbank.store.dnc import DoNotCallList
-from simbank.store.ledger import Ledger
+from simbank.store.ledger import InboundSms, Ledger
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +89,10 @@ class BankRuntime:
             config.compliance.do_not_call_file, ledger.hasher, config.compliance.default_region
         )
         self.supervisors: dict[str, ModemSupervisor] = {}
+        self.inbox = InboxService(config, ledger, board, clock)
+        self.deliveries = DeliveryReports(ledger, board, clock)
+        #: Each SIM's last prepaid-balance check (:mod:`.balance` keeps it current).
+        self.balances = ledger.balances()
         self.inventory = Inventory(ledger, clock)
         # The inventory's tables, under the names the commands (and tests) read.
         self.sims = self.inventory.sims
@@ -150,7 +158,16 @@ class BankRuntime:
         usage = summarise(
             records, now, self.tz, rest_s=limits.rest_s, billing_day=limits.counted_billing_day
         )
+        balance = self.balances.get(iccid)
+        if balance is not None and balance.low and limits.balance_floor is not None:
+            usage = replace(usage, balance_low=True)
         return usage, limits
+
+    def policy_of(self, iccid: str) -> PolicyConfig:
+        """The configured policy of ``iccid`` (``default`` for a SIM not seen yet)."""
+        info = self.sims.get(iccid)
+        policies = self.config.policies
+        return policies.get(info.policy if info else "default", policies["default"])
 
     def limits_of(self, iccid: str) -> Limits:
         info = self.sims.get(iccid)
@@ -177,7 +194,8 @@ class BankRuntime:
     def publish_sim(self, iccid: str) -> None:
         info = self.sims.setdefault(iccid, SimInfo(iccid))
         usage, limits = self.usage_of(iccid)
-        state = shown_state(self.sim_state(iccid), resting=self.resting(usage, limits))
+        why = rest_reason(limits, usage, self.clock.now(), self.tz)
+        state = shown_state(self.sim_state(iccid), resting=why is not None)
         record = self.ledger.sim_states().get(iccid)
         block = None
         if record is not None and shows_block(record):
@@ -193,6 +211,9 @@ class BankRuntime:
             limits=limits_payload(limits),
             block=block,
             warnings=sorted(info.warnings),
+            reason=why if state == "resting" else None,
+            sms_unread=self.inbox.unread.get(iccid, 0),
+            balance=balance_info(self.balances.get(iccid), limits.balance_floor),
         )
 
     # -- views for the planner -------------------------------------------------------------
@@ -304,31 +325,22 @@ class BankRuntime:
         self.publish_sim(iccid)
 
     async def sms_received(
-        self,
-        modem_id: str,
-        iccid: str | None,
-        index: int,
-        sender: str | None,
-        text: str,
-        *,
-        sent_at: str | None = None,
+        self, modem_id: str, iccid: str | None, index: int, message: SmsMessage
     ) -> None:
-        now = self.clock.now()
-        owner = iccid or f"unknown:{modem_id}"
-        sms_id = self.ledger.store_inbound_sms(
-            owner, now, sender or "", text, index, sent_at=sent_at
-        )
-        if sms_id is None:
-            # Read again (a crash came between storing and deleting it): already kept, and
-            # its event already published.
-            log.info("sms_already_stored", modem=modem_id, index=index)
+        """Keep what the modem read (durably, before it is deleted there); a whole message is
+        announced and read for the operator's suspension notices."""
+        self._received(self.inbox.receive(modem_id, iccid, index, message))
+
+    def _received(self, sms: InboundSms | None) -> None:
+        if sms is None or sms.iccid.startswith("unknown:"):
             return
-        shown = sender if self.config.compliance.show_sms_sender else redact_text(sender or "")
-        self.board.event(
-            "sms_received", modem=modem_id, iccid=iccid, id=sms_id, sender=shown, text=text
-        )
-        if iccid:
-            self.apply(self.detector.on_operator_text(iccid, now, text=text, source="sms"))
+        now = self.clock.now()
+        self.apply(self.detector.on_operator_text(sms.iccid, now, text=sms.text, source="sms"))
+        self.publish_sim(sms.iccid)
+
+    def delivery_report(self, modem_id: str, report: DeliveryReport) -> None:
+        """A status report read from ``modem_id``: matched to its send (:mod:`.delivery`)."""
+        self.deliveries.report(modem_id, report)
 
     def modem_lost(self, modem_id: str, iccid: str | None) -> None:
         self.inventoried.discard(modem_id)
@@ -374,6 +386,8 @@ class BankRuntime:
         try:
             while True:
                 self.apply(self.detector.tick(self.clock.now()))
+                for sms in self.inbox.expire():
+                    self._received(sms)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(TICK_S):
                         await self._wake.wait()

@@ -16,11 +16,18 @@ import structlog
 from simbank.at.channel import AtChannel
 from simbank.at.results import MEDIUM, SHORT, Command, Response, Urc, line_name
 from simbank.drivers.parse.identity import clean_identity, parse_cpin, parse_imei
-from simbank.drivers.parse.messaging import parse_cmgf_modes, parse_cmti, parse_cusd
+from simbank.drivers.parse.messaging import (
+    parse_cds,
+    parse_cdsi,
+    parse_cmgf_modes,
+    parse_cmti,
+    parse_cusd,
+)
 from simbank.drivers.parse.registration import parse_registration
 from simbank.drivers.parse.signal import parse_cesq, parse_csq
 from simbank.drivers.types import (
     CallCause,
+    DeliveryReport,
     Domain,
     ModemIdentity,
     NewSms,
@@ -31,7 +38,7 @@ from simbank.drivers.types import (
 )
 from simbank.errors import AtTimeout, ProtocolGarbage
 
-UrcEvent = Registration | Signal | SimStatus | CallCause | NewSms | UssdReply
+UrcEvent = Registration | Signal | SimStatus | CallCause | NewSms | UssdReply | DeliveryReport
 UrcParser = Callable[[Urc], UrcEvent | None]
 
 
@@ -62,6 +69,8 @@ class DriverBase:
         self.slots = slots
         self.identity: ModemIdentity | None = None
         self.reg_modes: dict[Domain, int] = {}  # the <n> accepted per domain by setup_urcs
+        #: The +CNMI ``<ds>`` setup_urcs got accepted: 1 (+CDS), 2 (+CDSI) or 0 (no reports).
+        self.report_mode = 0
         #: Optional features this modem turned out to have (probed once per session, see
         #: :meth:`probe_capabilities`): a dialect is a family, and its models differ.
         self.capabilities: dict[str, bool] = {}
@@ -80,6 +89,8 @@ class DriverBase:
             "+CPIN": lambda urc: parse_cpin(urc.text),
             "+CMTI": lambda urc: parse_cmti(urc.text),
             "+CUSD": lambda urc: parse_cusd(urc.text),
+            "+CDS": lambda urc: parse_cds(urc.text, urc.body),
+            "+CDSI": lambda urc: parse_cdsi(urc.text),
             **self.vendor_urc_parsers(),
         }
 
@@ -138,7 +149,16 @@ class DriverBase:
         return next((line for line in lines if line), "")
 
     async def setup_urcs(self) -> None:
-        """Registration URCs at n=3 where accepted else n=2; SMS text mode and +CMTI routing."""
+        """Registration URCs at n=3 where accepted else n=2; SMS text mode, +CMTI routing and
+        delivery reports.
+
+        ``AT+CNMI`` (27.005 §3.4.1) is tried down a ladder: ``2,1,0,1,0`` (``<ds>``=1: a status
+        report comes as a ``+CDS`` URC, its form following ``AT+CMGF`` at that moment), then
+        ``2,1,0,2,0`` (``<ds>``=2: it is stored and announced as ``+CDSI: <mem>,<index>``),
+        then without reports (``2,1,0,0,0``, then ``2,1``). The ``<ds>`` accepted is kept in
+        :attr:`report_mode` (capability ``delivery_reports``). ``AT+CSMS`` is left at its
+        default 0, so no ``AT+CNMA`` acknowledgement is owed for a ``+CDS``.
+        """
         self.reg_modes = {}
         for domain in self.domains:
             for n in (3, 2):
@@ -148,6 +168,15 @@ class DriverBase:
             else:
                 self._log.info("registration_urc_unsupported", domain=domain.value)
         await self._request(Command("AT+CMGF=1"))
+        self.report_mode = 0
+        for ds in (1, 2):
+            if await self._accepted(f"AT+CNMI=2,1,0,{ds},0"):
+                self.report_mode = ds
+                break
+        self.capabilities["delivery_reports"] = self.report_mode > 0
+        if self.report_mode:
+            return
+        self._log.info("sms_delivery_reports_unsupported")
         if not await self._accepted("AT+CNMI=2,1,0,0,0"):
             await self._request(Command("AT+CNMI=2,1"))
 
@@ -167,9 +196,16 @@ class DriverBase:
         caps["reject_causes"] = any(n == 3 for n in self.reg_modes.values())
         caps["ceer"] = await self._supports("AT+CEER=?")
         caps["cesq"] = await self._supports("AT+CESQ=?")
+        caps["delivery_reports"] = self.report_mode > 0
         caps.update(await self._probe_vendor_capabilities())
-        if "pdu_mode" in self.capabilities:  # probed by a send (see _probe_pdu_mode): kept
+        if "pdu_mode" in self.capabilities:  # probed already (by a send): kept
             caps["pdu_mode"] = self.capabilities["pdu_mode"]
+        else:
+            caps["pdu_mode"] = await self._probe_pdu_mode()
+            if caps["pdu_mode"]:  # the probe left PDU mode on: back to text mode (setup_urcs)
+                await self._request(Command("AT+CMGF=1"), check=False)
+        if "ussd_packed" in self.capabilities:  # the USSD form learnt: kept (drivers/ussd.py)
+            caps["ussd_packed"] = self.capabilities["ussd_packed"]
         self.capabilities = caps
         absent = sorted(name for name, present in caps.items() if not present)
         self._log.info("modem_capabilities", absent=absent, slots=self.slots)
@@ -191,8 +227,9 @@ class DriverBase:
     async def _probe_pdu_mode(self) -> bool:
         """Whether the modem has SMS PDU mode (27.005): ``AT+CMGF=?`` lists 0 and ``AT+CMGF=0``
         is accepted. True leaves the modem in PDU mode (the caller switches back to text mode);
-        an ERROR, garbage or silence means absent, logged once. Probed on the first send, not
-        in :meth:`probe_capabilities`: the setup stays the same for every modem."""
+        an ERROR, garbage or silence means absent, logged once. Probed by
+        :meth:`probe_capabilities` (so the first read already uses PDU mode), else on the
+        first send."""
         try:
             response = await self._request(
                 Command("AT+CMGF=?", prefix="+CMGF", timeout=SHORT), check=False

@@ -8,13 +8,16 @@ through the AtChannel; the parsing is done by the pure functions of ``drivers.pa
 
 Past 400 lines: it is the one 27.007 operation set every dialect inherits; the parsing and the
 SMS codec already live elsewhere, and splitting the operations by area would scatter the
-overrides a dialect must find in one class.
+overrides a dialect must find in one class. SMS in both 27.005 modes (sending, reading,
+storage selection) is the largest part; each step is a short method over the pure parsers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import ClassVar
 
 from simbank.at.codes import SIM_ABSENT_CODES
@@ -31,10 +34,13 @@ from simbank.drivers.parse.identity import (
     sim_status_from_cme,
 )
 from simbank.drivers.parse.messaging import (
+    RECEIVED_STATS,
     parse_cmgl,
+    parse_cmgl_pdu,
     parse_cmgr,
+    parse_cmgr_pdu,
     parse_cmgs,
-    parse_cusd,
+    text_report,
 )
 from simbank.drivers.parse.plmn import EF_AD_READ, parse_ef_ad_mnc_length
 from simbank.drivers.parse.registration import parse_registration
@@ -43,12 +49,14 @@ from simbank.drivers.parse.signal import parse_csq
 from simbank.drivers.types import (
     CallCause,
     CallInfo,
+    DeliveryReport,
     Operator,
     Registration,
     Signal,
     SimStatus,
     SmsMessage,
 )
+from simbank.drivers.ussd import request_ussd
 from simbank.errors import (
     AtTimeout,
     CommandError,
@@ -67,6 +75,11 @@ CRSM_READ_ICCID = "AT+CRSM=176,12258,0,0,10"
 _DIAL_STRING = re.compile(r"\+?[0-9*#]{1,40}")
 _USSD_STRING = re.compile(r"[0-9*#+]{1,160}")
 _SIM_POLL_INTERVAL = 0.5
+_STORAGE = re.compile(r"[A-Z]{2}")
+# 27.005 §3.3.2 AT+CSMP <fo> of a text-mode SMS-SUBMIT: 17 = relative validity period;
+# 49 = the same with TP-SRR (a status report requested). <vp> 167 = 24 hours.
+_CSMP_REPORT = "AT+CSMP=49,167,0,0"
+_CSMP_PLAIN = "AT+CSMP=17,167,0,0"
 # Answers to AT+CPIN? that will not change by waiting.
 _FINAL_SIM_STATES = frozenset({SimStatus.READY, SimStatus.PIN, SimStatus.PUK})
 
@@ -321,15 +334,18 @@ class GenericDriver(DriverBase):
 
         PDU mode (27.005 ``AT+CMGF=0``) when the modem has it: one SMS-SUBMIT per segment
         (``simbank.sms``: GSM-7 or UCS-2, concatenated under one reference per message, a
-        counter per driver), each ``AT+CMGS=<tpdu length>`` + the PDU hex. Reading stays in text
-        mode: the modem is switched to PDU mode for this send only and back to text mode
-        (``AT+CMGF=1``) afterwards, failure or not. The caller holds the modem's lock, so nothing
+        counter per driver), each ``AT+CMGS=<tpdu length>`` + the PDU hex. The modem rests in
+        text mode: it is switched to PDU mode for this send only (as for a read) and back to
+        text mode (``AT+CMGF=1``) afterwards, failure or not. The caller holds the modem's lock, so nothing
         interleaves. PDU mode is probed on the first send (``AT+CMGF=?`` lists 0 and
         ``AT+CMGF=0`` is accepted) and kept in ``capabilities["pdu_mode"]``.
 
         Text mode is the fallback: a one-segment GSM-7 text as ``AT+CMGS="<number>"``; a longer
         GSM-7 text as one plain message per segment (no concatenation header exists in text
-        mode); a text outside GSM-7 cannot be sent (``CommandError`` before anything is).
+        mode); a text outside GSM-7 cannot be sent (``CommandError`` before anything is). A
+        status report is requested in text mode through the first octet ``AT+CSMP`` sets
+        (27.005 §3.3.2: ``49`` = SUBMIT + relative validity + TP-SRR, ``17`` without it, put
+        back after); a modem that refuses it sends without one (logged).
 
         A segment that fails raises (the caller booked every segment before); the log names
         which segment failed and how many went before it (never the number or the text).
@@ -340,11 +356,12 @@ class GenericDriver(DriverBase):
             raise ValueError("SMS text must not contain Ctrl-Z or ESC")
         if await self._pdu_mode():
             try:
-                return await self._send_pdus(number, text, status_report)
-            finally:
-                restored = await self._request(Command("AT+CMGF=1"), check=False)
-                if not restored.ok:
-                    self._log.warning("sms_text_mode_not_restored", answer=restored.final.raw)
+                references = await self._send_pdus(number, text, status_report)
+            except (CommandError, ProtocolGarbage):
+                await self._text_mode_again()
+                raise
+            await self._text_mode_again()
+            return references
         split = segment(text)
         if split.coding is not Coding.GSM7:
             raise CommandError(
@@ -357,7 +374,25 @@ class GenericDriver(DriverBase):
             )
             for part in parts
         ]
-        return await self._submit_each(commands, mode="text")
+        if not status_report:
+            return await self._submit_each(commands, mode="text")
+        # Text mode takes TP-SRR from the first octet AT+CSMP sets (27.005 §3.3.2).
+        requested = await self._accepted(_CSMP_REPORT)
+        if not requested:
+            self._log.info("sms_status_report_not_requested", reason="AT+CSMP refused")
+        try:
+            references = await self._submit_each(commands, mode="text")
+        except (CommandError, ProtocolGarbage):
+            await self._plain_submits_again(requested)
+            raise
+        await self._plain_submits_again(requested)
+        return references
+
+    async def _plain_submits_again(self, requested: bool) -> None:
+        """Text mode's first octet without TP-SRR again, after a send that ended with an
+        answer (not after a timeout or a lost port: see :meth:`_text_mode_again`)."""
+        if requested and not await self._accepted(_CSMP_PLAIN):
+            self._log.warning("sms_csmp_not_restored")
 
     async def _pdu_mode(self) -> bool:
         """Put the modem in PDU mode for a send; False (text mode kept) if it has none."""
@@ -406,62 +441,173 @@ class GenericDriver(DriverBase):
                 raise
         return references
 
-    async def read_sms(self, index: int) -> SmsMessage:
-        """Text-mode ``AT+CMGR=<index>`` (the header line, then the message text)."""
-        response = await self._request(
-            Command(f"AT+CMGR={index}", prefix="+CMGR", timeout=MEDIUM, sensitive=True)
-        )
-        for position, line in enumerate(response.lines):
-            if line_name(line) == "+CMGR":
-                text = "\n".join(response.lines[position + 1 :])
-                return parse_cmgr(line, text)
-        raise ProtocolGarbage(f"AT+CMGR={index}: no +CMGR header", raw=response.final.raw)
+    # -- reading stored SMS ----------------------------------------------------------------
 
-    async def list_sms(self) -> list[tuple[int, SmsMessage]]:
-        """Every received message in storage (text-mode ``AT+CMGL="ALL"``), as (index, message).
+    @asynccontextmanager
+    async def _reading_mode(self) -> AsyncIterator[bool]:
+        """PDU mode (``AT+CMGF=0``) for one read when the modem has it (True), text mode
+        (False) otherwise; back to text mode (``AT+CMGF=1``) after, failure or not, as a send
+        does. Only a ``pdu_mode`` already probed (by :meth:`probe_capabilities` or a send)
+        counts: a read never probes, so a modem never asked stays in text mode."""
+        if self.capabilities.get("pdu_mode") is not True:
+            yield False
+            return
+        await self._request(Command("AT+CMGF=0"))
+        try:
+            yield True
+        except (CommandError, ProtocolGarbage):
+            await self._text_mode_again()
+            raise
+        await self._text_mode_again()
+
+    async def _text_mode_again(self) -> None:
+        """Back to text mode after a PDU-mode send or read that ended with an answer (good or
+        bad). Not after a timeout, a lost port or a cancellation: the modem is not answering
+        (or we are going away), and the session's re-sync sets the mode again anyway."""
+        restored = await self._request(Command("AT+CMGF=1"), check=False)
+        if not restored.ok:
+            self._log.warning("sms_text_mode_not_restored", answer=restored.final.raw)
+
+    @asynccontextmanager
+    async def _storage(self, storage: str | None) -> AsyncIterator[None]:
+        """Read and delete from ``storage`` (``AT+CPMS="SR"``: 27.005 §3.2.2 ``<mem1>``) for one
+        operation, then back to the ``<mem1>`` that ``AT+CPMS?`` named before. None: as is."""
+        if storage is None:
+            yield
+            return
+        if not _STORAGE.fullmatch(storage):
+            raise ValueError("a message storage is two capital letters (SM, ME, SR, MT)")
+        response = await self._request(Command("AT+CPMS?", prefix="+CPMS", timeout=MEDIUM))
+        before = self._one(response, "+CPMS").partition(":")[2].split(",")[0].strip().strip('"')
+        if before == storage:
+            yield
+            return
+        await self._request(Command(f'AT+CPMS="{storage}"', prefix="+CPMS", timeout=MEDIUM))
+        try:
+            yield
+        finally:
+            if not _STORAGE.fullmatch(before) or not await self._accepted(
+                f'AT+CPMS="{before}"', MEDIUM
+            ):
+                self._log.warning("sms_storage_not_restored", storage=storage)
+
+    def _kept(self, message: SmsMessage | DeliveryReport, index: int) -> None:
+        """Log (without content) a stored PDU that did not decode: it is handed on as hex."""
+        if isinstance(message, SmsMessage) and message.undecodable:
+            self._log.warning("sms_pdu_undecodable", index=index, octets=len(message.text) // 2)
+
+    async def read_sms(self, index: int, storage: str | None = None) -> SmsMessage | DeliveryReport:
+        """``AT+CMGR=<index>``: the message, or the status report, stored at ``index``.
+
+        PDU mode when the modem has it (27.005 §3.4.3: ``+CMGR: <stat>,[<alpha>],<length>``
+        and the PDU line, decoded by :mod:`simbank.sms`): multipart parts carry ``concat``,
+        UCS-2 is decoded, a stored SMS-STATUS-REPORT is a :class:`DeliveryReport`, a PDU that
+        does not decode is an ``SmsMessage(undecodable=True)`` holding its hex. Text mode
+        otherwise (the header line, then the text; a status report's header is read as one).
+        ``storage`` ("SR" after a ``+CDSI: "SR",<index>``) is selected for this read only.
+        """
+        async with self._storage(storage), self._reading_mode() as pdu:
+            response = await self._request(
+                Command(f"AT+CMGR={index}", prefix="+CMGR", timeout=MEDIUM, sensitive=True)
+            )
+        for position, line in enumerate(response.lines):
+            if line_name(line) != "+CMGR":
+                continue
+            body = response.lines[position + 1 :]
+            if pdu:
+                if not body:
+                    break
+                _stat, message = parse_cmgr_pdu(line, body[0])
+                self._kept(message, index)
+                return message
+            return text_report(line, "+CMGR", 1) or parse_cmgr(line, "\n".join(body))
+        raise ProtocolGarbage(f"AT+CMGR={index}: no +CMGR answer", raw=response.final.raw)
+
+    async def list_sms(self) -> list[tuple[int, SmsMessage | DeliveryReport]]:
+        """Every received message in storage, as (index, message); status reports the modem
+        stored there too, as (index, report).
 
         The pickup after a restart or a SIM switch: messages that arrived while nobody listened
-        (no daemon, a missed +CMTI, a crash before the delete). Stored outgoing messages
-        (``STO …``) are left out; an unparsable entry is logged and skipped.
+        (no daemon, a missed +CMTI, a crash before the delete). PDU mode when the modem has it
+        (``AT+CMGL=4``, 27.005 §3.4.2: ``+CMGL: <index>,<stat>,[<alpha>],<length>`` and the
+        PDU line), else text mode (``AT+CMGL="ALL"``). Stored outgoing messages (``<stat>``
+        2/3, ``STO …``) are left out; an unparsable entry is logged and skipped; a PDU that
+        does not decode is kept as an ``SmsMessage(undecodable=True)`` and logged.
         """
-        response = await self._request(
-            Command('AT+CMGL="ALL"', prefix="+CMGL", timeout=LONG, sensitive=True)
-        )
+        async with self._reading_mode() as pdu:
+            response = await self._request(
+                Command(
+                    "AT+CMGL=4" if pdu else 'AT+CMGL="ALL"',
+                    prefix="+CMGL",
+                    timeout=LONG,
+                    sensitive=True,
+                )
+            )
         lines = response.lines
         starts = [n for n, line in enumerate(lines) if line_name(line) == "+CMGL"]
-        found: list[tuple[int, SmsMessage]] = []
+        found: list[tuple[int, SmsMessage | DeliveryReport]] = []
         for number, start in enumerate(starts):
             end = starts[number + 1] if number + 1 < len(starts) else len(lines)
             try:
-                index, message = parse_cmgl(lines[start], "\n".join(lines[start + 1 : end]))
+                entry = self._list_entry(lines[start], lines[start + 1 : end], pdu)
             except ProtocolGarbage as exc:
                 self._log.warning("sms_list_entry_unparsable", reason=str(exc))
                 continue
-            if message.status.upper().startswith("REC"):
-                found.append((index, message))
+            if entry is not None:
+                found.append(entry)
         return found
 
-    async def delete_sms(self, index: int) -> None:
-        """``AT+CMGD=<index>``."""
-        await self._request(Command(f"AT+CMGD={index}", timeout=MEDIUM))
+    def _list_entry(
+        self, header: str, body: tuple[str, ...], pdu: bool
+    ) -> tuple[int, SmsMessage | DeliveryReport] | None:
+        """One ``+CMGL`` entry; None for a stored outgoing message."""
+        if pdu:
+            if not body:
+                raise ProtocolGarbage("+CMGL entry without its PDU line", raw=header)
+            index, stat, message = parse_cmgl_pdu(header, body[0])
+            if stat not in RECEIVED_STATS:
+                return None
+            self._kept(message, index)
+            return index, message
+        report = text_report(header, "+CMGL", 2)
+        if report is not None:
+            return first_int(header, "+CMGL"), report
+        index, text_message = parse_cmgl(header, "\n".join(body))
+        if not text_message.status.upper().startswith("REC"):
+            return None
+        return index, text_message
 
-    async def ussd(self, code: str, timeout: float = 30.0) -> str:  # noqa: ASYNC109 (API contract)
-        """``AT+CUSD=1,"<code>",15`` and the ``+CUSD`` that answers it (in the response or later):
-        its text decoded by dcs and content (:func:`simbank.sms.ussd.decode_ussd`), kept also
-        when the network ends the session (``<m>`` = 2).
+    async def delete_sms(self, index: int, storage: str | None = None) -> None:
+        """``AT+CMGD=<index>``; in ``storage`` ("SR") for this delete only, when given."""
+        async with self._storage(storage):
+            await self._request(Command(f"AT+CMGD={index}", timeout=MEDIUM))
 
-        Raises CommandError when the network says the request is unsupported (``<m>`` = 4)
-        and AtTimeout when no +CUSD arrives within ``timeout``.
+    async def ussd(
+        self,
+        code: str,
+        timeout: float = 30.0,  # noqa: ASYNC109 (API contract)
+        *,
+        keep_open: bool = False,
+    ) -> str:
+        """``AT+CUSD=1,"<code>",15`` and the text of the ``+CUSD`` that answers it (before or
+        after the ``OK``), decoded by dcs and content; the session logic is
+        :func:`simbank.drivers.ussd.request_ussd`. The code goes as text first; a modem that
+        refuses it gets it once as packed GSM-7 hex, and the form that worked is kept in
+        ``capabilities["ussd_packed"]``. A session left open (``<m>`` = 1) is cancelled with
+        ``AT+CUSD=2`` unless ``keep_open``: then the next ``ussd(reply)`` answers the menu.
+
+        Raises CommandError ``code=4`` (``retryable=False``) when the network does not support
+        the request, AtTimeout when no reply comes within ``timeout`` (``code=5``: the
+        network timed the session out), CommandError/SimStateError for the modem's own
+        refusal, ValueError for a string that is not a USSD code.
         """
         if not _USSD_STRING.fullmatch(code):
             raise ValueError("a USSD code is digits, *, # and +")
-        with self.channel.expect_urc("+CUSD") as cusd:  # before sending: no race
-            response = await self._request(
-                Command(f'AT+CUSD=1,"{code}",15', prefix="+CUSD", timeout=LONG)
-            )
-            lines = info_lines(response, "+CUSD")
-            line = lines[0] if lines else (await cusd.wait(timeout)).text
-        reply = parse_cusd(line)
-        if reply.status == 4:
-            raise CommandError("USSD request not supported by the network", raw=line, code=4)
-        return reply.text or ""
+        return await request_ussd(
+            self.channel,
+            code,
+            timeout,
+            capabilities=self.capabilities,
+            keep_open=keep_open,
+            log=self._log,
+        )

@@ -240,18 +240,56 @@ class UssdReply:
 
 @dataclass(frozen=True, slots=True)
 class SmsMessage:
-    """A text-mode +CMGR answer. ``sender`` is a phone number: mask it in logs."""
+    """A stored short message (``+CMGR``/``+CMGL``, text or PDU mode). ``sender`` is a phone
+    number ("+" and digits when international, digits otherwise) or an alphanumeric name:
+    mask it in logs.
+
+    PDU mode adds what only the PDU carries: ``concat`` (reference, total, sequence) for a part
+    of a concatenated message, ``coding`` ("gsm7", "ucs2", "8bit"). A PDU that does not decode
+    is kept: ``undecodable`` True, ``text`` the PDU as hex, ``sender`` None. Text mode leaves
+    the three at their defaults.
+    """
 
     status: str  # "REC UNREAD", "REC READ", "STO UNSENT", "STO SENT"
     sender: str | None
     timestamp: datetime | None
     text: str
     raw: str = ""
+    concat: tuple[int, int, int] | None = None  # (reference, total, sequence)
+    coding: str | None = None  # simbank.sms.dcs.Coding value; None in text mode
+    undecodable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """An SMS-STATUS-REPORT (23.040 §9.2.2.3): what became of the message we sent with
+    message reference ``reference`` (TP-MR, as ``+CMGS`` answered it). From a ``+CDS`` URC
+    (PDU or text mode) or read from storage (``+CMGR``/``+CMGL`` in PDU mode).
+
+    ``status`` is TP-ST (§9.2.3.15); ``outcome`` its class: "delivered", "pending" (the SMSC
+    still tries), "failed" or "expired" (:class:`simbank.sms.pdu.DeliveryStatus`).
+    ``recipient`` is a phone number: mask it in logs. ``raw`` is the PDU hex or the text-mode
+    line (it holds the number too: never log it).
+    """
+
+    reference: int
+    status: int
+    outcome: str
+    recipient: str | None
+    discharged: datetime | None
+    raw: str = ""
+
+    @property
+    def final(self) -> bool:
+        """False while the SMSC is still trying (a later report follows)."""
+        return self.outcome != "pending"
 
 
 @dataclass(frozen=True, slots=True)
 class NewSms:
-    """A +CMTI report: a message was stored at ``index`` in ``storage``."""
+    """A +CMTI report: a message was stored at ``index`` in ``storage``; or a +CDSI report:
+    a status report was stored there (``storage`` often "SR": read it with
+    ``read_sms(index, storage=...)``)."""
 
     storage: str
     index: int

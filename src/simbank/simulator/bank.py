@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -11,8 +11,10 @@ import structlog
 
 from simbank.simulator.carrier import Carrier
 from simbank.simulator.clock import SimClock
+from simbank.simulator.deliver_pdu import deliver_parts, text_timestamp
 from simbank.simulator.dialects import dialect
 from simbank.simulator.modem import SimulatedModem
+from simbank.simulator.reports import now_utc
 from simbank.simulator.scenario import Scenario, make_imei
 from simbank.simulator.sim import SimCard
 
@@ -35,6 +37,7 @@ class SimulatedBank:
             self._on_carrier_change,
         )
         self.sims: dict[str, SimCard] = {}
+        ussd_service = scenario.ussd.to_service()
         self.modems: dict[str, SimulatedModem] = {}
         for number, spec in enumerate(scenario.modems, start=1):
             slots: list[SimCard | None] = []
@@ -53,6 +56,12 @@ class SimulatedBank:
                     reject_cause=slot.reject_cause,
                     registration_delay_s=slot.registration_delay_s,
                     ussd_reply=slot.ussd_reply,
+                    balance=slot.balance,
+                    currency=slot.currency,
+                    balance_text=slot.balance_text,
+                    valid_till=slot.valid_till,
+                    ussd_service=ussd_service,
+                    call_cost=scenario.call_cost,
                 )
                 card.listener = self._on_sim_changed
                 self.sims[card.iccid] = card
@@ -71,6 +80,7 @@ class SimulatedBank:
                 seed=scenario.seed,
             )
         self._started = False
+        self._concat_reference = 0  # the last reference a concatenated inbound message used
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -120,18 +130,62 @@ class SimulatedBank:
 
     # -- operator side ---------------------------------------------------------------------
     def send_sms(self, iccid: str, sender: str, text: str) -> int:
-        """Deliver an inbound SMS to a SIM; returns its storage index."""
-        card = self.sims[iccid]
-        scts = time.strftime("%y/%m/%d,%H:%M:%S+00", time.gmtime())
-        index = card.store_sms(sender, text, scts)
-        modem = self._active_holder(iccid)
-        if modem is not None:
-            modem.sms_arrived(index, sender, text, scts)
-        return index
+        """Deliver an inbound SMS to a SIM as the network does (``deliver_pdu``: GSM-7 or
+        UCS-2, concatenated parts when too long for one); returns the first part's index."""
+        return self.deliver_sms_parts(iccid, sender, text)[0]
 
-    def set_ussd_reply(self, iccid: str, text: str) -> None:
-        """What the network answers to this SIM's next USSD request."""
-        self.sims[iccid].ussd_reply = text
+    def deliver_sms_parts(
+        self,
+        iccid: str,
+        sender: str,
+        text: str,
+        *,
+        sequences: Sequence[int] | None = None,
+        reference: int | None = None,
+        ref16: bool = False,
+    ) -> list[int]:
+        """Deliver the parts ``sequences`` (1-based; None: all) of ``text`` split as the network
+        splits it; the storage index of each, in order. Each part is stored (with its
+        SMS-DELIVER PDU) and announced on its own (``+CMTI: "SM",<index>``). ``reference``
+        (None: the bank's next) ties the parts of one message, so a test can deliver parts 1-2
+        now and part 3 later with the same ``reference``; ``ref16`` uses a 16-bit reference
+        (IE 08) instead of an 8-bit one (IE 00)."""
+        card = self.sims[iccid]
+        when = now_utc()
+        if reference is None:
+            self._concat_reference += 1
+            reference = self._concat_reference
+        parts = deliver_parts(sender, text, when, reference=reference, ref16=ref16)
+        wanted = range(1, len(parts) + 1) if sequences is None else sequences
+        if any(not 1 <= sequence <= len(parts) for sequence in wanted):
+            raise ValueError(f"the message has parts 1-{len(parts)}")
+        scts = text_timestamp(when)
+        modem = self._active_holder(iccid)
+        indexes: list[int] = []
+        for sequence in wanted:
+            part = parts[sequence - 1]
+            index = card.store_sms(
+                sender, part.text, scts, pdu=part.pdu, tpdu_length=part.tpdu_length
+            )
+            indexes.append(index)
+            if modem is not None:
+                modem.sms_arrived(
+                    index, sender, part.text, scts, pdu=part.pdu, tpdu_length=part.tpdu_length
+                )
+        return indexes
+
+    def set_ussd_reply(self, iccid: str, text: str | None) -> None:
+        """What the network answers to every USSD request of this SIM from now on, whatever
+        the code (None: back to the balance, menu and other codes)."""
+        self.sims[iccid].ussd_override = text
+
+    def set_balance(self, iccid: str, amount: float | None) -> None:
+        """The SIM's prepaid balance, as the balance code reports it (None: no balance)."""
+        self.sims[iccid].balance = amount
+
+    def balance(self, iccid: str) -> float | None:
+        """The SIM's prepaid balance."""
+        return self.sims[iccid].balance
 
     def move_sim(self, iccid: str, modem_id: str, slot: int) -> None:
         """Physically move a SIM into an empty slot (a carrier block follows the ICCID)."""

@@ -72,6 +72,8 @@ async def _progress(modem: SimulatedModem, fail_cause: int | None) -> None:
         call.dial_open = False
         modem.final("OK" if modem.habits.dial_ok == "on_answer" else "CONNECT")
     modem.carrier.stats.calls_answered += 1
+    if modem.sim is not None:
+        modem.sim.charge_call()
     await modem.clock.sleep(timing.talk_s)
     finish_call(modem, "NO CARRIER", NORMAL_CLEARING)
 

@@ -92,6 +92,11 @@ class Carrier:
         self._blocked: dict[str, Block] = {}
         self._calls: dict[str, deque[float]] = defaultdict(deque)
         self._sms: dict[str, deque[float]] = defaultdict(deque)
+        #: The TP-ST of the status report for an SMS to a destination (as submitted, "+" and
+        #: all): absent = 0x00 (delivered). Set 0x40-0x5F for a permanent failure (0x41
+        #: incompatible destination; 23.040 §9.2.3.15), or use
+        #: :meth:`fail_delivery`.
+        self.delivery_status: dict[str, int] = {}
 
     def limits_for(self, operator: str) -> CarrierLimits:
         """The operator's limits (unlimited if the operator has none configured)."""
@@ -181,3 +186,14 @@ class Carrier:
         )
         self.stats.sms_segments_by_iccid[iccid].append(segment)
         return segment
+
+    def fail_delivery(self, destination: str, status: int = 0x41) -> None:
+        """Every later SMS to ``destination`` fails with TP-ST ``status`` (a status report,
+        when one was asked for, says so); 0x00 makes it deliverable again."""
+        if not 0 <= status <= 0xFF:
+            raise ValueError("TP-ST is one octet")
+        self.delivery_status[destination] = status
+
+    def delivery_status_for(self, destination: str) -> int:
+        """The TP-ST a status report for an SMS to ``destination`` carries (0x00 delivered)."""
+        return self.delivery_status.get(destination, 0x00)

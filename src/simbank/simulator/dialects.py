@@ -135,11 +135,14 @@ HUAWEI_E3372 = replace(
     revision="22.200.15.00.00",
     max_slots=1,
     slot_style=SlotStyle.NONE,
+    # F4: UCS-2 hex labelled 72 (the E3276 dump); F5: text, or packed hex as MM sends it
+    habits=replace(HUAWEI.habits, ussd_coding="ucs2_72", ussd_request="either"),
 )
 
 QUECTEL_EC21 = replace(
     QUECTEL, name="quectel-ec21", model="EC21", revision="EC21EFAR06A01M4G", max_slots=1,
     slot_style=SlotStyle.NONE,
+    habits=Habits(ussd_coding="ucs2_15"),  # F4: UCS-2 labelled 15 (the Quectel M35 dump)
 )  # fmt: skip
 
 # -- models with the habits of real hardware (modem-realism.md; matrix in docs/simulator.md) --
@@ -157,6 +160,7 @@ QUECTEL_EG25G = replace(
         echo_after_reset=True,  # B9: AT\r\nOK after power-up
         sim_busy_after_switch_s=6.0,  # B10
         ceer_style="textual",  # E3; the Quectel "CC INFO" form is NOT FOUND byte-exact
+        ussd_coding="ucs2_72",  # F4: Quectel with AT+CSCS="UCS2"
     ),
 )
 
@@ -178,6 +182,8 @@ HUAWEI_E173 = replace(
         ceer_style="empty",  # E3
         unknown_answer="COMMAND NOT SUPPORT",  # A1/D1 (E1752/E220/EM770W era)
         has_cesq=False,  # A7
+        ussd_coding="gsm7_hex",  # F4: E160 dump; oFono's Huawei driver always hex-decodes
+        ussd_request="packed_hex",  # A10/F5: E1752-era firmware in ^USSDMODE 1
     ),
 )
 
@@ -191,6 +197,8 @@ SIMCOM_SIM7600 = replace(
         crcrlf=True,  # B7
         chunking=True,  # B14
         ceer_style="numbered",  # E3: +CEER: "0 Unknown"
+        ussd_coding="ucs2_72",  # F4: SIMCom with AT+CSCS="UCS2"
+        ussd_unsupported_cme=True,  # F6: +CUSD: 4, then +CME ERROR: unknown
     ),
 )
 
@@ -215,7 +223,8 @@ GENERIC_WAVECOM = replace(
     has_5g=False,
     reg_n3=False,
     cgreg_rac=False,
-    habits=Habits(dial_ok="on_answer", has_cesq=False),  # B2
+    # B2; B15: like the Ericsson MBM it holds the OK of AT+CUSD=1 until the +CUSD answer
+    habits=Habits(dial_ok="on_answer", has_cesq=False, ussd_before_ok=True),
 )
 
 GENERIC_ZTE = replace(
@@ -225,7 +234,20 @@ GENERIC_ZTE = replace(
     model="K3565-Z",
     revision="BD_P673A2V1.0.0B09",
     act=2,
-    habits=Habits(dial_ok="never", has_cesq=False),  # B2
+    # B2; F4: packed GSM-7 hex like several Qualcomm sticks; F6: the extra +CUSD: 2
+    habits=Habits(dial_ok="never", has_cesq=False, ussd_coding="gsm7_hex", ussd_extra_release=True),
+)
+
+# A model of a class of modems, not a recording: the old text-only GSM terminals and the cheap
+# modules cloned from them, which never implemented 27.005 PDU mode (``+CMGF: (1)``; the
+# client must fall back to text mode, GSM-7 only, one AT+CMGS per part).
+GENERIC_TEXT_ONLY = replace(
+    GENERIC_WAVECOM,
+    name="generic-textonly",
+    manufacturer="GSM MODULE",
+    model="GSM900/1800 TEXT",
+    revision="TXT_0.9.2",
+    habits=Habits(has_cesq=False, has_pdu_mode=False),
 )
 
 DIALECTS: dict[str, Dialect] = {
@@ -244,6 +266,7 @@ DIALECTS: dict[str, Dialect] = {
         FIBOCOM_L610,
         GENERIC_WAVECOM,
         GENERIC_ZTE,
+        GENERIC_TEXT_ONLY,
     )
 }
 

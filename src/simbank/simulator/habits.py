@@ -33,6 +33,25 @@ CeerStyle = Literal["27007", "textual", "numbered", "empty", "ok_only", "absent"
 #: Huawei and everyone else, ``COMMAND NOT SUPPORT`` on E1xxx/EM770-era Huawei firmware.
 UnknownAnswer = Literal["ERROR", "COMMAND NOT SUPPORT"]
 
+#: How the ``<str>`` of a ``+CUSD`` answer is presented (F4; encoders in ``simulator.ussd``).
+#: ``text``: plain text labelled 15 (most modems; Gammu ``issue178-dell.dump``).
+#: ``gsm7_hex``: packed GSM-7 as hex labelled 15 (Huawei E160, ``02-E160.dump``; oFono's Huawei
+#: driver always hex-decodes; several Qualcomm sticks).
+#: ``ucs2_72``: UCS-2 as hex labelled 72 (Huawei E3276 ``issue109-E3276.dump``; SIMCom and
+#: Quectel with ``AT+CSCS="UCS2"``).
+#: ``ucs2_15``: UCS-2 as hex mislabelled 15 (Quectel M35, ``Uissue358-Quectel_M35.dump``).
+#: Whatever the coding, a text beyond ASCII comes as UCS-2 hex (the network sent it in UCS-2).
+UssdCoding = Literal["text", "gsm7_hex", "ucs2_72", "ucs2_15"]
+
+#: The ``<str>`` ``AT+CUSD=1,<str>`` wants (F5, A10).
+#: ``text``: in the current character set (27.007).
+#: ``packed_hex``: packed GSM-7 as hex only; a plain-text request is answered ``ERROR``
+#: (Huawei E1752 in its default ``^USSDMODE`` 1: python-gsmmodem ``test/fakemodems.py``
+#: ``HuaweiE1752.getResponse``; transcript ``pgm-huawei-e1752-ussd-mode.at``).
+#: ``either``: text, or packed hex when the string is hex (newer Huawei firmware; ModemManager
+#: sends hex to every Huawei, ``mm-broadband-modem-huawei.c`` L2686-2712).
+UssdRequest = Literal["text", "packed_hex", "either"]
+
 
 @dataclass(frozen=True)
 class Habits:
@@ -58,6 +77,10 @@ class Habits:
     sim_busy_after_switch_s: float = 0.0
     #: How ``ATD…;`` completes (B1/B2).
     dial_ok: DialOk = "immediate"
+    #: 27.005 PDU mode exists. ``False``: a text-only model (old GSM terminals and their
+    #: clones), ``AT+CMGF=?`` answers ``+CMGF: (1)``, ``AT+CMGF=0`` ``+CMS ERROR: 303`` and
+    #: the modem boots in text mode.
+    has_pdu_mode: bool = True
     #: With ``^CEND`` (dialect ``cend``): the 27.007 result (``NO CARRIER``, ``BUSY``…) follows
     #: the ``^CEND`` line (E4: ``^CEND: 1,9,67,16\r\n\r\nNO CARRIER``); ``False``: ``^CEND``
     #: alone (E1752 fake-modem profile, B1).
@@ -68,11 +91,29 @@ class Habits:
     unknown_answer: UnknownAnswer = "ERROR"
     #: ``AT+CESQ`` exists (A7: older sticks report ``^RSSI`` / ``+CSQ`` only).
     has_cesq: bool = True
+    #: How a ``+CUSD`` answer's text is presented (F4).
+    ussd_coding: UssdCoding = "text"
+    #: What ``AT+CUSD=1,<str>`` accepts as ``<str>`` (F5, A10).
+    ussd_request: UssdRequest = "text"
+    #: The ``+CUSD`` answer comes before the ``OK`` of ``AT+CUSD=1`` (B15: Ericsson MBM, MM
+    #: commit 9976625f; python-gsmmodem ``modem.py`` L687).
+    ussd_before_ok: bool = False
+    #: A bare ``+CUSD: 2`` follows a completed answer, releasing the session (F6:
+    #: python-gsmmodem ``modem.py`` L1130-1150, "non-standard 'extra' +CUSD notification").
+    ussd_extra_release: bool = False
+    #: An unsupported request is answered ``+CUSD: 4`` then ``+CME ERROR: unknown`` instead of
+    #: ``OK`` (F6: SIMCom manual "+CUSD: 4"; the error after it from a public comment, grade U).
+    ussd_unsupported_cme: bool = False
 
     @property
     def has_ceer(self) -> bool:
         """``AT+CEER`` exists."""
         return self.ceer_style != "absent"
+
+    @property
+    def ussd_request_packed_hex(self) -> bool:
+        """``AT+CUSD=1`` takes only packed GSM-7 hex (a text request is ``ERROR``)."""
+        return self.ussd_request == "packed_hex"
 
 
 PLAIN = Habits()

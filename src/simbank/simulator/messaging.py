@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING
 
 from simbank.simulator.at_server import DIAL_RE, Command, Kind
 from simbank.simulator.pdu import PduError, Submit, decode_submit
-from simbank.simulator.results import Reply, cme, cms
+from simbank.simulator.reports import now_utc, report_later
+from simbank.simulator.results import Reply, cme, cms, plain
 from simbank.simulator.sim import Behaviour
 from simbank.simulator.sim_gate import sim_ready
+from simbank.simulator.sms_storage import StorageCommands
+from simbank.simulator.ussd import cusd_line, decode_request
 
 if TYPE_CHECKING:
     from simbank.simulator.modem import SimulatedModem
@@ -29,16 +32,17 @@ class MessagingCommands:
     def __init__(self, modem: SimulatedModem) -> None:
         self.m = modem
         self._pdu_length = 0  # the TPDU length the open PDU-mode prompt expects
+        self.storage = StorageCommands(modem)
         self.table: dict[str, Callable[[Command], Reply]] = {
             "+CMGF": self._cmgf,
             "+CMGS": self._cmgs,
             "+CNMI": self._cnmi,
-            "+CMGR": self._cmgr,
-            "+CMGD": self._cmgd,
-            "+CMGL": self._cmgl,
-            "+CPMS": self._cpms,
+            "+CMGR": self.storage.cmgr,
+            "+CMGD": self.storage.cmgd,
+            "+CMGL": self.storage.cmgl,
+            "+CPMS": self.storage.cpms,
             "+CSCS": lambda c: _ok('+CSCS: "GSM"') if c.kind is Kind.READ else _ok(),
-            "+CSMP": lambda _c: _ok(),
+            "+CSMP": self._csmp,
             "+CSCA": lambda c: _ok('+CSCA: "+15550100000",145') if c.kind is Kind.READ else _ok(),
             "+CUSD": self._cusd,
         }
@@ -50,16 +54,36 @@ class MessagingCommands:
         value = c.int_arg(0, 0)
         if value not in (0, 1):
             raise cms(302)
+        if value == 0 and not self.m.habits.has_pdu_mode:
+            raise cms(303)  # a text-only model (its AT+CMGF=? says (1))
         self.m.settings.cmgf = int(value or 0)
         return _ok()
 
     def _cnmi(self, c: Command) -> Reply:
+        """``AT+CNMI=<mode>,<mt>,<bm>,<ds>,<bfr>``: ``<mt>`` routes new messages, ``<ds>``
+        status reports (0 none, 1 ``+CDS``, 2 stored and ``+CDSI``; see ``reports``)."""
+        sms = self.m.sms_settings
         if c.kind is Kind.READ:
-            return _ok(f"+CNMI: 2,{self.m.settings.cnmi_mt},0,0,0")
-        mt = c.int_arg(1, 0)
-        if mt not in (0, 1, 2, 3):
+            return _ok(f"+CNMI: 2,{self.m.settings.cnmi_mt},0,{sms.ds},0")
+        mt, ds = c.int_arg(1, 0), c.int_arg(3, 0)
+        if mt not in (0, 1, 2, 3) or ds not in (0, 1, 2):
             raise cms(302)
         self.m.settings.cnmi_mt = mt
+        sms.ds = int(ds or 0)
+        return _ok()
+
+    def _csmp(self, c: Command) -> Reply:
+        """``AT+CSMP=<fo>,<vp>,<pid>,<dcs>``: a text-mode SUBMIT's first octet (0x20 asks a
+        status report) and validity; PID and DCS are taken and ignored."""
+        sms = self.m.sms_settings
+        if c.kind is Kind.READ:
+            return _ok(f"+CSMP: {sms.first_octet},{sms.validity},0,0")
+        first, validity = c.int_arg(0, sms.first_octet), c.int_arg(1, sms.validity)
+        if first is None or validity is None or not 0 <= first <= 255 or not 0 <= validity <= 255:
+            raise cms(302)
+        if first & 0x03 != 0x01:
+            raise cms(302)  # text mode sends SMS-SUBMITs only
+        sms.first_octet, sms.validity = first, validity
         return _ok()
 
     def _cmgs(self, c: Command) -> Reply:
@@ -116,55 +140,19 @@ class MessagingCommands:
             concat=(concat.reference, concat.total, concat.sequence) if concat else None,
             status_report=submit.status_report if submit is not None else False,
         )
+        wants_report = (
+            submit.status_report if submit is not None else bool(m.sms_settings.first_octet & 0x20)
+        )
+        if wants_report:
+            m.spawn(report_later(m, sim, m.message_ref, number, now_utc()), "status-report")
         return _ok(f"+CMGS: {m.message_ref}")
-
-    def _cmgr(self, c: Command) -> Reply:
-        sim = sim_ready(self.m, sms=True)
-        index = c.int_arg(0)
-        message = sim.sms.get(index) if index is not None else None
-        if message is None:
-            raise cms(321)
-        if self.m.settings.cmgf == 0:
-            raise cms(303)
-        status = "REC READ" if message.read else "REC UNREAD"
-        message.read = True
-        return _ok(f'+CMGR: "{status}","{message.sender}",,"{message.timestamp}"', message.text)
-
-    def _cmgd(self, c: Command) -> Reply:
-        sim = sim_ready(self.m, sms=True)
-        index, flag = c.int_arg(0), c.int_arg(1, 0)
-        if flag == 4:
-            sim.sms.clear()
-        elif index is not None:
-            sim.sms.pop(index, None)
-        return _ok()
-
-    def _cmgl(self, c: Command) -> Reply:
-        sim = sim_ready(self.m, sms=True)
-        if self.m.settings.cmgf == 0:
-            raise cms(303)
-        wanted = c.arg(0, "REC UNREAD")
-        lines: list[str] = []
-        for message in sorted(sim.sms.values(), key=lambda msg: msg.index):
-            status = "REC READ" if message.read else "REC UNREAD"
-            if wanted not in ("ALL", status):
-                continue
-            lines += [
-                f'+CMGL: {message.index},"{status}","{message.sender}",,"{message.timestamp}"',
-                message.text,
-            ]
-            message.read = True
-        return Reply(lines)
-
-    def _cpms(self, c: Command) -> Reply:
-        sim = sim_ready(self.m, sms=True)
-        used = len(sim.sms)
-        if c.kind is Kind.READ:
-            return _ok(f'+CPMS: "SM",{used},30,"SM",{used},30,"SM",{used},30')
-        return _ok(f"+CPMS: {used},30,{used},30,{used},30")
 
     # -- USSD --------------------------------------------------------------------------------
     def _cusd(self, c: Command) -> Reply:
+        """``AT+CUSD=<n>[,<str>[,<dcs>]]``: the request decoded as the model wants it
+        (``Habits.ussd_request``), answered by the network (``SimCard.ussd``) and presented in
+        the model's coding, after the ``OK`` or before it (``Habits``; modem-realism §B15, F4-F6).
+        ``AT+CUSD=2`` cancels the session."""
         m = self.m
         if c.kind is Kind.READ:
             return _ok(f"+CUSD: {m.settings.cusd_n}")
@@ -173,15 +161,39 @@ class MessagingCommands:
             raise cme(50)
         m.settings.cusd_n = n
         code = c.arg(1)
-        if n == 2 or code is None:
+        if n == 2:
+            m.cancel("ussd")
+            if m.sim is not None:
+                m.sim.ussd_session = None
+            return _ok()
+        if code is None:
             return _ok()
         sim = sim_ready(self.m)
         if not m.reg.registered:
             raise cme(30)
+        habits = m.habits
+        request = decode_request(code, habits.ussd_request)
+        if request is None:  # text to a model that wants packed GSM-7 hex (A10, F5)
+            raise plain()
         m.carrier.stats.ussd += 1
-        m.run_named("ussd", self._ussd_reply(sim.ussd_reply))
-        return _ok()
+        answer = sim.ussd(request)
+        line = cusd_line(answer, habits.ussd_coding)
+        if answer.status == 4 and habits.ussd_unsupported_cme:
+            return Reply([line], cme(100).render(m.settings.cmee))
+        m.run_named("ussd", self._ussd_reply(line, release=answer.status == 0))
+        return Reply(final=None) if habits.ussd_before_ok else _ok()
 
-    async def _ussd_reply(self, text: str) -> None:
-        await self.m.clock.sleep(self.m.timing.ussd_s)
-        self.m.urc(f'+CUSD: 0,"{text}",15')
+    async def _ussd_reply(self, line: str, *, release: bool = False) -> None:
+        """The network's answer after ``Timing.ussd_s``: a URC after the ``OK``, or the
+        ``+CUSD`` line then the held ``OK`` (B15); a bare ``+CUSD: 2`` after a completed answer
+        on a model that releases the session so (F6)."""
+        m = self.m
+        await m.clock.sleep(m.timing.ussd_s)
+        if m.habits.ussd_before_ok:
+            if not m.hung:
+                m.write(f"\r\n{line}\r\n".encode("latin-1"))
+                m.final("OK")
+        else:
+            m.urc(line)
+        if release and m.habits.ussd_extra_release:
+            m.urc("+CUSD: 2")

@@ -49,6 +49,7 @@ from simbank.simulator.registration import (
 from simbank.simulator.results import AtCommandError, Reply
 from simbank.simulator.scenario import Timing
 from simbank.simulator.sim import Behaviour, LockState, SimCard
+from simbank.simulator.sms_settings import SmsSettings
 from simbank.simulator.state import Call, Settings
 
 log = structlog.get_logger("simbank.simulator")
@@ -94,6 +95,9 @@ class SimulatedModem:
         self.signal = signal
         self.cell = Cell()
         self.settings = Settings()
+        self.sms_settings = SmsSettings()
+        if not self.habits.has_pdu_mode:
+            self.settings.cmgf = 1
         self.cfun = 1
         self.booting = False
         self.sim_busy = False
@@ -117,6 +121,8 @@ class SimulatedModem:
         self._named: dict[str, asyncio.Task[None]] = {}
         self._split_buffer = bytearray()
         self._commands = CommandSet(self)
+        if not self.habits.has_pdu_mode:
+            self._commands.test_answers["+CMGF"] = "+CMGF: (1)"
         self.awaiting_sms: str | None = None
         self.sent_sms: list[tuple[str, str]] = []
         self._registered = asyncio.Event()
@@ -175,6 +181,9 @@ class SimulatedModem:
         keeps it (``Habits.echo_after_reset``, B9)."""
         echo = self.settings.echo
         self.settings = Settings()
+        self.sms_settings = SmsSettings()
+        if not self.habits.has_pdu_mode:
+            self.settings.cmgf = 1  # a text-only model has no other mode
         if not self.habits.echo_after_reset:
             self.settings.echo = echo
 
@@ -553,11 +562,16 @@ class SimulatedModem:
             self.urc(f"^RSSI: {rssi}")
 
     # -- operator side ---------------------------------------------------------------------
-    def sms_arrived(self, index: int, sender: str, text: str, scts: str) -> None:
-        """New message in the active SIM's store: ``+CMTI`` (or ``+CMT`` for mt=2)."""
+    def sms_arrived(
+        self, index: int, sender: str, text: str, scts: str, *, pdu: str = "", tpdu_length: int = 0
+    ) -> None:
+        """New message (one part) in the active SIM's store: ``+CMTI: "SM",<index>`` for mt=1;
+        for mt=2 ``+CMT`` with the text (text mode) or ``+CMT: ,<length>`` and the PDU."""
         mt = self.settings.cnmi_mt
         if mt == 1:
             self.urc(f'+CMTI: "SM",{index}')
+        elif mt == 2 and self.settings.cmgf == 0 and pdu:
+            self.urc(f"+CMT: ,{tpdu_length}\r\n{pdu}")
         elif mt == 2:
             self.urc(f'+CMT: "{sender}",,"{scts}"\r\n{text}')
 

@@ -35,6 +35,10 @@ _EXTENSION = {
     0x65: "€",
 }
 _DIGITS = "0123456789*#abc"
+#: The alphabet tables and address digits for the modem's encoders (``simulator.deliver_pdu``).
+BASIC_ALPHABET = _BASIC
+EXTENSION_TABLE = _EXTENSION
+ADDRESS_DIGITS = _DIGITS
 _VP_OCTETS = {0: 0, 2: 1, 1: 7, 3: 7}  # by TP-VPF: none, relative, enhanced, absolute
 
 

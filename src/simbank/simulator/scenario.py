@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from simbank.simulator.carrier import BlockAction, CarrierLimits
 from simbank.simulator.dialects import DIALECTS
 from simbank.simulator.sim import Behaviour
+from simbank.simulator.ussd import DEFAULT_BALANCE_NOTICE, UssdService, balance_notice
 
 DialectName = Literal[
     "generic",
@@ -26,6 +27,7 @@ DialectName = Literal[
     "fibocom-l610",
     "generic-wavecom",
     "generic-zte",
+    "generic-textonly",
 ]
 
 #: One modem of each model with the habits of real hardware (docs/simulator.md, "Models").
@@ -72,12 +74,33 @@ class SimSpec(_Model):
     registration_delay_s: float = Field(
         default=3.0, ge=0, description="simulated seconds from radio on to registration"
     )
-    ussd_reply: str = Field(default="Your balance is 10.00 TEST", description="USSD answer")
+    ussd_reply: str = Field(
+        default="Your balance is 10.00 TEST",
+        description="USSD answer to codes other than the balance and menu codes",
+    )
+    balance: float | None = Field(
+        default=10.0, description="prepaid balance (none: the balance code answers ussd_reply)"
+    )
+    currency: str = Field(default="TEST", min_length=1, max_length=8, description="currency")
+    balance_text: str = Field(
+        default=DEFAULT_BALANCE_NOTICE,
+        description="balance notice: {balance} (2 decimals), {currency}, {valid_till}; "
+        "a non-Latin notice goes out as UCS-2",
+    )
+    valid_till: str = Field(default="2027-01-31", description="{valid_till} in the notice")
 
     @model_validator(mode="after")
     def _iccid_unless_absent(self) -> Self:
         if self.behaviour is not Behaviour.ABSENT and self.iccid is None:
             raise ValueError("a SIM needs an iccid (or behaviour = 'absent')")
+        return self
+
+    @model_validator(mode="after")
+    def _notice_fills(self) -> Self:
+        try:
+            balance_notice(self.balance_text, 0.0, self.currency, self.valid_till)
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"balance_text: bad placeholder {error}") from None
         return self
 
     def resolved_imsi(self) -> str:
@@ -132,7 +155,31 @@ class Timing(_Model):
     talk_s: float = Field(default=20.0, ge=0, description="answered call until remote hangup")
     no_answer_s: float = Field(default=30.0, ge=0, description="alerting until NO ANSWER")
     ussd_s: float = Field(default=2.0, ge=0, description="USSD request until +CUSD")
+    status_report_s: float = Field(
+        default=1.0, ge=0, description="accepted SMS until its status report"
+    )
     rssi_period_s: float = Field(default=30.0, gt=0, description="Huawei ^RSSI period")
+
+
+_USSD_CODE = r"^[*#][0-9*#]*#$"
+
+
+class UssdCodes(_Model):
+    """The carrier's USSD service codes (the network side: ``simulator.ussd``)."""
+
+    balance_code: str = Field(
+        default="*100#", pattern=_USSD_CODE, description="answered with the balance notice"
+    )
+    menu_code: str = Field(
+        default="*111#", pattern=_USSD_CODE, description="opens a menu (+CUSD: 1) a reply continues"
+    )
+    unsupported_codes: tuple[str, ...] = Field(
+        default=("*999#",), description="answered +CUSD: 4 (operation not supported)"
+    )
+
+    def to_service(self) -> UssdService:
+        """The network's USSD service."""
+        return UssdService(self.balance_code, self.menu_code, self.unsupported_codes)
 
 
 class Scenario(_Model):
@@ -144,6 +191,10 @@ class Scenario(_Model):
     timing: Timing = Field(default_factory=Timing, description="simulated durations")
     carrier: dict[str, OperatorLimits] = Field(
         default_factory=dict, description="hidden limits per operator profile"
+    )
+    ussd: UssdCodes = Field(default_factory=UssdCodes, description="USSD service codes")
+    call_cost: float = Field(
+        default=0.0, ge=0, description="taken from a SIM's prepaid balance per answered call"
     )
     modems: list[ModemSpec] = Field(min_length=1, description="the modems")
 

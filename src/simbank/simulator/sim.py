@@ -6,6 +6,14 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from simbank.simulator.ussd import (
+    DEFAULT_BALANCE_NOTICE,
+    Answer,
+    UssdService,
+    balance_notice,
+    network_answer,
+)
+
 
 class Behaviour(enum.StrEnum):
     """How the network treats a SIM (or ``absent`` for an empty slot)."""
@@ -30,13 +38,22 @@ class LockState(enum.StrEnum):
 
 @dataclass
 class StoredSms:
-    """One message in the SIM's SM storage."""
+    """One message in the SIM's SM storage (or a status report in its SR storage).
+
+    ``text`` is what text mode shows (a part of a concatenated message shows alone, as real
+    modems do), ``pdu`` what PDU mode shows (the SMS-DELIVER or SMS-STATUS-REPORT with its
+    SMSC prefix; ``tpdu_length`` counts the octets after it). ``report`` holds a status
+    report's text-mode fields (``<fo>,<mr>,"<ra>",<tora>,"<scts>","<dt>",<st>``).
+    """
 
     index: int
     sender: str
     text: str
     timestamp: str
     read: bool = False
+    pdu: str = ""
+    tpdu_length: int = 0
+    report: str | None = None
 
 
 def swapped_bcd(iccid: str) -> str:
@@ -59,9 +76,19 @@ class SimCard:
     reject_cause: int = 7
     registration_delay_s: float = 3.0
     ussd_reply: str = "Your balance is 10.00 TEST"
+    # Prepaid balance (None: none; the balance code then answers ``ussd_reply``) and its notice.
+    balance: float | None = 10.0
+    currency: str = "TEST"
+    balance_text: str = DEFAULT_BALANCE_NOTICE
+    valid_till: str = "2027-01-31"
+    ussd_service: UssdService = field(default_factory=UssdService)
+    ussd_session: str | None = None  # the menu the network awaits a reply to
+    ussd_override: str | None = None  # answers every request (``bank.set_ussd_reply``)
+    call_cost: float = 0.0  # taken from the balance per answered call (``charge_call``)
     lock: LockState = LockState.READY
     pin_attempts: int = 3
     sms: dict[int, StoredSms] = field(default_factory=dict)
+    reports: dict[int, StoredSms] = field(default_factory=dict)  # the "SR" storage
     listener: Callable[[SimCard], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,6 +132,31 @@ class SimCard:
         """Outgoing calls barred (cause 8)."""
         self.set_behaviour(Behaviour.BARRED)
 
+    # -- USSD ------------------------------------------------------------------------------
+    def balance_notice(self) -> str | None:
+        """The carrier's balance notice for this SIM (None without a prepaid balance)."""
+        if self.balance is None:
+            return None
+        return balance_notice(self.balance_text, self.balance, self.currency, self.valid_till)
+
+    def charge_call(self) -> None:
+        """An answered call costs ``call_cost`` (a prepaid balance runs down, below zero too)."""
+        if self.balance is not None and self.call_cost:
+            self.balance = round(self.balance - self.call_cost, 2)
+
+    def ussd(self, request: str) -> Answer:
+        """The network's answer to a USSD request from this SIM (its session follows it)."""
+        answer = network_answer(
+            request,
+            service=self.ussd_service,
+            session=self.ussd_session,
+            balance_text=self.balance_notice(),
+            reply=self.ussd_reply,
+            override=self.ussd_override,
+        )
+        self.ussd_session = answer.session
+        return answer
+
     # -- PIN handling ----------------------------------------------------------------------
     def enter_pin(self, code: str, new_pin: str | None = None) -> bool:
         """``AT+CPIN=<pin>`` or ``AT+CPIN=<puk>,<newpin>``; True when the SIM unlocked."""
@@ -124,10 +176,29 @@ class SimCard:
         return False
 
     # -- SMS storage -----------------------------------------------------------------------
-    def store_sms(self, sender: str, text: str, timestamp: str) -> int:
-        """Store an inbound SMS; return its index (1-based, lowest free)."""
-        index = 1
-        while index in self.sms:
-            index += 1
-        self.sms[index] = StoredSms(index, sender, text, timestamp)
+    def store_sms(
+        self, sender: str, text: str, timestamp: str, *, pdu: str = "", tpdu_length: int = 0
+    ) -> int:
+        """Store an inbound SMS (one part of one); return its index (1-based, lowest free)."""
+        index = _free_index(self.sms)
+        self.sms[index] = StoredSms(
+            index, sender, text, timestamp, pdu=pdu, tpdu_length=tpdu_length
+        )
         return index
+
+    def store_report(
+        self, recipient: str, report: str, timestamp: str, *, pdu: str, tpdu_length: int
+    ) -> int:
+        """Store a status report in "SR"; return its index (1-based, lowest free)."""
+        index = _free_index(self.reports)
+        self.reports[index] = StoredSms(
+            index, recipient, "", timestamp, pdu=pdu, tpdu_length=tpdu_length, report=report
+        )
+        return index
+
+
+def _free_index(store: dict[int, StoredSms]) -> int:
+    index = 1
+    while index in store:
+        index += 1
+    return index

@@ -114,11 +114,25 @@ def decode_ussd(text: str, dcs: int | None) -> str:
     return text
 
 
-def encode_ussd_request(code: str, *, packed_hex: bool = False) -> tuple[str, int]:
-    """(the ``<str>`` of ``AT+CUSD=1,<str>,<dcs>``, the ``<dcs>``): plain text for modems that
-    take the current character set; packed GSM-7 as hex for those that want it pre-encoded
-    (Huawei, modem-realism §F5), a CR filling a last octet that would otherwise hold 7
-    spare bits that read as '@'."""
+def encode_ussd_request(
+    code: str, *, packed_hex: bool = False, ucs2_hex: bool = False
+) -> tuple[str, int]:
+    """(the ``<str>`` of ``AT+CUSD=1,<str>,<dcs>``, the ``<dcs>``), always dcs 15 (GSM-7
+    language unspecified: what the network is sent).
+
+    * plain text for modems that convert from the current character set (27.007 §7.15);
+    * ``packed_hex``: packed GSM-7 as hex for modems that want it pre-encoded (Huawei:
+      ModemManager ``mm-broadband-modem-huawei.c`` L2686-2712, modem-realism §F5; ``*100#``
+      is ``AA180C3602``), a CR filling a last octet whose 7 spare bits would read as '@'
+      (23.038 §6.1.2.3.1);
+    * ``ucs2_hex``: the code in UCS-2 as hex, for a modem whose ``AT+CSCS`` is ``"UCS2"``
+      (27.007 §5.5: every string parameter is then in that set; Gammu issue 689 shows a
+      Cinterion MC55i so: ``*99#`` as ``002A003900390023``).
+    """
+    if packed_hex and ucs2_hex:
+        raise ValueError("a request is packed GSM-7 hex or UCS-2 hex, not both")
+    if ucs2_hex:
+        return code.encode("utf-16-be").hex().upper(), 15
     if not packed_hex:
         return code, 15
     septets = encode_septets(code)

@@ -13,40 +13,45 @@ Calls are synchronous and take a lock, so one ``Ledger`` may be shared with work
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from simbank.bank.usage import UsageKind, UsageRecord
 from simbank.errors import LedgerError
+from simbank.store.balances import BalanceLedger, BalanceRecord
+from simbank.store.core import dump_json
+from simbank.store.deliveries import DeliveryLedger, MessageDelivery
+from simbank.store.inbox import InboxLedger, PartStored
 from simbank.store.schema import AuditEntry, Evidence, InboundSms, SimRecord, connect, migrate
 from simbank.store.secret import (
     DestinationHasher,
     ensure_private_dir,
-    is_phone_number,
     load_or_create_secret,
 )
 
-__all__ = ["LEDGER_FILE", "AuditEntry", "Evidence", "InboundSms", "Ledger", "SimRecord"]
+__all__ = [
+    "LEDGER_FILE",
+    "AuditEntry",
+    "BalanceRecord",
+    "Evidence",
+    "InboundSms",
+    "Ledger",
+    "MessageDelivery",
+    "PartStored",
+    "SimRecord",
+]
 
 LEDGER_FILE = "ledger.sqlite3"
 RESPONSE_TTL_S = 7 * 86400.0
 
 
-class Ledger:
-    """The SQLite ledger; open with :meth:`open`, finish with :meth:`close`."""
-
-    def __init__(self, conn: sqlite3.Connection, hasher: DestinationHasher, path: Path) -> None:
-        self._conn = conn
-        self._lock = threading.Lock()
-        self.hasher = hasher
-        self.path = path
+class Ledger(InboxLedger, DeliveryLedger, BalanceLedger):
+    """The SQLite ledger; open with :meth:`open`, finish with :meth:`close`. Usage, SIM states,
+    evidence, audit, settings and request de-duplication are here; the inbox, sent messages'
+    delivery reports and balance checks are the parts it inherits."""
 
     @classmethod
     def open(cls, state_dir: Path, *, durable: bool = True) -> Ledger:
@@ -76,38 +81,11 @@ class Ledger:
             raise
         return ledger
 
-    def close(self) -> None:
-        """Close the file (idempotent). Uncompleted bookings stay on record as used."""
-        with self._lock:
-            self._conn.close()
-
     def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, committed (durably) when the block ends."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise LedgerError(f"ledger write failed: {exc}") from exc
-
-    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise LedgerError(f"ledger read failed: {exc}") from exc
 
     # -- usage ------------------------------------------------------------------------------
 
@@ -163,6 +141,14 @@ class Ledger:
         )
         return [UsageRecord(r[0], r[1], UsageKind(r[2]), *r[3:]) for r in rows]
 
+    def calls_booked(self, iccid: str, since: float) -> int:
+        """Calls booked for this SIM after ``since``."""
+        rows = self._read(
+            "SELECT COUNT(*) FROM usage WHERE iccid = ? AND booked_at > ? AND kind = 'call'",
+            (iccid, since),
+        )
+        return int(rows[0][0])
+
     def destination_calls(self, destination_hash: str, since: float) -> int:
         """Calls booked to this destination hash since ``since``, by any SIM of the gateway."""
         rows = self._read(
@@ -206,7 +192,7 @@ class Ledger:
             )
             conn.executemany(
                 "INSERT INTO evidence (iccid, at, kind, detail) VALUES (?, ?, ?, ?)",
-                [(iccid, at, kind, _dump(detail)) for at, kind, detail in evidence],
+                [(iccid, at, kind, dump_json(detail)) for at, kind, detail in evidence],
             )
 
     def sim_states(self) -> dict[str, SimRecord]:
@@ -219,7 +205,7 @@ class Ledger:
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO evidence (iccid, at, kind, detail) VALUES (?, ?, ?, ?)",
-                (iccid, now, kind, _dump(detail)),
+                (iccid, now, kind, dump_json(detail)),
             )
 
     def evidence(self, iccid: str, since: float | None = None) -> list[Evidence]:
@@ -237,7 +223,7 @@ class Ledger:
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO audit (at, actor, action, iccid, detail) VALUES (?, ?, ?, ?, ?)",
-                (now, actor, action, iccid if isinstance(iccid, str) else None, _dump(detail)),
+                (now, actor, action, iccid if isinstance(iccid, str) else None, dump_json(detail)),
             )
 
     def audit_trail(self, iccid: str | None = None, since: float | None = None) -> list[AuditEntry]:
@@ -258,7 +244,7 @@ class Ledger:
             conn.execute(
                 "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key)"
                 " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (key, _dump(value), now),
+                (key, dump_json(value), now),
             )
 
     def get_setting(self, key: str) -> dict[str, Any] | None:
@@ -266,7 +252,7 @@ class Ledger:
         rows = self._read("SELECT value FROM settings WHERE key = ?", (key,))
         return dict(json.loads(rows[0][0])) if rows else None
 
-    # -- inbound SMS and request de-duplication ----------------------------------------------
+    # -- request de-duplication --------------------------------------------------------------
 
     def bookings_for_transaction(self, transaction: str) -> list[UsageRecord]:
         """Every booking made for a request's ``transaction`` (as the handlers record it)."""
@@ -276,73 +262,6 @@ class Ledger:
             (transaction,),
         )
         return [UsageRecord(r[0], r[1], UsageKind(r[2]), *r[3:]) for r in rows]
-
-    def store_inbound_sms(
-        self,
-        iccid: str,
-        now: float,
-        sender: str,
-        text: str,
-        modem_index: int | None,
-        *,
-        sent_at: str | None = None,
-    ) -> int | None:
-        """Keep a received SMS; returns its id, or None when it is already kept. A sender
-        that is a phone number is kept as its keyed hash.
-
-        ``sent_at`` is the service centre's timestamp: with it, the same message read again
-        (the daemon died before deleting it from the modem, or a pickup lists it again) is
-        recognised and not stored twice. Without it, every call stores a new row.
-        """
-        dedupe = None
-        if sent_at is not None:
-            key = "\x1f".join((iccid, sender, sent_at, str(modem_index), text))
-            digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-            dedupe = self.hasher.mac(digest.encode("ascii"))
-        with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO inbound_sms"
-                " (iccid, received_at, sender, text, modem_index, dedupe, protected)"
-                " VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
-                (iccid, now, self._stored_sender(sender), text, modem_index, dedupe),
-            )
-            if cursor.rowcount == 0:
-                return None
-            sms_id = cursor.lastrowid
-        assert sms_id is not None
-        return sms_id
-
-    def _stored_sender(self, sender: str) -> str:
-        return self.hasher.hash(sender) if is_phone_number(sender) else sender
-
-    def _protect_inbound_senders(self) -> None:
-        """Rewrite rows stored before schema 5: a phone-number sender becomes its keyed hash
-        and the de-duplication key is keyed (so a message read again is still kept once)."""
-        rows = self._read("SELECT id, sender, dedupe FROM inbound_sms WHERE protected = 0")
-        if not rows:
-            return
-        with self._write() as conn:
-            conn.executemany(
-                "UPDATE inbound_sms SET sender = ?, dedupe = ?, protected = 1 WHERE id = ?",
-                [
-                    (
-                        self._stored_sender(sender),
-                        None if dedupe is None else self.hasher.mac(dedupe.encode("ascii")),
-                        row_id,
-                    )
-                    for row_id, sender, dedupe in rows
-                ],
-            )
-
-    def inbound_sms(self, iccid: str | None = None) -> list[InboundSms]:
-        """Received SMS, oldest first, optionally for one SIM."""
-        sql = "SELECT id, iccid, received_at, sender, text, modem_index FROM inbound_sms"
-        params: tuple[Any, ...] = ()
-        if iccid is not None:
-            sql += " WHERE iccid = ?"
-            params = (iccid,)
-        rows = self._read(sql + " ORDER BY received_at, id", params)
-        return [InboundSms(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     def start_transaction(self, command: str, transaction: str, now: float) -> None:
         """Durably record that (command, transaction) is about to be carried out.
@@ -387,10 +306,6 @@ class Ledger:
             "SELECT response FROM responses WHERE command = ? AND txn = ?", (command, transaction)
         )
         return bytes(rows[0][0]) if rows else None
-
-
-def _dump(detail: Mapping[str, object]) -> str:
-    return json.dumps(detail, sort_keys=True, default=str, ensure_ascii=False)
 
 
 def _floor(since: float | None) -> float:

@@ -123,6 +123,60 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # and the de-duplication key is keyed too. Rows written before (``protected = 0``) are
     # rewritten by the ledger when it opens (the hash needs the install's secret).
     ("ALTER TABLE inbound_sms ADD COLUMN protected INTEGER NOT NULL DEFAULT 0",),
+    # 6: the inbox (which modem, the sender as published, the service centre's time, how many
+    # parts and which never came, acknowledged when), parts of concatenated messages waiting
+    # for their siblings (durable, so a restart between parts loses nothing), every SMS segment
+    # sent with its message reference and delivery outcome, and each SIM's last balance check.
+    (
+        "ALTER TABLE inbound_sms ADD COLUMN modem TEXT",
+        "ALTER TABLE inbound_sms ADD COLUMN shown_sender TEXT",
+        "ALTER TABLE inbound_sms ADD COLUMN sent_at TEXT",
+        "ALTER TABLE inbound_sms ADD COLUMN parts INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE inbound_sms ADD COLUMN missing TEXT",
+        "ALTER TABLE inbound_sms ADD COLUMN acked_at REAL",
+        "CREATE INDEX inbound_sms_unread ON inbound_sms (iccid) WHERE acked_at IS NULL",
+        """CREATE TABLE sms_parts (
+            iccid TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            reference INTEGER NOT NULL,
+            total INTEGER NOT NULL CHECK (total BETWEEN 1 AND 255),
+            sequence INTEGER NOT NULL CHECK (sequence BETWEEN 1 AND total),
+            text TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            sent_at TEXT,
+            modem TEXT,
+            shown_sender TEXT,
+            message_id INTEGER,
+            PRIMARY KEY (iccid, sender, reference, total, sequence)
+        )""",
+        "CREATE INDEX sms_parts_waiting ON sms_parts (received_at) WHERE message_id IS NULL",
+        """CREATE TABLE sms_sent (
+            id INTEGER PRIMARY KEY,
+            message INTEGER NOT NULL,
+            txn TEXT,
+            iccid TEXT NOT NULL,
+            modem TEXT NOT NULL,
+            reference INTEGER NOT NULL,
+            segment INTEGER NOT NULL,
+            segments INTEGER NOT NULL,
+            sent_at REAL NOT NULL,
+            report_requested INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'sent',
+            status_code INTEGER,
+            reported_at REAL
+        )""",
+        "CREATE INDEX sms_sent_by_reference ON sms_sent (modem, reference, sent_at)",
+        "CREATE INDEX sms_sent_by_message ON sms_sent (message)",
+        "CREATE INDEX sms_sent_by_sim ON sms_sent (iccid, sent_at)",
+        """CREATE TABLE sim_balance (
+            iccid TEXT PRIMARY KEY,
+            amount TEXT,
+            low INTEGER NOT NULL,
+            checked_at REAL NOT NULL,
+            calls_at_check INTEGER NOT NULL DEFAULT 0,
+            detail TEXT
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -172,6 +226,16 @@ class InboundSms:
     sender: str
     text: str
     modem_index: int | None
+    #: The modem it was read from, the sender as published (masked unless the operator asked
+    #: for it in clear), the service centre's time stamp as the modem gave it.
+    modem: str | None = None
+    shown_sender: str | None = None
+    sent_at: str | None = None
+    #: How many parts the message had, and those that never arrived (given up after the
+    #: reassembly timeout): a message with ``missing`` is incomplete.
+    parts: int = 1
+    missing: tuple[int, ...] = ()
+    acked_at: float | None = None
 
 
 def connect(path: Path, *, durable: bool = True) -> sqlite3.Connection:

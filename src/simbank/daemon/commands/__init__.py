@@ -5,6 +5,8 @@
 - :mod:`.sims`: ``sim/rotate``, ``sim/select``, ``sim/disable``, ``sim/enable``,
   ``sim/release``, ``sim/report``;
 - :mod:`.control`: ``status``, ``modem/reset``, ``traffic/pause``, ``traffic/resume``;
+- :mod:`.messages`: ``sms/list``, ``sms/ack`` (the inbox, ledger only);
+- :mod:`.balance`: ``balance/check`` (the prepaid balance, :mod:`simbank.daemon.balance`);
 - :mod:`.access`: finding, locking, planning for and switching a modem (shared).
 
 Handlers raise ``Refused`` with a contract error code; the router turns it into the error
@@ -14,8 +16,11 @@ modem supervisors.
 
 from __future__ import annotations
 
+from simbank.daemon.balance import BalanceService
 from simbank.daemon.commands.access import ModemAccess
+from simbank.daemon.commands.balance import BalanceCommands
 from simbank.daemon.commands.control import ControlCommands
+from simbank.daemon.commands.messages import MessageCommands
 from simbank.daemon.commands.sims import SimCommands
 from simbank.daemon.commands.traffic import TrafficCommands
 from simbank.daemon.router import Handler
@@ -33,6 +38,10 @@ class Handlers:
         self.traffic = TrafficCommands(gateway, self.access)
         self.sims = SimCommands(gateway, self.access)
         self.control = ControlCommands(gateway, self.access)
+        self.messages = MessageCommands(gateway)
+        self.balance = BalanceService(gateway)
+        self.balances = BalanceCommands(self.balance, self.access)
+        self.traffic.after_call = self.balance.nudge
 
     def table(self) -> dict[str, Handler]:
         """Command name → handler (the router answers ``unknown_command`` for the rest)."""
@@ -40,6 +49,9 @@ class Handlers:
             "status": self.control.status,
             "call": self.traffic.call,
             "sms/send": self.traffic.sms_send,
+            "sms/list": self.messages.sms_list,
+            "sms/ack": self.messages.sms_ack,
+            "balance/check": self.balances.balance_check,
             "ussd": self.traffic.ussd,
             "sim/rotate": self.sims.sim_rotate,
             "sim/select": self.sims.sim_select,

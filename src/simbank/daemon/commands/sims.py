@@ -12,6 +12,7 @@ from simbank.bank.sim_state import operator_transition
 from simbank.bank.usage import UsageKind
 from simbank.contract import IccidRequest, ModemRequest, ReleaseRequest, Request, SelectRequest
 from simbank.daemon.commands.access import ModemAccess
+from simbank.daemon.publication import balance_info
 from simbank.daemon.runtime import BankRuntime
 from simbank.errors import Refused
 
@@ -129,6 +130,7 @@ class SimCommands:
         ]
         record = gw.ledger.sim_states().get(iccid)
         info = gw.sims[iccid]
+        balance = balance_info(gw.balances.get(iccid), gw.limits_of(iccid).balance_floor)
         return {
             "iccid": iccid,
             "state": gw.sim_state(iccid),
@@ -145,4 +147,9 @@ class SimCommands:
                 {"at": a.at, "actor": a.actor, "action": a.action, **a.detail}
                 for a in gw.ledger.audit_trail(iccid)
             ],
+            "sms": {
+                "unread": gw.inbox.unread.get(iccid, 0),
+                "sent": gw.ledger.delivery_summary(iccid, since),
+            },
+            "balance": None if balance is None else balance.model_dump(mode="json"),
         }

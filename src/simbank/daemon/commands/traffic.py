@@ -7,6 +7,7 @@ act runs inside :func:`.booking.booked`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from simbank.bank.numbers import parse_destination
@@ -31,6 +32,8 @@ class TrafficCommands:
     def __init__(self, runtime: BankRuntime, access: ModemAccess) -> None:
         self.gw = runtime
         self.access = access
+        #: Called after every call (the balance check due after N calls listens).
+        self.after_call: Callable[[], None] = lambda: None
 
     async def call(self, req: Request) -> dict[str, Any]:
         assert isinstance(req, CallRequest)
@@ -85,6 +88,7 @@ class TrafficCommands:
         elif booking.outcome in CALL_OK_OUTCOMES:
             gw.detector.on_call_ok(iccid, now)
         self._after_use(iccid)
+        self.after_call()
         return {
             "modem": sup.cfg.id,
             "iccid": iccid,
@@ -109,26 +113,40 @@ class TrafficCommands:
         try:
             self.access.refuse_if_stopped()
             iccid = await self.access.prepare(sup, action)
+            report = req.status_report
+            if report is None:
+                report = gw.policy_of(iccid).sms_status_report
+            transaction = booking_key(req.transaction)
             async with booked(
                 gw,
                 iccid,
                 UsageKind.SMS,
                 modem=sup.cfg.id,
-                transaction=booking_key(req.transaction),
+                transaction=transaction,
                 destination=number,
                 count=segments,
             ) as booking:
-                references = await sup.send_sms(destination.dial, req.text)
+                references = await sup.send_sms(destination.dial, req.text, status_report=report)
                 booking.outcome = "sent"
+            gw.deliveries.sent(
+                booking.id,
+                transaction=transaction,
+                iccid=iccid,
+                modem=sup.cfg.id,
+                references=references,
+                report_requested=report,
+            )
         finally:
             sup.lock.release()
         self._after_use(iccid)
         return {
             "modem": sup.cfg.id,
             "iccid": iccid,
+            "message": booking.id,
             "reference": references[0],
             "references": references,
             "segments": segments,
+            "status_report": report,
         }
 
     async def ussd(self, req: Request) -> dict[str, Any]:

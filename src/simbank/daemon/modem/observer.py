@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from simbank.drivers.types import Registration, SimStatus
+from simbank.drivers.types import DeliveryReport, Registration, SimStatus, SmsMessage
 
 
 class ModemObserver(Protocol):
@@ -43,14 +43,14 @@ class ModemObserver(Protocol):
     ) -> None: ...
 
     async def sms_received(
-        self,
-        modem_id: str,
-        iccid: str | None,
-        index: int,
-        sender: str | None,
-        text: str,
-        *,
-        sent_at: str | None = None,
-    ) -> None: ...
+        self, modem_id: str, iccid: str | None, index: int, message: SmsMessage
+    ) -> None:
+        """A message (or a part of one) read from storage ``index``; it is stored durably
+        when this returns, so the modem may delete it."""
+        ...
+
+    def delivery_report(self, modem_id: str, report: DeliveryReport) -> None:
+        """A status report (``+CDS``, or one read from storage) for a message this modem sent."""
+        ...
 
     def modem_lost(self, modem_id: str, iccid: str | None) -> None: ...

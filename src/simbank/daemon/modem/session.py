@@ -39,7 +39,7 @@ from simbank.daemon.modem.sms_pickup import SMS_SWEEP_S, SmsPickup
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import DRIVERS, driver_for_identity
-from simbank.drivers.types import NewSms, Registration, Signal
+from simbank.drivers.types import DeliveryReport, NewSms, Registration, Signal
 from simbank.errors import (
     AtTimeout,
     CommandError,
@@ -384,8 +384,11 @@ class ModemSession:
         elif isinstance(parsed, Signal):
             self.network.on_signal(parsed)
         elif isinstance(parsed, NewSms):
-            self.sms.announced(parsed.index)
+            self.sms.announced(parsed.index, parsed.storage)
             self._poll_now.set()
+        elif isinstance(parsed, DeliveryReport):
+            if self.observer is not None:
+                self.observer.delivery_report(self.cfg.id, parsed)
         elif sim_urc_voids(urc):
             # The card re-initialised, went or was swapped (a refresh, a hot swap, a reboot,
             # +CPIN: NOT READY): unknown until read back, so nothing is blamed on the old one.

@@ -17,7 +17,7 @@ import structlog
 from simbank.bank.sim_identity import SimIdentity
 from simbank.daemon.modem.observer import ModemObserver
 from simbank.drivers.generic import GenericDriver
-from simbank.drivers.types import SmsMessage
+from simbank.drivers.types import DeliveryReport, SmsMessage
 from simbank.errors import CommandError, ProtocolGarbage
 
 log = structlog.get_logger(__name__)
@@ -43,17 +43,20 @@ class SmsPickup:
         self.sim = sim
         #: No switch under way and the SIM read back: what is read belongs to ``sim.iccid``.
         self._steady = steady
-        #: Indexes announced by ``+CMTI`` and not read yet, oldest first.
-        self.waiting: list[int] = []
+        #: (index, storage) announced by ``+CMTI`` / ``+CDSI`` and not read yet, oldest first
+        #: (storage None: the one messages are read from).
+        self.waiting: list[tuple[int, str | None]] = []
         #: Tries left of the AT+CMGL listing of the SIM just identified (0: none due).
         self.tries = 0
         #: The SIM is ready, so its storage can be listed.
         self.listable = False
 
-    def announced(self, index: int) -> None:
-        """``+CMTI``: a message was stored at ``index``."""
-        if index not in self.waiting:
-            self.waiting.append(index)
+    def announced(self, index: int, storage: str | None = None) -> None:
+        """``+CMTI``: a message was stored at ``index`` (``+CDSI``: a status report, in
+        ``storage``, often "SR")."""
+        where = storage if storage is not None and storage.upper() == "SR" else None
+        if (index, where) not in self.waiting:
+            self.waiting.append((index, where))
 
     def sim_adopted(self, *, another_card: bool, iccid: str | None, ready: bool) -> None:
         """A card was read back: list its storage (if it is ready) on the next poll."""
@@ -91,33 +94,35 @@ class SmsPickup:
                 for index, message in stored:
                     await self._hand_over(driver, iccid, index, message)
         while self.waiting and self._steady():
-            index = self.waiting[0]
+            index, storage = head = self.waiting[0]
             iccid = self.sim.iccid
             try:
-                message = await driver.read_sms(index)
+                message = await driver.read_sms(index, storage)
             except (CommandError, ProtocolGarbage) as exc:
-                log.warning("sms_unreadable", index=index, error=str(exc))
+                log.warning("sms_unreadable", index=index, storage=storage, error=str(exc))
                 self.waiting.pop(0)
                 continue
-            await self._hand_over(driver, iccid, index, message)
-            if self.waiting and self.waiting[0] == index:
+            await self._hand_over(driver, iccid, index, message, storage)
+            if self.waiting and self.waiting[0] == head:
                 self.waiting.pop(0)
 
     async def _hand_over(
-        self, driver: GenericDriver, iccid: str | None, index: int, message: SmsMessage
+        self,
+        driver: GenericDriver,
+        iccid: str | None,
+        index: int,
+        message: SmsMessage | DeliveryReport,
+        storage: str | None = None,
     ) -> None:
-        """Store one message (durably, via the observer), then delete it from the modem."""
+        """Store one message (durably, via the observer) or apply a status report, then
+        delete it from the modem."""
         if self.observer is not None:
-            await self.observer.sms_received(
-                self.modem_id,
-                iccid,
-                index,
-                message.sender,
-                message.text,
-                sent_at=message.timestamp.isoformat() if message.timestamp else None,
-            )
+            if isinstance(message, DeliveryReport):
+                self.observer.delivery_report(self.modem_id, message)
+            else:
+                await self.observer.sms_received(self.modem_id, iccid, index, message)
         if not self._steady() or self.sim.iccid != iccid:
             # A switch began meanwhile: the index may now point into another SIM. The message
             # stays on its own SIM and is listed again when that SIM is back (kept once).
             return
-        await driver.delete_sms(index)
+        await driver.delete_sms(index, storage)

@@ -1,15 +1,35 @@
-"""SMS (27.005 text mode: +CMTI, +CMGR, +CMGL, +CMGS; the +CMGF test answer) and USSD (27.007 §7.15 +CUSD; the
-string decoded by its dcs in :mod:`simbank.sms.ussd`)."""
+"""SMS (27.005: +CMTI, +CMGR, +CMGL and +CMGS in text mode; +CMGR and +CMGL in PDU mode;
+delivery reports +CDS in both modes and +CDSI; the +CMGF test answer) and USSD (27.007 §7.15
++CUSD; the string decoded by its dcs in :mod:`simbank.sms.ussd`).
+
+PDU mode (27.005 §3.4.2 +CMGL, §3.4.3 +CMGR, §3.4.1 +CDS): a header with ``<stat>`` and the
+TPDU's length, then the PDU as hex on the next line; the PDU itself is decoded by
+:func:`simbank.sms.pdu.decode_pdu`. Pure: a PDU that does not decode becomes an
+``SmsMessage(undecodable=True)`` holding the hex; logging is the driver's.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
 
-from simbank.drivers.parse.fields import body_of, opt_int, split_fields, to_int, unquote
-from simbank.drivers.types import NewSms, SmsMessage, UssdReply
+from simbank.drivers.parse.fields import (
+    body_of,
+    is_decimal,
+    opt_int,
+    split_fields,
+    to_int,
+    unquote,
+)
+from simbank.drivers.types import DeliveryReport, NewSms, SmsMessage, UssdReply
 from simbank.errors import ProtocolGarbage
+from simbank.sms.pdu import Deliver, DeliveryStatus, StatusReport, decode_pdu
 from simbank.sms.ussd import decode_ussd
+
+#: ``<stat>`` of PDU mode (27.005 §3.1) → the text-mode names.
+PDU_STATS: dict[int, str] = {0: "REC UNREAD", 1: "REC READ", 2: "STO UNSENT", 3: "STO SENT"}
+#: The ``<stat>`` values of received messages (stored SUBMITs are 2 and 3).
+RECEIVED_STATS = frozenset({0, 1})
 
 _SCTS = re.compile(r"(\d\d)/(\d\d)/(\d\d),(\d\d):(\d\d):(\d\d)([+-]\d{1,2})?")
 
@@ -85,6 +105,151 @@ def parse_cmgl(header: str, text: str) -> tuple[int, SmsMessage]:
     return index, SmsMessage(
         status=status, sender=sender, timestamp=timestamp, text=text, raw=header
     )
+
+
+def stored_from_pdu(hex_pdu: str, status: str, *, raw: str = "") -> SmsMessage | DeliveryReport:
+    """A stored PDU (``+CMGR``/``+CMGL`` in PDU mode) as a message or a delivery report.
+
+    SMS-DELIVER → :class:`SmsMessage` (``concat``, ``coding`` set); SMS-STATUS-REPORT →
+    :class:`DeliveryReport`; a stored SMS-SUBMIT → :class:`SmsMessage` with the destination
+    as ``sender`` (as text mode shows it). A PDU that does not decode is kept as an
+    ``SmsMessage(undecodable=True, text=<the hex>, sender=None)``: nothing is lost.
+    """
+    pdu = hex_pdu.strip()
+    try:
+        decoded = decode_pdu(pdu)
+    except ProtocolGarbage:
+        return SmsMessage(
+            status=status, sender=None, timestamp=None, text=pdu, raw=raw, undecodable=True
+        )
+    if isinstance(decoded, StatusReport):
+        return delivery_report(decoded, raw=pdu)
+    concat = decoded.concat
+    return SmsMessage(
+        status=status,
+        sender=(decoded.sender if isinstance(decoded, Deliver) else decoded.destination).value
+        or None,
+        timestamp=decoded.timestamp if isinstance(decoded, Deliver) else None,
+        text=decoded.text,
+        raw=raw,
+        concat=(concat.reference, concat.total, concat.sequence) if concat else None,
+        coding=decoded.coding.value,
+    )
+
+
+def delivery_report(report: StatusReport, *, raw: str = "") -> DeliveryReport:
+    """The driver's view of a decoded SMS-STATUS-REPORT."""
+    return DeliveryReport(
+        reference=report.reference,
+        status=report.status,
+        outcome=report.outcome.value,
+        recipient=report.recipient.value or None,
+        discharged=report.discharged,
+        raw=raw,
+    )
+
+
+def _pdu_stat(field: str, raw: str) -> int:
+    """``<stat>`` of a PDU-mode header: a number; a modem left in text mode names it."""
+    value = unquote(field)
+    if is_decimal(value):
+        return int(value)
+    for number, name in PDU_STATS.items():
+        if name == value.upper():
+            return number
+    raise ProtocolGarbage("<stat>: neither 0..3 nor a text-mode name", raw=raw)
+
+
+def parse_cmgr_pdu(header: str, pdu: str) -> tuple[int, SmsMessage | DeliveryReport]:
+    """PDU-mode ``+CMGR: <stat>,[<alpha>],<length>`` plus its PDU line → (stat, message)."""
+    _prefix, body = body_of(header, ("+CMGR",))
+    fields = split_fields(body, raw=header)
+    if len(fields) < 2:
+        raise ProtocolGarbage("+CMGR (PDU mode) needs <stat>,[<alpha>],<length>", raw=header)
+    stat = _pdu_stat(fields[0], header)
+    status = PDU_STATS.get(stat, str(stat))
+    return stat, stored_from_pdu(pdu, status, raw=header.strip())
+
+
+def parse_cmgl_pdu(header: str, pdu: str) -> tuple[int, int, SmsMessage | DeliveryReport]:
+    """PDU-mode ``+CMGL: <index>,<stat>,[<alpha>],<length>`` plus its PDU line → (index,
+    stat, message)."""
+    _prefix, body = body_of(header, ("+CMGL",))
+    fields = split_fields(body, raw=header)
+    if len(fields) < 3:
+        raise ProtocolGarbage(
+            "+CMGL (PDU mode) needs <index>,<stat>,[<alpha>],<length>", raw=header
+        )
+    index = to_int(fields[0], raw=header, what="<index>")
+    stat = _pdu_stat(fields[1], header)
+    status = PDU_STATS.get(stat, str(stat))
+    return index, stat, stored_from_pdu(pdu, status, raw=header.strip())
+
+
+def parse_cds(line: str, pdu: str | None = None) -> DeliveryReport:
+    """A ``+CDS`` URC (27.005 §3.4.1) in either form, as ``AT+CMGF`` was when it came.
+
+    PDU mode: ``+CDS: <length>`` and the PDU on the next line (``pdu``). Text mode, one line:
+    ``+CDS: <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>``, the time stamps quoted (each holds a
+    comma, so unquoted they arrive as two fields each). ``<ra>`` of type 145 is international:
+    given a "+" when the modem left it out.
+    """
+    _prefix, body = body_of(line, ("+CDS",))
+    fields = split_fields(body, raw=line)
+    if pdu is not None and len(fields) <= 2:
+        try:
+            decoded = decode_pdu(pdu)
+        except ProtocolGarbage as exc:
+            raise ProtocolGarbage(f"+CDS: {exc}", raw=line) from exc
+        if not isinstance(decoded, StatusReport):
+            raise ProtocolGarbage("+CDS carries no SMS-STATUS-REPORT", raw=line)
+        return delivery_report(decoded, raw=pdu.strip())
+    if len(fields) not in (7, 9):
+        raise ProtocolGarbage(
+            "+CDS (text mode) needs <fo>,<mr>,[<ra>],[<tora>],<scts>,<dt>,<st>", raw=line
+        )
+    reference = to_int(fields[1], raw=line, what="<mr>")
+    status = to_int(fields[-1], raw=line, what="<st>")
+    if reference > 255 or status > 255:
+        raise ProtocolGarbage("+CDS: <mr> and <st> are octets", raw=line)
+    recipient = unquote(fields[2]) or None
+    if recipient and opt_int(fields[3]) == 145 and not recipient.startswith("+"):
+        recipient = "+" + recipient
+    stamps = fields[4:-1]
+    if len(stamps) == 2:
+        discharged = parse_scts(stamps[1])
+    else:  # unquoted: "yy/MM/dd", "hh:mm:ss+zz" for each
+        discharged = parse_scts(f"{unquote(stamps[2])},{unquote(stamps[3])}")
+    return DeliveryReport(
+        reference=reference,
+        status=status,
+        outcome=DeliveryStatus.of(status).value,
+        recipient=recipient,
+        discharged=discharged,
+        raw=line.strip(),
+    )
+
+
+def text_report(header: str, prefix: str, skip: int) -> DeliveryReport | None:
+    """A status report read in text mode: ``+CMGR: <stat>,<fo>,<mr>,…`` (``skip`` = 1) or
+    ``+CMGL: <index>,<stat>,<fo>,<mr>,…`` (``skip`` = 2), the fields after ``skip`` those of a
+    text-mode ``+CDS`` (27.005 §3.4.3). None for any other header (a message: its second
+    field after ``skip - 1`` is a quoted address, not the bare ``<fo>``)."""
+    _prefix, body = body_of(header, (prefix,))
+    fields = split_fields(body, raw=header)
+    rest = fields[skip:]
+    if len(rest) not in (7, 9) or not is_decimal(rest[0]):
+        return None
+    return parse_cds("+CDS: " + ",".join(rest))
+
+
+def parse_cdsi(line: str) -> NewSms:
+    """``+CDSI: <mem>,<index>`` (27.005 §3.4.1): a status report was stored, often in "SR"."""
+    _prefix, body = body_of(line, ("+CDSI",))
+    fields = split_fields(body, raw=line)
+    if len(fields) < 2:
+        raise ProtocolGarbage("+CDSI needs <mem>,<index>", raw=line)
+    return NewSms(storage=unquote(fields[0]), index=to_int(fields[1], raw=line, what="<index>"))
 
 
 def parse_cmgs(line: str) -> int:
