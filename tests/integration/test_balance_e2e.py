@@ -64,6 +64,8 @@ async def test_a_balance_under_the_floor_rests_the_sim_until_topped_up(
         # Each check was a USSD request booked before it was sent.
         kinds = [str(r.kind) for r in rig.daemon.ledger.usage_records(iccid, 0)]
         assert kinds.count("ussd") == 2
+        unknown = await rig.request("balance/check", {"modem": "nope"})
+        assert unknown["code"] == "unknown_modem", unknown
 
 
 async def test_the_schedule_checks_by_itself(
@@ -85,12 +87,42 @@ async def test_the_schedule_checks_by_itself(
         assert str(record.amount) == "0.50" and record.low
 
 
-async def test_a_policy_without_a_balance_code_refuses_the_check(
+async def test_a_topped_up_sim_in_another_slot_comes_back_by_itself(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
 ) -> None:
-    async with running(tmp_path, mosquitto, base_topic, one_modem(622, "quectel")) as rig:
-        await rig.until(rig.modems_ready)
-        refused = await rig.request("balance/check", {"modem": "m1"})
-        assert refused["code"] == "validation_error", refused
-        unknown = await rig.request("balance/check", {"modem": "nope"})
-        assert unknown["code"] == "unknown_modem", unknown
+    """SIM 1 runs low and rotation moves the modem to SIM 2; once SIM 1 is topped up, its
+    scheduled check switches the idle modem back to it, reads the balance and ends the rest."""
+    policy = PolicyConfig(
+        quiet_hours=[],
+        balance_ussd="*100#",
+        balance_floor=5.0,
+        balance_check_interval_s=60,
+        min_call_gap_s=0,
+    )
+    sims = [
+        SimSpec.model_validate({"iccid": make_iccid(630 + n), "registration_delay_s": 0.3})
+        for n in range(2)
+    ]
+    scenario = Scenario(
+        time_scale=10.0,
+        timing=FAST,
+        modems=[ModemSpec(id="m1", dialect="quectel-eg25g", slots=sims)],
+    )
+    low, healthy = sims[0].iccid, sims[1].iccid
+    async with running(
+        tmp_path, mosquitto, base_topic, scenario, policy=policy, time_scale=10.0
+    ) as rig:
+        rig.bank.set_balance(low, 1.0)
+        rig.bank.set_balance(healthy, 50.0)
+        await rig.inventory_done()
+        await rig.until(lambda: rig.sim(low).get("reason") == "balance_low", timeout=40)
+        # A call goes out on the healthy SIM: rotation passes the low one by.
+        sent = await rig.request("sms/send", {"number": NUMBER, "text": "hi"})
+        assert sent["status"] == "ok" and sent["data"]["iccid"] == healthy, sent
+        rig.bank.set_balance(low, 30.0)
+        await rig.until(lambda: rig.events("balance_restored", iccid=low), timeout=60)
+        await rig.until(lambda: rig.sim(low).get("reason") is None)
+        switches = [
+            a for a in rig.daemon.ledger.audit_trail() if a.action == "balance_check_switch"
+        ]
+        assert switches and switches[-1].detail["iccid"] == low

@@ -1,6 +1,8 @@
 """PDU-mode sending by the real driver to the simulated modem over a real PTY (open_port +
 AtChannel + GenericDriver): a 400-character UCS-2 text goes as 6 concatenated SMS-SUBMITs, the
-simulated network records each, and the modem is back in text mode for reading afterwards."""
+simulated network records each, and the modem is back in text mode for reading afterwards. A
+modem without PDU mode (probed) keeps text mode for everything: GSM-7 goes, UCS-2 is refused
+before anything is sent."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from simbank.at.channel import AtChannel
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.port import open_port
 from simbank.drivers.types import SimStatus
+from simbank.errors import CommandError
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.scenario import make_iccid
 
@@ -26,14 +29,21 @@ TEXT = "你好世界，这是一条测试短信。" * 28 + "再见再见再见�
 
 
 @pytest.fixture
-async def driver(tmp_path: Path) -> AsyncIterator[tuple[SimulatedBank, GenericDriver]]:
+def dialect() -> str:
+    return "generic"
+
+
+@pytest.fixture
+async def driver(
+    tmp_path: Path, dialect: str
+) -> AsyncIterator[tuple[SimulatedBank, GenericDriver]]:
     scenario = Scenario.model_validate(
         {
             "time_scale": 10.0,
             "modems": [
                 {
                     "id": "m1",
-                    "dialect": "generic",
+                    "dialect": dialect,
                     "slots": [{"iccid": ICCID, "registration_delay_s": 1.0}],
                 }
             ],
@@ -87,3 +97,24 @@ async def test_a_400_character_ucs2_text_goes_as_6_concatenated_segments(
     assert len(await modem.send_sms(NUMBER, "short one")) == 1
     last = bank.carrier.stats.sms_segments_by_iccid[ICCID][-1]
     assert (last.text, last.coding, last.concat) == ("short one", "gsm7", None)
+
+
+@pytest.mark.parametrize("dialect", ["generic-textonly"])
+async def test_a_modem_without_pdu_mode_works_in_text_mode(
+    driver: tuple[SimulatedBank, GenericDriver],
+) -> None:
+    bank, modem = driver
+    assert modem.capabilities["pdu_mode"] is False
+    assert len(await modem.send_sms(NUMBER, "plain GSM-7 text")) == 1
+    (sent,) = bank.carrier.stats.sms_segments_by_iccid[ICCID]
+    assert (sent.text, sent.coding) == ("plain GSM-7 text", "text")
+    with pytest.raises(CommandError):
+        await modem.send_sms(NUMBER, "你好")
+    assert len(bank.carrier.stats.sms_segments_by_iccid[ICCID]) == 1
+    bank.send_sms(ICCID, SENDER, "read in text mode")
+    async with asyncio.timeout(10.0):
+        while not (stored := await modem.list_sms()):
+            await asyncio.sleep(0.1)
+    assert [(m.sender, m.text, m.concat) for _, m in stored] == [
+        (SENDER, "read in text mode", None)
+    ]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 from bankrig import make_config, running
 
 from simbank.clock import ScaledClock
-from simbank.config.models import Config, PolicyConfig
+from simbank.config.models import Config, PolicyConfig, SmsConfig
 from simbank.contract import Topics
 from simbank.daemon.app import Daemon
 from simbank.mosquitto import PrivateMosquitto
@@ -120,14 +122,33 @@ async def test_a_three_part_message_across_a_restart_is_kept_once_and_listed(
         assert len(bank.sim(iccid).sms) == 0
 
 
-async def test_sms_list_pages_and_refuses_bad_requests(
+async def test_received_messages_are_listed_paged_forwarded_and_read_for_notices(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
 ) -> None:
-    async with running(tmp_path, mosquitto, base_topic, one_modem(611)) as rig:
+    """One gateway, several messages:
+
+    - ``sms/list`` pages them in arrival order, ``sms/ack`` by ``up_to`` clears the unread
+      count, bad requests are refused ``validation_error``;
+    - ``[sms] forward_command`` gets each message (a 3-part one once) as JSON on stdin, with
+      the sender masked as the event shows it;
+    - China Unicom's notices are in Chinese: read in PDU mode (UCS-2), the default keyword
+      停机 ('service stopped') matches and the SIM is suspected with the notice as evidence.
+    """
+    out = tmp_path / "forwarded.jsonl"
+    script = tmp_path / "forward.py"
+    script.write_text(
+        "import os, sys\n"
+        "line = sys.stdin.read()\n"
+        f"with open({str(out)!r}, 'a', encoding='utf-8') as f:\n"
+        "    f.write(os.environ['SIMBANK_SMS_ID'] + ' ' + line)\n"
+    )
+    sms = SmsConfig(forward_command=[sys.executable, str(script)], forward_timeout_s=20)
+    async with running(tmp_path, mosquitto, base_topic, one_modem(611), sms=sms) as rig:
         await rig.until(rig.modems_ready)
         iccid = rig.bank.modems["m1"].sim.iccid  # type: ignore[union-attr]
-        for n in range(5):
+        for n in range(4):
             rig.bank.send_sms(iccid, SENDER, f"message {n}")
+        rig.bank.send_sms(iccid, SENDER, LONG_TEXT)
         await rig.until(lambda: len(rig.events("sms_received")) == 5)
         assert rig.events("sms_received")[0]["sender"] != SENDER
         first = await rig.request("sms/list", {"iccid": iccid, "limit": 2})
@@ -135,7 +156,7 @@ async def test_sms_list_pages_and_refuses_bad_requests(
         second = await rig.request("sms/list", {"after": first["data"]["next"], "limit": 2})
         third = await rig.request("sms/list", {"after": second["data"]["next"], "limit": 2})
         texts += [m["text"] for m in second["data"]["messages"] + third["data"]["messages"]]
-        assert texts == [f"message {n}" for n in range(5)]
+        assert texts == [*(f"message {n}" for n in range(4)), LONG_TEXT]
         assert third["data"]["next"] is None
         await rig.until(lambda: rig.sim(iccid).get("sms_unread") == 5)
         acked = await rig.request("sms/ack", {"iccid": iccid, "up_to": first["data"]["next"]})
@@ -145,6 +166,26 @@ async def test_sms_list_pages_and_refuses_bad_requests(
             assert refused["code"] == "validation_error", (bad, refused)
         refused = await rig.request("sms/list", {"limit": 1000})
         assert refused["code"] == "validation_error"
+
+        await rig.until(lambda: out.exists() and len(out.read_text().splitlines()) == 5)
+        lines = out.read_text(encoding="utf-8").splitlines()
+        documents = [json.loads(line.split(" ", 1)[1]) for line in lines]
+        assert sorted(d["text"] for d in documents) == sorted(texts)
+        assert all(
+            line.split(" ", 1)[0] == str(d["id"]) for line, d in zip(lines, documents, strict=True)
+        )
+        assert all(d["iccid"] == iccid and d["sender"] != SENDER for d in documents)
+        assert SENDER not in out.read_text(encoding="utf-8")
+
+        rig.bank.send_sms(iccid, "10010", "尊敬的客户，您的号码因违规已停机，请联系客服。")
+        await rig.until(lambda: rig.sim(iccid).get("state") == "suspected")
+        (event,) = rig.events("sim_suspected", iccid=iccid)
+        assert event["reason"] == "operator_message"
+        notice = rig.events("sms_received")[-1]
+        assert notice["sender"] == "10010" and "停机" in notice["text"]
+        # This policy sets no balance code: a balance check is refused, not sent.
+        no_code = await rig.request("balance/check", {"modem": "m1"})
+        assert no_code["code"] == "validation_error", no_code
 
 
 async def test_delivery_reports_are_matched_to_their_send(

@@ -15,6 +15,9 @@ it reached, each once per transition. Rules:
   not a lock;
 * call causes 8, 50, 57, 68, or cause 21 to ``barred_cause_21_count`` different destinations
   within a day → ``blocked`` / ``calls_barred``;
+* an SMS refused with +CMS ERROR 8 or 10 (barred) → ``blocked`` / ``sms_barred``; with 21 or
+  50 (rejected, not subscribed: perhaps only the destination or the plan) → ``suspected`` /
+  ``sms_barred``;
 * an operator SMS/USSD with a suspension keyword → ``suspected`` / ``operator_message``.
 
 Any registered report (stat 1, 5, 6, 7, 9, 10 on any domain) ends a denial/searching episode;
@@ -29,7 +32,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-from simbank.at.codes import SIM_BLOCKED_CODES, SIM_PUK_CODES
+from simbank.at.codes import SIM_BLOCKED_CODES, SIM_PUK_CODES, CmsError
 from simbank.bank.evidence import (
     DENIED_STAT,
     REASONS,
@@ -57,6 +60,14 @@ TEXT_LIMIT = 500
 def _normalise_operator(operator: str | None) -> str | None:
     key = (operator or "").strip().casefold()
     return key or None
+
+
+#: SMS refusals (24.011 RP causes as +CMS ERROR) that mean the SIM is barred from SMS.
+SMS_BARRING_CODES = frozenset({CmsError.OPERATOR_DETERMINED_BARRING, CmsError.CALL_BARRED})
+#: SMS refusals that may mean it (or only the destination, or the plan): the SIM is suspected.
+SMS_DOUBT_CODES = frozenset(
+    {CmsError.SHORT_MESSAGE_TRANSFER_REJECTED, CmsError.REQUESTED_FACILITY_NOT_SUBSCRIBED}
+)
 
 
 class BlockDetector:
@@ -200,6 +211,22 @@ class BlockDetector:
             destinations = {o.detail["destination_hash"] for o in t.cause21}
             if len(destinations) >= self._cfg.barred_cause_21_count:
                 return self._final(t, "blocked", "calls_barred", t.cause21)
+        return []
+
+    def on_sms_refused(self, iccid: str, now: float, *, cms: int, raw: str | None) -> list[Verdict]:
+        """The network refused an SMS with a 24.011 RP cause that speaks of the SIM: operator
+        determined barring (8) or barred (10) → ``blocked``; transfer rejected (21) or a
+        facility not subscribed (50), which one destination or a plan can also cause →
+        ``suspected`` (once, for the operator to verify). Both with reason ``sms_barred``."""
+        t = self._touch(iccid, now)
+        if t.final:
+            return []
+        obs = observe(now, "sms_refused", cms_error=cms, raw=None if raw is None else raw[:80])
+        if cms in SMS_BARRING_CODES:
+            return self._final(t, "blocked", "sms_barred", [obs])
+        if cms in SMS_DOUBT_CODES and not t.text_suspected:
+            t.text_suspected = True
+            return [Verdict(t.iccid, "suspected", "sms_barred", (obs,))]
         return []
 
     def on_call_ok(self, iccid: str, now: float) -> None:

@@ -23,6 +23,7 @@ Reason = Literal[
     "puk_locked",
     "sim_blocked",
     "calls_barred",
+    "sms_barred",
     "operator_message",
 ]
 Action = Literal["reattach"]

@@ -123,9 +123,21 @@ class DetectionConfig(_Section):
         "destinations in a day mean the SIM's calls are barred.",
     )
     suspension_keywords: list[str] = Field(
-        default_factory=lambda: ["suspended", "blocked", "barred", "deactivated", "terminated"],
+        default_factory=lambda: [
+            "suspended",
+            "blocked",
+            "barred",
+            "deactivated",
+            "terminated",
+            "停机",
+            "заблокирован",
+            "gesperrt",
+            "bloqueado",
+            "suspendido",
+        ],
         description="Case-insensitive words in an operator SMS or USSD answer that make a SIM "
-        "suspected.",
+        "suspected (any script: SMS are read in PDU mode, UCS-2 included; the defaults add "
+        "Chinese 停机 'service stopped', Russian, German and Spanish).",
     )
 
 

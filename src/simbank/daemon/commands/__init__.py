@@ -6,7 +6,8 @@
   ``sim/release``, ``sim/report``;
 - :mod:`.control`: ``status``, ``modem/reset``, ``traffic/pause``, ``traffic/resume``;
 - :mod:`.messages`: ``sms/list``, ``sms/ack`` (the inbox, ledger only);
-- :mod:`.balance`: ``balance/check`` (the prepaid balance, :mod:`simbank.daemon.balance`);
+- :mod:`.balance`: ``balance/check``; :mod:`.balance_checks`: the prepaid-balance checks
+  (scheduled, after N calls, on demand);
 - :mod:`.access`: finding, locking, planning for and switching a modem (shared).
 
 Handlers raise ``Refused`` with a contract error code; the router turns it into the error
@@ -16,9 +17,9 @@ modem supervisors.
 
 from __future__ import annotations
 
-from simbank.daemon.balance import BalanceService
 from simbank.daemon.commands.access import ModemAccess
 from simbank.daemon.commands.balance import BalanceCommands
+from simbank.daemon.commands.balance_checks import BalanceService
 from simbank.daemon.commands.control import ControlCommands
 from simbank.daemon.commands.messages import MessageCommands
 from simbank.daemon.commands.sims import SimCommands
@@ -39,7 +40,7 @@ class Handlers:
         self.sims = SimCommands(gateway, self.access)
         self.control = ControlCommands(gateway, self.access)
         self.messages = MessageCommands(gateway)
-        self.balance = BalanceService(gateway)
+        self.balance = BalanceService(gateway, self.access)
         self.balances = BalanceCommands(self.balance, self.access)
         self.traffic.after_call = self.balance.nudge
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from simbank.contract import ModemRequest, Request
-from simbank.daemon.balance import BalanceService
 from simbank.daemon.commands.access import ModemAccess
+from simbank.daemon.commands.balance_checks import BalanceService
 
 
 class BalanceCommands:

@@ -19,7 +19,7 @@ from simbank.daemon.commands.access import ModemAccess
 from simbank.daemon.commands.booking import booked
 from simbank.daemon.router import booking_key
 from simbank.daemon.runtime import BankRuntime
-from simbank.errors import Refused
+from simbank.errors import CommandError, Refused
 from simbank.sms.segments import segment
 
 #: Call outcomes that show the SIM works (the detector's good news).
@@ -126,7 +126,14 @@ class TrafficCommands:
                 destination=number,
                 count=segments,
             ) as booking:
-                references = await sup.send_sms(destination.dial, req.text, status_report=report)
+                try:
+                    references = await sup.send_sms(
+                        destination.dial, req.text, status_report=report
+                    )
+                except CommandError as exc:
+                    if exc.sms and exc.code is not None:
+                        self._sms_refused(iccid, exc)
+                    raise
                 booking.outcome = "sent"
             gw.deliveries.sent(
                 booking.id,
@@ -174,6 +181,12 @@ class TrafficCommands:
             sup.lock.release()
         gw.apply(gw.detector.on_operator_text(iccid, gw.clock.now(), text=text, source="ussd"))
         return {"modem": req.modem, "iccid": iccid, "text": text}
+
+    def _sms_refused(self, iccid: str, exc: CommandError) -> None:
+        """The network refused the SMS (+CMS ERROR): a barring cause is block evidence."""
+        assert exc.code is not None
+        gw = self.gw
+        gw.apply(gw.detector.on_sms_refused(iccid, gw.clock.now(), cms=exc.code, raw=exc.raw))
 
     def _after_use(self, iccid: str) -> None:
         gw = self.gw

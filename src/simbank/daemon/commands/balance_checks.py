@@ -3,7 +3,9 @@ read from the answer, and the SIM resting (``balance_low``) while it is under th
 
 Checks run on the active SIM of a ready, idle modem: on the policy's schedule
 (``balance_check_interval_s``), after every ``balance_check_every_calls`` calls, and on demand
-(``balance/check``). Each is booked (a USSD request) before it is sent. An answer that holds no
+(``balance/check``). A SIM resting for its balance in another slot is checked on its schedule
+too: the idle modem switches to it (audited ``balance_check_switch``), so a topped-up SIM
+comes back by itself. Each is booked (a USSD request) before it is sent. An answer that holds no
 amount changes nothing but the record (a SIM resting for its balance keeps resting); a failed
 request is logged and tried again on the next round. Reading the amount is
 :func:`simbank.bank.balance.read_balance` (pure).
@@ -20,6 +22,7 @@ import structlog
 from simbank.bank.balance import balance_low, read_balance
 from simbank.bank.usage import UsageKind
 from simbank.config.policy import PolicyConfig
+from simbank.daemon.commands.access import ModemAccess
 from simbank.daemon.commands.booking import booked
 from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.daemon.router import booking_key
@@ -30,14 +33,20 @@ log = structlog.get_logger(__name__)
 
 #: How often the schedule is looked at (seconds).
 ROUND_S = 15.0
+#: A scheduled check that failed (no answer, a refused code, a failed switch) is tried again
+#: no sooner than this (or the policy's interval, if shorter): no USSD storm, no slot flapping.
+RETRY_S = 600.0
 
 
 class BalanceService:
     """Balance checks for every modem of the gateway."""
 
-    def __init__(self, runtime: BankRuntime) -> None:
+    def __init__(self, runtime: BankRuntime, access: ModemAccess) -> None:
         self.gw = runtime
+        self.access = access
         self._nudge = asyncio.Event()
+        #: When each SIM's last scheduled check was tried (it may have failed).
+        self._tried: dict[str, float] = {}
 
     def nudge(self) -> None:
         """A call ended: a check due after N calls need not wait for the next round."""
@@ -45,7 +54,7 @@ class BalanceService:
 
     def due(self, iccid: str, policy: PolicyConfig, now: float) -> bool:
         """Whether the SIM's policy wants its balance checked now."""
-        if policy.balance_ussd is None:
+        if policy.balance_ussd is None or self._resting_from_failure(iccid, policy, now):
             return False
         last = self.gw.balances.get(iccid)
         interval = policy.balance_check_interval_s
@@ -57,27 +66,89 @@ class BalanceService:
             return self.gw.ledger.calls_booked(iccid, since) >= every
         return False
 
+    def _resting_from_failure(self, iccid: str, policy: PolicyConfig, now: float) -> bool:
+        """A scheduled check of this SIM was tried lately and left no newer record."""
+        tried = self._tried.get(iccid)
+        if tried is None:
+            return False
+        last = self.gw.balances.get(iccid)
+        if last is not None and last.checked_at >= tried:
+            return False  # it succeeded
+        wait = min(RETRY_S, policy.balance_check_interval_s or RETRY_S)
+        return now - tried < wait
+
     async def run(self) -> None:
         """Check every due SIM, round after round (a failure is logged, never raised)."""
         while True:
             for sup in list(self.gw.supervisors.values()):
-                iccid = sup.iccid
-                if iccid is None or not sup.ready or sup.lock.locked():
-                    continue
-                if not self.due(iccid, self.gw.policy_of(iccid), self.gw.clock.now()):
+                if sup.iccid is None or not sup.ready or sup.lock.locked():
                     continue
                 try:
-                    async with sup.lock:
-                        if sup.iccid == iccid and sup.ready:
-                            await self.check_locked(sup, None)
+                    await self._round(sup)
                 except (SimbankError, Refused) as exc:
                     log.warning("balance_check_failed", modem=sup.cfg.id, error=str(exc))
-            try:
-                async with asyncio.timeout(ROUND_S):
-                    await self._nudge.wait()
-            except TimeoutError:
-                pass
-            self._nudge.clear()
+            await self._pause()
+
+    async def _pause(self) -> None:
+        """Until the next round: :data:`ROUND_S` on the gateway's clock, or a nudge."""
+        waits = {
+            asyncio.create_task(self.gw.clock.sleep(ROUND_S)),
+            asyncio.create_task(self._nudge.wait()),
+        }
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        self._nudge.clear()
+
+    async def _round(self, sup: ModemSupervisor) -> None:
+        """The active SIM when it is due; else a SIM of another slot resting for its balance
+        whose scheduled check is due (the modem switches to it: a topped-up SIM comes back by
+        itself, rotation decides what serves next)."""
+        now = self.gw.clock.now()
+        iccid = sup.iccid
+        if iccid is not None and self.due(iccid, self.gw.policy_of(iccid), now):
+            self._tried[iccid] = now
+            async with sup.lock:
+                if sup.iccid == iccid and sup.ready:
+                    await self.check_locked(sup, None)
+            return
+        slot = self._low_slot_due(sup, now)
+        if slot is None:
+            return
+        low = self.gw.slots.get((sup.cfg.id, slot))
+        if low is not None:
+            self._tried[low] = now
+        async with sup.lock:
+            if not sup.ready or sup.active_slot == slot:
+                return
+            result = await self.access.switch(
+                sup, slot, "balance", checked=True, audit="balance_check_switch"
+            )
+            if result.iccid is not None and sup.ready:
+                await self.check_locked(sup, None)
+
+    def _low_slot_due(self, sup: ModemSupervisor, now: float) -> int | None:
+        """A slot (not the active one) whose SIM rests for its balance and whose policy's
+        scheduled check is due; None when there is none."""
+        if sup.usable_slots < 2:
+            return None
+        for slot in range(1, sup.usable_slots + 1):
+            iccid = self.gw.slots.get((sup.cfg.id, slot))
+            record = self.gw.balances.get(iccid) if iccid else None
+            if iccid is None or slot == sup.active_slot or record is None or not record.low:
+                continue
+            if self.gw.sim_state(iccid) not in ("available", "active"):
+                continue  # quarantined or disabled: nothing to check for
+            policy = self.gw.policy_of(iccid)
+            interval = policy.balance_check_interval_s
+            if self._resting_from_failure(iccid, policy, now):
+                continue
+            if interval is not None and now - record.checked_at >= interval:
+                return slot
+        return None
 
     async def check_locked(self, sup: ModemSupervisor, transaction: Any) -> dict[str, Any]:
         """Check the balance of the SIM ``sup`` serves with (the caller holds its lock)."""
