@@ -317,7 +317,12 @@ class SmsRequest(Request):
     """``sms/send``: send a text message."""
 
     number: str = Field(pattern=_NUMBER, description=_NUMBER_DOC)
-    text: str = Field(min_length=1, max_length=1600)
+    text: str = Field(
+        min_length=1,
+        max_length=1600,
+        pattern=r"^[^\x1a\x1b]*$",
+        description="the message; Ctrl-Z and ESC (U+001A, U+001B) are refused",
+    )
     modem: str | None = Field(default=None, pattern=_MODEM_ID)
     status_report: bool | None = Field(
         default=None, description="ask for a delivery report (default: the policy's choice)"

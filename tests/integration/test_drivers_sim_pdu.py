@@ -11,13 +11,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from simdriver import driver_on_simulator
 
-from simbank.at.channel import AtChannel
 from simbank.drivers.generic import GenericDriver
-from simbank.drivers.port import open_port
-from simbank.drivers.types import SimStatus
 from simbank.errors import CommandError
-from simbank.simulator import Scenario, SimulatedBank
+from simbank.simulator import SimulatedBank
 from simbank.simulator.scenario import make_iccid
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -37,33 +35,8 @@ def dialect() -> str:
 async def driver(
     tmp_path: Path, dialect: str
 ) -> AsyncIterator[tuple[SimulatedBank, GenericDriver]]:
-    scenario = Scenario.model_validate(
-        {
-            "time_scale": 10.0,
-            "modems": [
-                {
-                    "id": "m1",
-                    "dialect": dialect,
-                    "slots": [{"iccid": ICCID, "registration_delay_s": 1.0}],
-                }
-            ],
-        }
-    )
-    async with SimulatedBank(scenario, directory=tmp_path) as bank:
-        channel: AtChannel = await open_port(str(bank.modems["m1"].path), 115200, "m1")
-        try:
-            modem = GenericDriver(channel)
-            await modem.probe()
-            await modem.setup_urcs()
-            await modem.probe_capabilities()
-            assert await modem.wait_sim_ready(10.0) is SimStatus.READY
-            async with asyncio.timeout(10.0):
-                while not any(reg.registered for reg in await modem.registrations()):
-                    await asyncio.sleep(0.1)
-            yield bank, modem
-        finally:
-            channel.close()
-            await channel.wait_closed()
+    async with driver_on_simulator(tmp_path, ICCID, dialect) as found:
+        yield found
 
 
 async def test_a_400_character_ucs2_text_goes_as_6_concatenated_segments(

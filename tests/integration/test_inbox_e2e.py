@@ -205,6 +205,11 @@ async def test_delivery_reports_are_matched_to_their_send(
         assert (delivered["segments"], delivered["delivered"]) == (1, 1)
         # A destination the network cannot reach: the report says failed.
         rig.bank.carrier.fail_delivery(DESTINATION, 0x41)
+        iccid = sent["data"]["iccid"]
+        # Inbound messages arrive while the 2-part send runs: the pickup's PDU-mode reads
+        # never interleave with the send's (each switches AT+CMGF).
+        for n in range(3):
+            rig.bank.send_sms(iccid, SENDER, f"meanwhile {n}")
         failed = await rig.request(
             "sms/send", {"number": DESTINATION, "text": "x" * 200, "transaction": "t-bad"}
         )
@@ -212,7 +217,9 @@ async def test_delivery_reports_are_matched_to_their_send(
         await rig.until(lambda: rig.events("sms_failed", transaction="t-bad"))
         (event,) = rig.events("sms_failed")
         assert event["status_code"] == 0x41 and event["message"] == failed["data"]["message"]
-        iccid = sent["data"]["iccid"]
+        await rig.until(lambda: len(rig.events("sms_received")) == 3)
+        segments = rig.bank.carrier.stats.sms_segments_by_iccid[iccid]
+        assert {s.destination for s in segments} == {DESTINATION}
         report = await rig.request("sim/report", {"iccid": iccid})
         assert report["data"]["sms"]["sent"] == {
             "delivered": 1,

@@ -73,6 +73,17 @@ def flatten(value: object, prefix: str = "") -> Flat:
     return {prefix.rstrip("."): _text(value)}
 
 
+def _stored(message: object) -> object:
+    """A read message with its ``concat`` tuple named: ``concat.reference .total .sequence``
+    (a status report, or a message without ``concat``, as it is)."""
+    concat = getattr(message, "concat", None)
+    if not isinstance(concat, tuple) or not is_dataclass(message):
+        return message
+    flat = {f.name: getattr(message, f.name) for f in fields(message)}
+    flat["concat"] = dict(zip(("reference", "total", "sequence"), concat, strict=True))
+    return flat
+
+
 # -- operations ---------------------------------------------------------------------------------
 
 
@@ -158,12 +169,21 @@ class Session:
         await self.driver.hangup()
         return {"hung_up": "yes"}
 
-    async def op_read_sms(self, index: str) -> Flat:
-        return flatten(await self.driver.read_sms(int(index)), "sms.")
+    async def op_pdu_mode(self, arg: str) -> Flat:
+        """``pdu_mode on|off``: the SMS format ``probe_capabilities`` would have found, set
+        without sending anything (for a recording that does not cover the probe)."""
+        self.driver.capabilities["pdu_mode"] = arg == "on"
+        return {"capabilities.pdu_mode": str(self.driver.capabilities["pdu_mode"])}
+
+    async def op_read_sms(self, arg: str) -> Flat:
+        """``read_sms <index> [storage]`` (storage "SR" after a ``+CDSI: "SR",<index>``)."""
+        index, _, storage = arg.partition(" ")
+        found = await self.driver.read_sms(int(index), storage=storage.strip() or None)
+        return flatten(_stored(found), "sms.")
 
     async def op_list_sms(self, _arg: str) -> Flat:
         found = await self.driver.list_sms()
-        return flatten([{"index": i, **flatten(m)} for i, m in found], "sms.")
+        return flatten([{"index": i, **flatten(_stored(m))} for i, m in found], "sms.")
 
     async def op_send_sms(self, arg: str) -> Flat:
         number, _, text = arg.partition(" ")
@@ -291,7 +311,7 @@ def _check(transcript: Transcript, result: Flat, replay: ReplayModem) -> list[st
     for item in expected:
         negate = " != " in item
         key, sep, want = item.partition(" != " if negate else "=")
-        key, want = key.strip(), want.strip().replace("\\n", "\n")
+        key, want = key.strip(), want.strip().replace("\\n", "\n").replace("\\s", " ")
         if not sep:
             problems.append(f"bad @expect {item!r} (want key = value, or key != value)")
             continue

@@ -15,24 +15,21 @@ of reference 214, recipient → +1 555 0100 034); see tests/unit/test_parse_cds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import cast
 
 import pytest
+from scripted import ERROR, OK, PROMPT, ScriptedChannel
 from structlog.testing import capture_logs
 
 from simbank.at.channel import AtChannel
 from simbank.at.codec import AtCodec
-from simbank.at.results import Command, Response, Urc
+from simbank.at.results import Command, Urc
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.types import DeliveryReport, NewSms, SmsMessage
-from simbank.errors import AtTimeout, CommandError
+from simbank.errors import CommandError
 from simbank.sms.pdu import encode_submit
 
 NUMBER = "+447700900123"  # fictional (Ofcom drama range)
-OK = b"\r\nOK\r\n"
-ERROR = b"\r\nERROR\r\n"
-PROMPT = b"\r\n> "
 
 PART1 = (
     "07915155100000F0440B915155100020F5000021405291650569A00500034C0201A9E8F41C949E83C2207B59"
@@ -59,44 +56,19 @@ def tpdu_length(pdu: str) -> int:
     return len(pdu) // 2 - 1 - int(pdu[:2], 16)
 
 
-Answer = Callable[[Command], bytes | None]
-
-
-class ScriptedModem:
-    """Stands in for AtChannel: ``answers`` maps a command text to the modem's bytes (a
-    missing command is answered OK; None is silence, an AtTimeout)."""
+class ScriptedModem(ScriptedChannel):
+    """``answers`` maps a command text to the modem's bytes (a missing command is answered
+    OK; None is silence, an AtTimeout); a send's prompt is answered ``+CMGS: 9``."""
 
     def __init__(self, answers: dict[str, bytes | None] | None = None) -> None:
-        self.name = "scripted"
         self.answers = answers or {}
-        self.sent: list[Command] = []
-        self._codec = AtCodec()
+        super().__init__(self._reply)
 
-    async def request(self, command: Command | str, *, check: bool = True) -> Response:
-        if isinstance(command, str):
-            command = Command(command)
-        self.sent.append(command)
-        self._codec.send(command)
+    def _reply(self, command: Command) -> bytes | None:
         answer = self.answers.get(command.text, OK)
         if command.payload is not None and answer == OK:
-            answer = PROMPT + b"\r\n+CMGS: 9\r\n" + OK
-        for event in self._codec.feed(answer or b""):
-            if isinstance(event, Response):
-                if check:
-                    event.raise_for_error()
-                return event
-        self._codec.abandon()
-        raise AtTimeout(f"{command.text}: no answer in the script")
-
-    def subscribe(self, prefix: str, callback: Callable[[Urc], None]) -> Callable[[], None]:
-        return lambda: None
-
-    def cancel_text_entry(self) -> None:
-        """Nothing to cancel in a script."""
-
-    @property
-    def texts(self) -> list[str]:
-        return [command.text for command in self.sent]
+            return PROMPT + b"\r\n+CMGS: 9\r\n" + OK
+        return answer
 
 
 def driver_on(modem: ScriptedModem, *, pdu_mode: bool | None = True) -> GenericDriver:

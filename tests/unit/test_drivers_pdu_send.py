@@ -6,70 +6,36 @@ not), and the text-mode fallback for modems without PDU mode."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scripted import ERROR, OK, PROMPT, Answer, ScriptedChannel
 from structlog.testing import capture_logs
 
 from simbank.at.channel import AtChannel
-from simbank.at.codec import AtCodec
-from simbank.at.results import LONG, Command, Response, Urc
+from simbank.at.results import LONG, Command
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.parse.messaging import parse_cmgf_modes
-from simbank.errors import AtTimeout, CommandError, ProtocolGarbage
+from simbank.errors import CommandError, ProtocolGarbage
 from simbank.sms.dcs import Coding
 from simbank.sms.pdu import Submit, decode_pdu
 from simbank.sms.segments import segment
 
 NUMBER = "+447700900123"  # fictional (Ofcom drama range)
-OK = b"\r\nOK\r\n"
-ERROR = b"\r\nERROR\r\n"
-PROMPT = b"\r\n> "
-
-Answer = Callable[[Command], bytes | None]
 
 
-class ScriptedModem:
-    """Stands in for AtChannel. ``answer`` maps a command to the bytes the modem would send
-    (None: silence, an AtTimeout); every command is recorded."""
+class ScriptedModem(ScriptedChannel):
+    """A scripted channel that also numbers message references (``next_mr``)."""
 
     def __init__(self, answer: Answer) -> None:
-        self.name = "scripted"
-        self.answer = answer
-        self.sent: list[Command] = []
-        self._codec = AtCodec()
+        super().__init__(answer)
         self._mr = 0
 
     def next_mr(self) -> int:
         self._mr += 1
         return self._mr
-
-    async def request(self, command: Command | str, *, check: bool = True) -> Response:
-        if isinstance(command, str):
-            command = Command(command)
-        self.sent.append(command)
-        self._codec.send(command)
-        answer = self.answer(command)
-        for event in self._codec.feed(answer or b""):
-            if isinstance(event, Response):
-                if check:
-                    event.raise_for_error()
-                return event
-        self._codec.abandon()
-        raise AtTimeout(f"{command.text}: no answer in the script")
-
-    def subscribe(self, prefix: str, callback: Callable[[Urc], None]) -> Callable[[], None]:
-        return lambda: None
-
-    def cancel_text_entry(self) -> None:
-        """Nothing to cancel in a script."""
-
-    @property
-    def texts(self) -> list[str]:
-        return [command.text for command in self.sent]
 
 
 def pdu_modem(*, fail_segment: int | None = None) -> ScriptedModem:

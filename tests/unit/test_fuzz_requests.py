@@ -106,7 +106,9 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "number": st.from_regex(r"\A\+?[1-9][0-9]{6,14}\Z"),
     "max_duration_s": st.integers(1, 86400),
     "modem": st.from_regex(r"\A[a-z0-9_-]{1,64}\Z"),
-    "text": st.text(min_size=1, max_size=1600).filter(lambda s: s.strip()),
+    "text": st.text(min_size=1, max_size=1600).filter(
+        lambda s: s.strip() and "\x1a" not in s and "\x1b" not in s
+    ),
     "code": st.from_regex(r"\A[*#][*#0-9]{1,30}#\Z"),
     "slot": st.integers(1, 16),
     "iccid": st.from_regex(r"\A89[0-9]{16,20}[0-9Ff]?\Z"),

@@ -219,3 +219,25 @@ def test_the_billing_month_has_series_only_where_a_policy_counts_it() -> None:
     assert not [
         s for s in _samples(m) if s.name == "simbank_sim_usage" and s.labels["kind"] == "sms_month"
     ]
+
+
+def test_unread_sms_balance_and_delivery_outcomes() -> None:
+    from datetime import UTC, datetime
+
+    from simbank.contract import BalanceInfo
+
+    m = Metrics()
+    checked = BalanceInfo(amount="1.25", low=True, floor="5", checked_at=datetime.now(UTC))
+    m.observe_sim(SimState(iccid=ICCID, state="resting", sms_unread=3, balance=checked))
+    assert _value(m, "simbank_sim_sms_unread", iccid=ICCID) == 3
+    assert _value(m, "simbank_sim_balance", iccid=ICCID) == 1.25
+    # An answer without an amount: the balance series goes rather than lie.
+    unread = BalanceInfo(amount=None, checked_at=datetime.now(UTC))
+    m.observe_sim(SimState(iccid=ICCID, state="active", balance=unread))
+    assert not [s for s in _samples(m) if s.name == "simbank_sim_balance"]
+    assert _value(m, "simbank_sim_sms_unread", iccid=ICCID) == 0
+    m.observe_event("sms_delivered", {"message": 1})
+    m.observe_event("sms_delivered", {"message": 2})
+    m.observe_event("sms_failed", {"message": 3})
+    assert _value(m, "simbank_sms_delivery_total", outcome="delivered") == 2
+    assert _value(m, "simbank_sms_delivery_total", outcome="failed") == 1

@@ -21,8 +21,9 @@ class SmsConfig(Section):
         default_factory=list,
         description="A command run for every received message (Gammu's RunOnReceive habit): "
         "argv as a list, the program an absolute path, run without a shell; the message as one "
-        "JSON document on stdin (id, iccid, modem, sender as sms/list shows it, text, parts, "
-        "missing, received_at). Empty: no forwarding.",
+        "JSON document on stdin, as sms/list shows the message (id, iccid, modem, received_at, "
+        "sent_at, sender, text, parts, missing, acked), and SIMBANK_SMS_ID / SIMBANK_ICCID in "
+        "its environment. Empty: no forwarding.",
     )
     forward_timeout_s: float = Field(
         default=30.0,

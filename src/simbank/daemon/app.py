@@ -122,7 +122,7 @@ class Daemon:
             else:
                 changed = [
                     name
-                    for name in ("gateway", "mqtt", "modems", "detection", "rotation")
+                    for name in ("gateway", "mqtt", "modems", "detection", "rotation", "sms")
                     if getattr(fresh, name) != getattr(self.config, name)
                 ]
                 if changed:

@@ -1,7 +1,7 @@
 """Delivery reports matched to the SMS they answer, and the events that tell the sender.
 
 ``sms/send`` records each segment the modem accepted with its message reference
-(:meth:`DeliveryReports.sent`); a status report (``+CDS``, or ``+CDSI`` and a read) names the
+(:meth:`simbank.store.ledger.Ledger.record_sent`); a status report (``+CDS``, or ``+CDSI`` and a read) names the
 modem and that reference. When a report settles the whole message — every segment delivered,
 or one failed or expired — one ``sms_delivered`` or ``sms_failed`` event carries the message
 id ``sms/send`` answered and the request's ``transaction``. A report still pending changes
@@ -25,33 +25,12 @@ log = structlog.get_logger(__name__)
 
 
 class DeliveryReports:
-    """Sent segments in, delivery events out."""
+    """Status reports in, delivery events out."""
 
     def __init__(self, ledger: Ledger, board: StatusBoard, clock: Clock) -> None:
         self.ledger = ledger
         self.board = board
         self.clock = clock
-
-    def sent(
-        self,
-        message: int,
-        *,
-        transaction: str | None,
-        iccid: str,
-        modem: str,
-        references: list[int],
-        report_requested: bool,
-    ) -> None:
-        """The modem accepted these segments (``+CMGS`` references, in order)."""
-        self.ledger.record_sent(
-            message,
-            transaction=transaction,
-            iccid=iccid,
-            modem=modem,
-            references=references,
-            now=self.clock.now(),
-            report_requested=report_requested,
-        )
 
     def report(self, modem_id: str, report: DeliveryReport) -> None:
         """A status report read from ``modem_id``."""

@@ -91,6 +91,9 @@ def _no_sim(response: Response) -> bool:
 class GenericDriver(DriverBase):
     """A 27.007 modem. ``slots`` is how many SIM slots the box wires to it (1-based API)."""
 
+    #: Send a USSD code as packed GSM-7 hex first (a vendor that wants it says so).
+    ussd_packed_first = False
+
     dialect: ClassVar[str] = "generic"
     #: The concatenation reference of the last multipart SMS (23.040: 0..255, one per message).
     _concat_ref: int = 0
@@ -608,6 +611,7 @@ class GenericDriver(DriverBase):
             code,
             timeout,
             capabilities=self.capabilities,
+            packed_first=self.ussd_packed_first,
             keep_open=keep_open,
             log=self._log,
         )

@@ -14,7 +14,6 @@ from simbank.drivers.parse.calls import parse_cend
 from simbank.drivers.parse.fields import first_int
 from simbank.drivers.parse.signal import parse_hcsq, parse_huawei_rssi
 from simbank.drivers.types import CallCause, Domain
-from simbank.drivers.ussd import request_ussd
 from simbank.errors import ProtocolGarbage
 
 
@@ -55,27 +54,12 @@ class HuaweiDriver(GenericDriver):
         self.last_cend = None
         await super().dial(number)
 
-    async def ussd(
-        self,
-        code: str,
-        timeout: float = 30.0,  # noqa: ASYNC109 (API contract)
-        *,
-        keep_open: bool = False,
-    ) -> str:
-        """As the generic driver, but the code goes first as packed GSM-7 hex (``*100#`` →
-        ``AT+CUSD=1,"AA180C3602",15``): "Huawei devices don't use the current charset (as per
-        AT+CSCS) in the CUSD command, they instead expect data encoded in GSM-7 already"
-        (ModemManager ``plugins/huawei/mm-broadband-modem-huawei.c`` L2686-2712; Gammu sends
-        the same, issue 374). Firmware that wants text gets it once after a refusal."""
-        return await request_ussd(
-            self.channel,
-            code,
-            timeout,
-            capabilities=self.capabilities,
-            packed_first=True,
-            keep_open=keep_open,
-            log=self._log,
-        )
+    #: The USSD code goes first as packed GSM-7 hex (``*100#`` → ``AT+CUSD=1,"AA180C3602",15``):
+    #: "Huawei devices don't use the current charset (as per AT+CSCS) in the CUSD command, they
+    #: instead expect data encoded in GSM-7 already" (ModemManager
+    #: ``plugins/huawei/mm-broadband-modem-huawei.c`` L2686-2712; Gammu sends the same, issue
+    #: 374). Firmware that wants text gets it once after a refusal.
+    ussd_packed_first = True
 
     async def _probe_slot_switch(self) -> bool:
         # Single-slot sticks answer ERROR (MU/ME firmware) or COMMAND NOT SUPPORT (E1xxx).

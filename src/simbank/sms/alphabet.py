@@ -26,8 +26,13 @@ assert gsm0338.Codec.NAME == CODEC
 def encode_septets(text: str) -> bytes:
     """``text`` as septet values (an extension character as ESC + code).
 
-    Raises :class:`UnicodeEncodeError` for a character outside both tables.
+    Raises :class:`UnicodeEncodeError` for a character outside both tables, and for ESC
+    itself (U+001B): 0x1B is the escape to the extension table, not a character, so a lone
+    one would swallow or garble the character after it (gsm0338 maps it anyway).
     """
+    at = text.find("\x1b")
+    if at >= 0:
+        raise UnicodeEncodeError(CODEC, text, at, at + 1, "ESC is not a GSM-7 character")
     return text.encode(CODEC)
 
 
@@ -56,7 +61,7 @@ def decode_septets(septets: bytes) -> str:
 def is_gsm7(text: str) -> bool:
     """True when every character is in the default or extension table."""
     try:
-        text.encode(CODEC)
+        encode_septets(text)
     except UnicodeEncodeError:
         return False
     return True

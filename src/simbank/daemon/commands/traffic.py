@@ -135,12 +135,13 @@ class TrafficCommands:
                         self._sms_refused(iccid, exc)
                     raise
                 booking.outcome = "sent"
-            gw.deliveries.sent(
+            gw.ledger.record_sent(
                 booking.id,
                 transaction=transaction,
                 iccid=iccid,
                 modem=sup.cfg.id,
                 references=references,
+                now=gw.clock.now(),
                 report_requested=report,
             )
         finally:

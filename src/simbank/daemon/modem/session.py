@@ -100,6 +100,11 @@ class ModemSession:
         self.registration_changed = self.network.changed
         #: Held for the whole of an action (switch, call, SMS, USSD, reset): one at a time.
         self.lock = asyncio.Lock()
+        #: Held by anything that switches the SMS message format (AT+CMGF) for a while: a
+        #: PDU-mode send and the pickup's reads. They must not interleave (a read's
+        #: ``AT+CMGF=1`` between a send's ``AT+CMGF=0`` and ``AT+CMGS=<length>`` would make
+        #: the length a text-mode destination); the pickup does not wait for a call's lock.
+        self.sms_lock = asyncio.Lock()
         self.sessions = 0
         #: Called with (modem id, seconds, timed_out) for every AT command: latency metrics.
         self.at_hook: Callable[[str, float, bool], None] | None = None
@@ -335,7 +340,8 @@ class ModemSession:
                         await self.identification.identify(driver)
                     await self.network.ask_reject_cause(driver)
                     await self.network.poll(driver)
-                    await self.sms.take(driver)
+                    async with self.sms_lock:
+                        await self.sms.take(driver)
             except AtTimeout:
                 self.sms.list_again()
                 if not await still_answers(channel, self.clock):

@@ -102,7 +102,8 @@ class ModemSupervisor(ModemSession):
         """Send ``text``; the message reference of each segment (PDU mode where the modem has
         it, see :meth:`GenericDriver.send_sms`)."""
         try:
-            return await self._driver().send_sms(number, text, status_report=status_report)
+            async with self.sms_lock:  # the pickup's reads switch AT+CMGF too
+                return await self._driver().send_sms(number, text, status_report=status_report)
         except SimStateError as exc:
             self._sim_refused(exc)
             raise

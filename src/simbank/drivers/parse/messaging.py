@@ -150,8 +150,13 @@ def delivery_report(report: StatusReport, *, raw: str = "") -> DeliveryReport:
 
 
 def _pdu_stat(field: str, raw: str) -> int:
-    """``<stat>`` of a PDU-mode header: a number; a modem left in text mode names it."""
+    """``<stat>`` of a PDU-mode header: a number; a modem left in text mode names it. Some
+    ZTE firmware leaves it empty (``+CMGR: ,,27``; python-gsmmodem's
+    ``test_receiveSmsPduMode_problemCases``): read as 0, received unread — the PDU itself
+    says what the message is."""
     value = unquote(field)
+    if not value.strip():
+        return 0
     if is_decimal(value):
         return int(value)
     for number, name in PDU_STATS.items():

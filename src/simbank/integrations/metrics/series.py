@@ -155,6 +155,24 @@ class Metrics:
         self.rotations = Counter(
             "simbank_rotations", "SIM switches per modem", ["modem"], registry=r
         )
+        self.sim_sms_unread = Gauge(
+            "simbank_sim_sms_unread",
+            "Received SMS not yet acknowledged (sms/ack), per SIM",
+            ["iccid"],
+            registry=r,
+        )
+        self.sim_balance = Gauge(
+            "simbank_sim_balance",
+            "The SIM's prepaid balance at its last check (absent: never read)",
+            ["iccid"],
+            registry=r,
+        )
+        self.sms_delivery = Counter(
+            "simbank_sms_delivery",
+            "Sent SMS settled by their delivery reports, by outcome (delivered, failed)",
+            ["outcome"],
+            registry=r,
+        )
         self.mqtt_connected = Gauge(
             "simbank_mqtt_connected", "1 while connected to the MQTT broker", registry=r
         )
@@ -200,6 +218,13 @@ class Metrics:
                     self.sim_usage.remove(iccid, kind)
             else:
                 self.sim_usage.labels(iccid=iccid, kind=kind).set(used)
+        self.sim_sms_unread.labels(iccid=iccid).set(state.sms_unread)
+        amount = state.balance.amount if state.balance is not None else None
+        if amount is not None:
+            self.sim_balance.labels(iccid=iccid).set(float(amount))
+        else:
+            with contextlib.suppress(KeyError):
+                self.sim_balance.remove(iccid)
         for key, kind in _LIMIT_KINDS.items():
             value = state.limits.get(key)
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -209,11 +234,14 @@ class Metrics:
                     self.sim_limit.remove(iccid, kind)
 
     def observe_event(self, event_type: str, fields: Mapping[str, object]) -> None:
-        """A ``bridge/event``: counts ``sim_blocked`` by reason and ``sim_rotated`` by modem."""
+        """A ``bridge/event``: counts ``sim_blocked`` by reason, ``sim_rotated`` by modem and
+        the delivery outcomes of sent SMS."""
         if event_type == "sim_blocked":
             reason = fields.get("reason")
             label = _name_label(reason) if isinstance(reason, str) else OTHER
             self.blocks.labels(reason=label).inc()
+        elif event_type in ("sms_delivered", "sms_failed"):
+            self.sms_delivery.labels(outcome=event_type.removeprefix("sms_")).inc()
         elif event_type == "sim_rotated":
             modem = fields.get("modem")
             if isinstance(modem, str):
