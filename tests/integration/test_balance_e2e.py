@@ -2,7 +2,8 @@
 reads less than its policy's floor rests (``reason: balance_low``), calls and SMS are refused
 for it, and a later check above the floor brings it back. Checks run on demand
 (``balance/check``) and on the policy's schedule, with the answer in the coding each modem
-family uses (UCS-2 hex labelled 72 on a Quectel EG25-G, packed GSM-7 hex on a ZTE stick)."""
+family uses (UCS-2 hex labelled 72 on a Huawei E3372, asked in packed GSM-7 hex first;
+packed GSM-7 hex on a ZTE stick)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ async def test_a_balance_under_the_floor_rests_the_sim_until_topped_up(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
 ) -> None:
     policy = PolicyConfig(quiet_hours=[], balance_ussd="*100#", balance_floor=5.0)
-    scenario = one_modem(620, "quectel-eg25g")
+    # A single-slot stick: no empty second slot to tour (and wait out its SIM timeout).
+    scenario = one_modem(620, "huawei-e3372")
     async with running(tmp_path, mosquitto, base_topic, scenario, policy=policy) as rig:
         await rig.until(rig.modems_ready)
         iccid = rig.bank.modems["m1"].sim.iccid  # type: ignore[union-attr]

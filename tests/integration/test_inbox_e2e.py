@@ -40,7 +40,8 @@ DESTINATION = "+447700900123"
 LONG_TEXT = ("Привет! Ваш тариф изменён с 1 января. " * 5)[:190]
 
 
-def one_modem(serial: int, dialect: str = "quectel") -> Scenario:
+def one_modem(serial: int, dialect: str = "quectel-ec21") -> Scenario:
+    """One single-slot modem (no empty second slot to tour and wait out)."""
     sim = SimSpec.model_validate({"iccid": make_iccid(serial), "registration_delay_s": 0.3})
     return Scenario(
         time_scale=1.0, timing=FAST, modems=[ModemSpec(id="m1", dialect=dialect, slots=[sim])]

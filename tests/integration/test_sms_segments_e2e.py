@@ -32,7 +32,10 @@ def one_modem(slots: int = 1) -> Scenario:
         for n in range(slots)
     ]
     return Scenario(
-        time_scale=1.0, timing=FAST, modems=[ModemSpec(id="m1", dialect="quectel", slots=sims)]
+        time_scale=1.0,
+        timing=FAST,
+        # One SIM: a single-slot model (no empty slot 2 to tour and wait out).
+        modems=[ModemSpec(id="m1", dialect="quectel" if slots > 1 else "quectel-ec21", slots=sims)],
     )
 
 

@@ -32,7 +32,7 @@ from simbank.errors import Refused, SimbankError
 log = structlog.get_logger(__name__)
 
 #: How often the schedule is looked at (seconds).
-ROUND_S = 15.0
+ROUND_S = 5.0
 #: A scheduled check that failed (no answer, a refused code, a failed switch) is tried again
 #: no sooner than this (or the policy's interval, if shorter): no USSD storm, no slot flapping.
 RETRY_S = 600.0
