@@ -83,8 +83,9 @@ class SimulatedModem:
         self.id = modem_id
         self.dialect = dialect
         self.habits = dialect.habits
-        # Chunk sizes: reproducible per scenario seed and modem (a str seed is hashed stably).
-        self._rng = random.Random(f"{seed}:{modem_id}")
+        # Chunk sizes: reproducible per scenario seed, modem and answer (a str seed is hashed
+        # stably): the same bytes are cut the same way whatever was written before them.
+        self._chunk_seed = f"{seed}:{modem_id}"
         self.slots: list[SimCard | None] = slots + [None] * (dialect.max_slots - len(slots))
         self.active_slot = active_slot
         self.path = directory / modem_id
@@ -250,9 +251,12 @@ class SimulatedModem:
         self._port.write(data)
 
     async def _drip(self) -> None:
-        """Write the buffer one byte (split mode) or 1-9 bytes (chunking, B14) at a time."""
+        """Write the buffer one byte (split mode) or 1-9 bytes (chunking, B14) at a time. The
+        cuts follow from the seed and the bytes that start the run, not from what came before
+        (a boot URC that did or did not glue on must not shift every later answer's cuts)."""
+        rng = random.Random(f"{self._chunk_seed}:{bytes(self._split_buffer).hex()}")
         while self._split_buffer:
-            size = 1 if self.split else self._rng.randint(1, 9)
+            size = 1 if self.split else rng.randint(1, 9)
             piece = bytes(self._split_buffer[:size])
             del self._split_buffer[:size]
             self._port.write(piece)
