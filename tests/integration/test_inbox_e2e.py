@@ -235,3 +235,28 @@ async def test_delivery_reports_are_matched_to_their_send(
         assert quiet["data"]["status_report"] is False
         report = await rig.request("sim/report", {"iccid": iccid})
         assert report["data"]["sms"]["sent"]["unreported"] == 1
+
+
+async def test_reports_that_come_while_the_message_is_still_being_sent_are_matched(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
+) -> None:
+    """A network that reports at once: segment 1's report arrives while segments 2..6 are
+    still being sent, before the send is recorded; it is kept and matched afterwards (found
+    in review: it used to be dropped, and sms_delivered never came)."""
+    timing = FAST.model_copy(update={"status_report_s": 0.0})
+    sim = SimSpec.model_validate({"iccid": make_iccid(615), "registration_delay_s": 0.3})
+    scenario = Scenario(
+        time_scale=1.0,
+        timing=timing,
+        modems=[ModemSpec(id="m1", dialect="quectel-ec21", slots=[sim])],
+    )
+    policy = PolicyConfig(quiet_hours=[], sms_status_report=True)
+    async with running(tmp_path, mosquitto, base_topic, scenario, policy=policy) as rig:
+        await rig.until(rig.modems_ready)
+        sent = await rig.request(
+            "sms/send", {"number": DESTINATION, "text": "y" * 900, "transaction": "t-fast"}
+        )
+        assert sent["status"] == "ok" and sent["data"]["segments"] == 6, sent
+        await rig.until(lambda: rig.events("sms_delivered", transaction="t-fast"))
+        (event,) = rig.events("sms_delivered")
+        assert (event["segments"], event["delivered"]) == (6, 6)

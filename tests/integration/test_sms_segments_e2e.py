@@ -91,3 +91,29 @@ async def test_a_text_over_the_sims_quota_is_refused_and_not_sent(
         ok = await rig.request("sms/send", {"number": NUMBER, "text": "hello"})
         assert ok["status"] == "ok", ok
         assert (ok["data"]["segments"], len(ok["data"]["references"])) == (1, 1)
+
+
+async def test_a_text_only_modem_is_not_charged_for_a_text_it_cannot_send(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
+) -> None:
+    """A modem without PDU mode (probed) sends GSM-7 in text mode; a text outside GSM-7 is
+    refused ``validation_error`` before anything is booked (found in review: it used to book
+    every segment, then fail)."""
+    sim = SimSpec.model_validate({"iccid": make_iccid(540), "registration_delay_s": 0.3})
+    scenario = Scenario(
+        time_scale=1.0,
+        timing=FAST,
+        modems=[ModemSpec(id="m1", dialect="generic-textonly", slots=[sim])],
+    )
+    async with running(tmp_path, mosquitto, base_topic, scenario) as rig:
+        await rig.until(rig.modems_ready)
+        assert rig.modem("m1")["capabilities"]["pdu_mode"] is False
+        refused = await rig.request("sms/send", {"number": NUMBER, "text": LONG_TEXT})
+        assert refused["code"] == "validation_error", refused
+        refused = await rig.request("sms/send", {"number": NUMBER, "text": "你好", "modem": "m1"})
+        assert refused["code"] == "validation_error", refused
+        assert rig.daemon.ledger.usage_records(sim.iccid, 0) == []
+        ok = await rig.request("sms/send", {"number": NUMBER, "text": "plain text"})
+        assert ok["status"] == "ok", ok
+        (sent,) = rig.bank.carrier.stats.sms_segments_by_iccid[sim.iccid]
+        assert (sent.text, sent.coding) == ("plain text", "text")

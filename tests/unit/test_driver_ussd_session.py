@@ -205,7 +205,7 @@ async def test_reply_before_ok_is_read_from_the_response(closing: list[Modem]) -
     assert modem.sent == [PLAIN]
 
 
-@pytest.mark.parametrize("refusal", [ERROR, b"\r\n+CME ERROR: 100\r\n", b"\r\n+CUSD: 4\r\n" + OK])
+@pytest.mark.parametrize("refusal", [ERROR, b"\r\n+CME ERROR: 100\r\n"])
 async def test_a_refused_plain_request_is_sent_once_packed_and_that_form_kept(
     closing: list[Modem], refusal: bytes
 ) -> None:
@@ -271,15 +271,28 @@ async def test_both_forms_refused_raises_the_modem_error(closing: list[Modem]) -
 # -- session codes ----------------------------------------------------------------------------
 
 
-async def test_m4_in_both_forms_is_not_supported_and_not_retryable(
+async def test_m4_to_the_text_form_is_not_supported_and_not_retried_packed(
     closing: list[Modem],
 ) -> None:
+    """The network read the code and does not support it: a packed retry would only reach it
+    as literal hex (and could teach the wrong form); found in review."""
     modem = await start(closing, scripted({}, default=[OK, b"\r\n+CUSD: 4\r\n"]))
     with pytest.raises(CommandError) as caught:
         await modem.driver.ussd("*999#", timeout=2.0)
     assert (caught.value.code, caught.value.retryable) == (4, False)
     assert caught.value.raw == "+CUSD: 4"
-    assert len(modem.sent) == 2
+    assert len(modem.sent) == 1
+    assert CAPABILITY not in modem.driver.capabilities
+
+
+async def test_m4_to_a_packed_request_falls_back_to_text(closing: list[Modem]) -> None:
+    """A text-only modem passes Huawei's packed request on literally; the network answers 4;
+    the text form then works and is kept."""
+    huawei = scripted({PACKED: [OK, b"\r\n+CUSD: 4\r\n"], PLAIN: [OK, REPLY]})
+    modem = await start(closing, huawei, HuaweiDriver)
+    assert await modem.driver.ussd("*100#", timeout=2.0) == TEXT
+    assert modem.sent == [PACKED, PLAIN]
+    assert modem.driver.capabilities[CAPABILITY] is False
 
 
 async def test_m4_with_a_cme_error_is_not_supported(closing: list[Modem]) -> None:
@@ -305,7 +318,7 @@ async def test_m5_is_a_network_timeout(closing: list[Modem]) -> None:
     with pytest.raises(AtTimeout) as caught:
         await modem.driver.ussd("*100#", timeout=2.0)
     assert caught.value.code == 5
-    assert modem.sent == [PLAIN]
+    assert modem.sent == [PLAIN, "AT+CUSD=2"]  # no stale session left for the next request
 
 
 async def test_m2_keeps_its_text(closing: list[Modem]) -> None:

@@ -195,3 +195,56 @@ def test_assemble_keeps_every_present_part_in_order(total: int, present: set[int
     assert set(missing) == set(range(1, total + 1)) - set(texts)
     positions = [text.index(f"<{seq}>") for seq in sorted(texts)]
     assert positions == sorted(positions)
+
+
+def _notice(ledger: Ledger, seq: int, text: str, at: float, sent_at: str) -> object:
+    return ledger.store_inbound_part(
+        ICCID, at, "10010", text, reference=7, total=2, sequence=seq, sent_at=sent_at
+    )
+
+
+def test_a_sender_reusing_its_reference_loses_nothing(ledger: Ledger) -> None:
+    """Short codes and constant-reference senders re-use (reference, total): a later message
+    under the same key is a new message, not a re-read duplicate (found in review)."""
+    _notice(ledger, 1, "first 1 ", T0, "10:00")
+    assert _notice(ledger, 2, "first 2", T0 + 1, "10:00").sms_id is not None  # type: ignore[attr-defined]
+    # The same part read again (a crash before its delete) is still a duplicate.
+    assert _notice(ledger, 2, "first 2", T0 + 2, "10:00").duplicate  # type: ignore[attr-defined]
+    _notice(ledger, 1, "second 1 ", T0 + 1800, "10:30")
+    second = _notice(ledger, 2, "second 2", T0 + 1801, "10:30")
+    assert second.sms_id is not None  # type: ignore[attr-defined]
+    assert [s.text for s in ledger.inbound_sms(ICCID)] == ["first 1 first 2", "second 1 second 2"]
+
+
+def test_a_reused_reference_closes_a_waiting_group_with_what_came(ledger: Ledger) -> None:
+    _notice(ledger, 1, "lonely 1 ", T0, "10:00")
+    displaced = _notice(ledger, 1, "next 1 ", T0 + 60, "10:01")
+    assert displaced.closed is not None and displaced.sms_id is None  # type: ignore[attr-defined]
+    done = _notice(ledger, 2, "next 2", T0 + 61, "10:01")
+    assert done.sms_id is not None  # type: ignore[attr-defined]
+    assert [(s.text, s.missing) for s in ledger.inbound_sms(ICCID)] == [
+        (assemble({1: "lonely 1 "}, 2)[0], (2,)),
+        ("next 1 next 2", ()),
+    ]
+
+
+def test_reports_match_only_sends_that_asked_from_the_sim_they_reach(ledger: Ledger) -> None:
+    """TP-MR is a counter on each SIM: two SIMs of one modem reuse references, and a send
+    that asked for no report never takes one (found in review)."""
+    ledger.record_sent(
+        1, transaction='"a"', iccid=ICCID, modem="m1", references=[5], now=T0,
+        report_requested=True,
+    )  # fmt: skip
+    ledger.record_sent(
+        2, transaction='"b"', iccid=ICCID, modem="m1", references=[5], now=T0 + 600,
+        report_requested=False,
+    )  # fmt: skip
+    ledger.record_sent(
+        3, transaction='"c"', iccid=OTHER, modem="m1", references=[5], now=T0 + 700,
+        report_requested=True,
+    )  # fmt: skip
+    mine = ledger.delivery_report("m1", 5, "delivered", 0, T0 + 800, iccid=ICCID)
+    assert mine is not None and mine.message == 1
+    other = ledger.delivery_report("m1", 5, "failed", 0x41, T0 + 801, iccid=OTHER)
+    assert other is not None and other.message == 3
+    assert ledger.delivery_report("m1", 5, "delivered", 0, T0 + 802, iccid=ICCID) is None

@@ -79,6 +79,8 @@ def test_rotation_passes_a_low_sim_by() -> None:
         {"balance_ussd": "100"},
         {"balance_ussd": "*100#", "balance_pattern": "(unclosed"},
         {"balance_ussd": "*100#", "balance_check_interval_s": 10},
+        {"balance_ussd": "*100#", "balance_floor": float("nan")},
+        {"balance_ussd": "*100#", "balance_floor": float("inf")},
     ],
 )
 def test_balance_settings_the_config_refuses(settings: dict[str, object]) -> None:

@@ -327,7 +327,10 @@ class AtChannel(asyncio.Protocol):
         if isinstance(event, Response):
             self._complete(event)
         elif isinstance(event, Urc):
-            self._log.debug("at_urc", name=event.name, text=event.text, body=event.body)
+            # A two-line URC's body is a message or a status report (a PDU holds phone
+            # numbers as swapped digits the log masking cannot see): never logged.
+            body = None if event.body is None else f"<{len(event.body)} chars>"
+            self._log.debug("at_urc", name=event.name, text=event.text, body=body)
             self._urcs.deliver(event)
         elif isinstance(event, Prompt):
             current = self._current

@@ -67,6 +67,7 @@ class PolicyConfig(Section):
     )
     balance_floor: float | None = Field(
         default=None,
+        allow_inf_nan=False,
         description="A SIM whose balance is under this rests (reason balance_low) until a "
         "check shows it at or above; unset: the balance is only reported.",
     )

@@ -5,13 +5,16 @@
 modem and that reference. When a report settles the whole message — every segment delivered,
 or one failed or expired — one ``sms_delivered`` or ``sms_failed`` event carries the message
 id ``sms/send`` answered and the request's ``transaction``. A report still pending changes
-nothing visible; a report matching no send is logged and dropped.
+nothing visible. A report matching no send yet is kept a few minutes per modem (it may come
+while the message's later segments are still being sent) and matched once the send is
+recorded; one that never matches is only logged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections import deque
 from typing import Any
 
 import structlog
@@ -19,9 +22,16 @@ import structlog
 from simbank.clock import Clock
 from simbank.daemon.board import StatusBoard
 from simbank.drivers.types import DeliveryReport
-from simbank.store.ledger import Ledger
+from simbank.store.ledger import Ledger, MessageDelivery
 
 log = structlog.get_logger(__name__)
+
+
+#: A report that matched no send yet is kept this long (seconds) and this many per modem: a
+#: segment's report may come while the message's later segments are still being sent, before
+#: the send is recorded.
+EARLY_KEEP_S = 300.0
+EARLY_MAX = 64
 
 
 class DeliveryReports:
@@ -31,20 +41,44 @@ class DeliveryReports:
         self.ledger = ledger
         self.board = board
         self.clock = clock
+        self._early: dict[str, deque[tuple[float, str | None, DeliveryReport]]] = {}
 
-    def report(self, modem_id: str, report: DeliveryReport) -> None:
-        """A status report read from ``modem_id``."""
-        found = self.ledger.delivery_report(
-            modem_id, report.reference, report.outcome, report.status, self.clock.now()
-        )
-        if found is None:
+    def report(self, modem_id: str, report: DeliveryReport, iccid: str | None = None) -> None:
+        """A status report read from ``modem_id`` while ``iccid`` was its SIM."""
+        if not self._apply(modem_id, report, iccid):
             log.info(
                 "delivery_report_unmatched",
                 modem=modem_id,
                 reference=report.reference,
                 outcome=report.outcome,
             )
+            early = self._early.setdefault(modem_id, deque(maxlen=EARLY_MAX))
+            early.append((self.clock.monotonic(), iccid, report))
+
+    def sent(self, modem_id: str) -> None:
+        """A send on ``modem_id`` was recorded: reports that came before it are matched now."""
+        early = self._early.pop(modem_id, None)
+        if not early:
             return
+        now = self.clock.monotonic()
+        left: deque[tuple[float, str | None, DeliveryReport]] = deque(maxlen=EARLY_MAX)
+        for at, iccid, report in early:
+            if now - at <= EARLY_KEEP_S and not self._apply(modem_id, report, iccid):
+                left.append((at, iccid, report))
+        if left:
+            self._early[modem_id] = left
+
+    def _apply(self, modem_id: str, report: DeliveryReport, iccid: str | None) -> bool:
+        found = self.ledger.delivery_report(
+            modem_id,
+            report.reference,
+            report.outcome,
+            report.status,
+            self.clock.now(),
+            iccid=iccid,
+        )
+        if found is None:
+            return False
         log.info(
             "delivery_report",
             modem=modem_id,
@@ -52,8 +86,11 @@ class DeliveryReports:
             outcome=report.outcome,
             status=report.status,
         )
-        if not found.settled:
-            return
+        if found.settled:
+            self._settled(found, report)
+        return True
+
+    def _settled(self, found: MessageDelivery, report: DeliveryReport) -> None:
         event = "sms_delivered" if found.status == "delivered" else "sms_failed"
         fields: dict[str, Any] = {
             "message": found.message,

@@ -28,15 +28,18 @@ log = structlog.get_logger(__name__)
 EXPIRE_EVERY_S = 30.0
 
 
-def message_payload(sms: InboundSms) -> dict[str, Any]:
-    """One message as ``sms/list``, the ``sms_received`` event and forwarding show it."""
+def message_payload(sms: InboundSms, *, show_sender: bool) -> dict[str, Any]:
+    """One message as ``sms/list``, the ``sms_received`` event and forwarding show it. The
+    sender is masked unless ``show_sender`` (``[compliance] show_sms_sender``) is on *now*: a
+    sender kept in clear while it was on is masked again once it is off."""
+    shown = sms.shown_sender if sms.shown_sender is not None else sms.sender
     payload: dict[str, Any] = {
         "id": sms.id,
         "iccid": None if sms.iccid.startswith("unknown:") else sms.iccid,
         "modem": sms.modem,
         "received_at": datetime.fromtimestamp(sms.received_at, UTC).isoformat(),
         "sent_at": sms.sent_at,
-        "sender": sms.shown_sender if sms.shown_sender is not None else sms.sender,
+        "sender": shown if show_sender else redact_text(shown),
         "text": sms.text,
         "parts": sms.parts,
         "acked": sms.acked_at is not None,
@@ -99,6 +102,9 @@ class InboxService:
                 log.info("sms_part_already_stored", modem=modem_id, index=index)
             elif stored.sms_id is None:
                 log.info("sms_part_stored", modem=modem_id, part=sequence, of=total)
+            if stored.closed is not None:
+                log.warning("sms_parts_missing", id=stored.closed, reason="reference_reused")
+                self._announce(stored.closed)
             sms_id = stored.sms_id
         else:
             sms_id = self.ledger.store_inbound_sms(
@@ -138,7 +144,7 @@ class InboxService:
         if not found or found[0].id != sms_id:
             return None
         sms = found[0]
-        payload = message_payload(sms)
+        payload = message_payload(sms, show_sender=self.config.compliance.show_sms_sender)
         self.board.event("sms_received", **{k: v for k, v in payload.items() if k != "acked"})
         self.unread[sms.iccid] = self.unread.get(sms.iccid, 0) + 1
         if self.forwarder is not None:

@@ -116,6 +116,7 @@ class BankRuntime:
             update={"policies": dict(policies), "compliance": compliance}
         )
         self.limits = {name: Limits.from_config(p) for name, p in policies.items()}
+        self.inbox.config = self.config  # show_sms_sender applies from now on
         if compliance.do_not_call_file != self.dnc.path:
             try:
                 self.dnc = DoNotCallList.load(
@@ -330,6 +331,8 @@ class BankRuntime:
         """Keep what the modem read (durably, before it is deleted there); a whole message is
         announced and read for the operator's suspension notices."""
         self._received(self.inbox.receive(modem_id, iccid, index, message))
+        if iccid is not None:
+            self.publish_sim(iccid)  # the unread count (also of a group closed early)
 
     def _received(self, sms: InboundSms | None) -> None:
         if sms is None or sms.iccid.startswith("unknown:"):
@@ -340,7 +343,8 @@ class BankRuntime:
 
     def delivery_report(self, modem_id: str, report: DeliveryReport) -> None:
         """A status report read from ``modem_id``: matched to its send (:mod:`.delivery`)."""
-        self.deliveries.report(modem_id, report)
+        sup = self.supervisors.get(modem_id)
+        self.deliveries.report(modem_id, report, sup.iccid if sup is not None else None)
 
     def modem_lost(self, modem_id: str, iccid: str | None) -> None:
         self.inventoried.discard(modem_id)

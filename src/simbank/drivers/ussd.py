@@ -229,9 +229,15 @@ async def request_ussd(
         found = verdict(outcome)
         if found is Verdict.UNSUPPORTED:
             errors.append(_unsupported(outcome))
+            if not packed:
+                # The network read the code and does not support it: a packed retry would
+                # only send it hex it passes on literally (and might "learn" the wrong form).
+                break
+            # A packed request a text-only modem passed on literally: try the text form.
             log.info("ussd_form_refused", packed_hex=packed, final=outcome.raw)
             continue
         if found is Verdict.NETWORK_TIMEOUT:
+            await _cancel(channel, log)  # no stale session for the next request
             raise AtTimeout("the network timed the USSD session out", raw=outcome.raw, code=5)
         if known is None:
             capabilities[CAPABILITY] = packed

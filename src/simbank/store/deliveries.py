@@ -83,17 +83,27 @@ class DeliveryLedger(LedgerCore):
             )
 
     def delivery_report(
-        self, modem: str, reference: int, status: str, code: int, now: float
+        self,
+        modem: str,
+        reference: int,
+        status: str,
+        code: int,
+        now: float,
+        *,
+        iccid: str | None = None,
     ) -> MessageDelivery | None:
         """Apply a status report (``status``: delivered, pending, failed or expired; ``code``:
-        TP-ST) to the segment it answers; None when no segment matches (not ours, too old, or
-        already final)."""
+        TP-ST) to the segment it answers: one that asked for a report, sent by ``modem`` with
+        that reference from ``iccid`` (the SIM the report reached: TP-MR is a counter on each
+        SIM, so two SIMs of one modem reuse references). None when no segment matches (not
+        ours, too old, or already final)."""
         with self._write() as conn:
             row = conn.execute(
                 "SELECT id, message FROM sms_sent WHERE modem = ? AND reference = ?"
+                " AND (? IS NULL OR iccid = ?) AND report_requested = 1"
                 " AND sent_at >= ? AND status NOT IN ('delivered', 'failed', 'expired')"
                 " ORDER BY sent_at DESC, id DESC LIMIT 1",
-                (modem, reference % 256, now - REPORT_WINDOW_S),
+                (modem, reference % 256, iccid, iccid, now - REPORT_WINDOW_S),
             ).fetchone()
             if row is None:
                 return None

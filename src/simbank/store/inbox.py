@@ -46,10 +46,14 @@ _UNREAD_AMONG = "SELECT id, iccid FROM inbound_sms WHERE acked_at IS NULL AND id
 @dataclass(frozen=True, slots=True)
 class PartStored:
     """What storing one part did: ``sms_id`` of the message it completed (None while the
-    group waits), ``duplicate`` when this part was already kept."""
+    group waits), ``duplicate`` when this part was already kept (same text, same time stamp),
+    ``closed`` a message an earlier group became early."""
 
     sms_id: int | None
     duplicate: bool
+    #: A waiting group this part's message displaced (the sender re-used its reference):
+    #: closed with what had arrived, as at the timeout.
+    closed: int | None = None
 
 
 def _row(r: Any) -> InboundSms:
@@ -147,19 +151,27 @@ class InboxLedger(LedgerCore):
         stored = self._stored_sender(sender)
         key = (iccid, stored, reference, total)
         where = "iccid = ? AND sender = ? AND reference = ? AND total = ?"
+        closed: int | None = None
         with self._write() as conn:
+            same = conn.execute(
+                f"SELECT text, sent_at FROM sms_parts WHERE {where} AND sequence = ?",  # noqa: S608 (constant)
+                (*key, sequence),
+            ).fetchone()
+            if same is not None:
+                if (same[0], same[1]) == (text, sent_at):
+                    return PartStored(None, duplicate=True)  # the same part read again
+                # Another message re-using the reference (senders and short codes do; 8-bit
+                # references wrap): the old group is closed as it stands, the new one starts.
+                closed = self._close_group(conn, key)
             given_up = conn.execute(
                 f"SELECT 1 FROM sms_parts WHERE {where} AND message_id IS NOT NULL LIMIT 1",  # noqa: S608 (constant)
                 key,
             ).fetchone()
-            cursor = conn.execute(
+            conn.execute(
                 "INSERT INTO sms_parts (iccid, sender, reference, total, sequence, text,"
-                " received_at, sent_at, modem, shown_sender) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
+                " received_at, sent_at, modem, shown_sender) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*key, sequence, text, now, sent_at, modem, shown_sender),
             )
-            if cursor.rowcount == 0:
-                return PartStored(None, duplicate=True)
             if given_up is not None:
                 # A part that came after its group was given up: a message of its own (its
                 # siblings are already in the inbox), never dropped.
@@ -167,9 +179,25 @@ class InboxLedger(LedgerCore):
                 return PartStored(self._insert_assembled(conn, key, [row], sequence), False)
             rows = conn.execute(_GROUP_PARTS, key).fetchall()
             if len(rows) < total:
-                return PartStored(None, duplicate=False)
+                return PartStored(None, duplicate=False, closed=closed)
             sms_id = self._insert_assembled(conn, key, rows)
-        return PartStored(sms_id, duplicate=False)
+        return PartStored(sms_id, duplicate=False, closed=closed)
+
+    def _close_group(self, conn: Any, key: tuple[str, str, int, int]) -> int | None:
+        """Make room for a new group under ``key``: parts still waiting become a message with
+        what arrived (as at the timeout; its id is returned), then the group is forgotten."""
+        rows = conn.execute(
+            "SELECT sequence, text, received_at, sent_at, modem, shown_sender FROM sms_parts"
+            " WHERE iccid = ? AND sender = ? AND reference = ? AND total = ?"
+            " AND message_id IS NULL ORDER BY sequence",
+            key,
+        ).fetchall()
+        closed = self._insert_assembled(conn, key, rows) if rows else None
+        conn.execute(
+            "DELETE FROM sms_parts WHERE iccid = ? AND sender = ? AND reference = ? AND total = ?",
+            key,
+        )
+        return closed
 
     def _insert_assembled(
         self,

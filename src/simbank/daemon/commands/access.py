@@ -93,15 +93,24 @@ class ModemAccess:
             raise with_segments(plan_refusal(decision), decision.refusals.values())
         return decision
 
-    def choose(self, action: Action, modem: str | None) -> ModemSupervisor:
-        """The modem for an action (the plan itself is made again under the modem's lock)."""
+    def choose(
+        self, action: Action, modem: str | None, *, needs: str | None = None
+    ) -> ModemSupervisor:
+        """The modem for an action (the plan itself is made again under the modem's lock).
+        ``needs``: a capability the modem must not lack (``pdu_mode`` for a text outside
+        GSM-7): a modem whose probe found it absent is not chosen."""
         if modem is not None:
             sup = self.ready(modem)
             self.plan(modem, action)
             return sup
         now = self.gw.clock.now()
         rot = self.gw.config.rotation
-        ready = [m for m, s in self.gw.supervisors.items() if s.ready]
+        up = [m for m, s in self.gw.supervisors.items() if s.ready]
+        ready = [m for m in up if not (needs and self._lacks(m, needs))]
+        if up and not ready:
+            raise Refused(
+                "validation_error", f"no ready modem has {needs} (probed): this cannot be sent"
+            )
         idle = [m for m in ready if not self.gw.supervisors[m].lock.locked()] or ready
         choice = best_for_gateway(
             [self.gw.modem_view(m, now) for m in idle],
@@ -117,6 +126,10 @@ class ModemAccess:
             refusals = [r for p in choice.plans.values() for r in p.refusals.values()]
             raise with_segments(gateway_refusal(choice), refusals)
         return self.gw.supervisors[choice.modem]
+
+    def _lacks(self, modem_id: str, capability: str) -> bool:
+        driver = self.gw.supervisors[modem_id].driver
+        return driver is not None and driver.capabilities.get(capability) is False
 
     async def prepare(self, sup: ModemSupervisor, action: Action) -> str:
         """Inside the modem lock: plan again (usage may have moved) and switch if needed;

@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from simbank.bank.balance import balance_low, read_balance
+from simbank.bank.sim_state import ussd_refusal
 from simbank.bank.usage import UsageKind
 from simbank.config.policy import PolicyConfig
 from simbank.daemon.commands.access import ModemAccess
@@ -109,7 +110,8 @@ class BalanceService:
         itself, rotation decides what serves next)."""
         now = self.gw.clock.now()
         iccid = sup.iccid
-        if iccid is not None and self.due(iccid, self.gw.policy_of(iccid), now):
+        quiet = iccid is not None and ussd_refusal(iccid, self.gw.sim_state(iccid)) is not None
+        if iccid is not None and not quiet and self.due(iccid, self.gw.policy_of(iccid), now):
             self._tried[iccid] = now
             async with sup.lock:
                 if sup.iccid == iccid and sup.ready:
@@ -156,6 +158,9 @@ class BalanceService:
         iccid = sup.iccid
         if iccid is None:
             raise Refused("no_eligible_sim", f"modem {sup.cfg.id} has no SIM")
+        refusal = ussd_refusal(iccid, gw.sim_state(iccid))
+        if refusal is not None:
+            raise refusal  # a blocked or disabled SIM sends no USSD, not even a balance code
         policy = gw.policy_of(iccid)
         code = policy.balance_ussd
         if code is None:

@@ -34,8 +34,9 @@ class MessageCommands:
         more = len(page) > req.limit
         page = page[: req.limit]
         unread = gw.inbox.unread
+        show = gw.config.compliance.show_sms_sender
         return {
-            "messages": [message_payload(sms) for sms in page],
+            "messages": [message_payload(sms, show_sender=show) for sms in page],
             "next": page[-1].id if more else None,
             "unread": unread.get(req.iccid, 0) if req.iccid else sum(unread.values()),
         }

@@ -20,6 +20,7 @@ from simbank.daemon.commands.booking import booked
 from simbank.daemon.router import booking_key
 from simbank.daemon.runtime import BankRuntime
 from simbank.errors import CommandError, Refused
+from simbank.sms.dcs import Coding
 from simbank.sms.segments import segment
 
 #: Call outcomes that show the SIM works (the detector's good news).
@@ -106,13 +107,27 @@ class TrafficCommands:
         self.access.refuse_if_stopped()
         if gw.dnc.contains_hash(gw.ledger.hasher.hash(number)):
             raise Refused("do_not_call", "the destination is on the do-not-call list")
-        segments = segment(req.text).count
+        split = segment(req.text)
+        segments = split.count
         action = Action(UsageKind.SMS, segments=segments)
-        sup = self.access.choose(action, req.modem)
+        needs = None if split.coding is Coding.GSM7 else "pdu_mode"
+        sup = self.access.choose(action, req.modem, needs=needs)
         await self.access.lock(sup)
         try:
             self.access.refuse_if_stopped()
             iccid = await self.access.prepare(sup, action)
+            driver = sup.driver
+            if (
+                split.coding is not Coding.GSM7
+                and driver is not None
+                and driver.capabilities.get("pdu_mode") is False
+            ):
+                # Refused before anything is booked: a text-only modem cannot send it at all.
+                raise Refused(
+                    "validation_error",
+                    f"modem {sup.cfg.id} has no SMS PDU mode: a text outside GSM-7 cannot be "
+                    "sent from it",
+                )
             report = req.status_report
             if report is None:
                 report = gw.policy_of(iccid).sms_status_report
@@ -144,6 +159,7 @@ class TrafficCommands:
                 now=gw.clock.now(),
                 report_requested=report,
             )
+            gw.deliveries.sent(sup.cfg.id)
         finally:
             sup.lock.release()
         self._after_use(iccid)

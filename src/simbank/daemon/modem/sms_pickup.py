@@ -88,6 +88,8 @@ class SmsPickup:
                 self.tries -= 1
                 log.warning("sms_list_failed", error=str(exc), tries_left=self.tries)
             else:
+                if not self._still(iccid):
+                    return  # a switch began while the listing waited its turn: listed again
                 self.tries = 0
                 if stored:
                     log.info("sms_picked_up", count=len(stored))
@@ -102,9 +104,16 @@ class SmsPickup:
                 log.warning("sms_unreadable", index=index, storage=storage, error=str(exc))
                 self.waiting.pop(0)
                 continue
+            if not self._still(iccid):
+                return  # what was read may be the next SIM's: its listing reads it again
             await self._hand_over(driver, iccid, index, message, storage)
             if self.waiting and self.waiting[0] == head:
                 self.waiting.pop(0)
+
+    def _still(self, iccid: str | None) -> bool:
+        """No switch began (and the card is the same) since ``iccid`` was read: in PDU mode a
+        read waits for ``AT+CMGF=0`` first, and a switch's commands may be queued meanwhile."""
+        return self._steady() and self.sim.iccid == iccid
 
     async def _hand_over(
         self,
