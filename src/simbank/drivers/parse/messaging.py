@@ -59,10 +59,15 @@ def parse_scts(text: str) -> datetime | None:
 
 def parse_cmti(line: str) -> NewSms:
     """``+CMTI: "SM",<index>``."""
-    _prefix, body = body_of(line, ("+CMTI",))
+    return _stored_at(line, "+CMTI")
+
+
+def _stored_at(line: str, prefix: str) -> NewSms:
+    """``<prefix>: <mem>,<index>``: something was stored at ``index`` of ``mem``."""
+    _prefix, body = body_of(line, (prefix,))
     fields = split_fields(body, raw=line)
     if len(fields) < 2:
-        raise ProtocolGarbage("+CMTI needs <mem>,<index>", raw=line)
+        raise ProtocolGarbage(f"{prefix} needs <mem>,<index>", raw=line)
     return NewSms(storage=unquote(fields[0]), index=to_int(fields[1], raw=line, what="<index>"))
 
 
@@ -250,11 +255,7 @@ def text_report(header: str, prefix: str, skip: int) -> DeliveryReport | None:
 
 def parse_cdsi(line: str) -> NewSms:
     """``+CDSI: <mem>,<index>`` (27.005 §3.4.1): a status report was stored, often in "SR"."""
-    _prefix, body = body_of(line, ("+CDSI",))
-    fields = split_fields(body, raw=line)
-    if len(fields) < 2:
-        raise ProtocolGarbage("+CDSI needs <mem>,<index>", raw=line)
-    return NewSms(storage=unquote(fields[0]), index=to_int(fields[1], raw=line, what="<index>"))
+    return _stored_at(line, "+CDSI")
 
 
 def parse_cmgs(line: str) -> int:
