@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -93,7 +94,7 @@ class Usage:
 
 def local_day_bounds(now: float, tz: ZoneInfo) -> tuple[float, float]:
     """Epoch seconds of the start and the end of ``now``'s calendar day in ``tz``."""
-    today = dt.datetime.fromtimestamp(now, tz).date()
+    today = dt.datetime.fromtimestamp(math.floor(now), tz).date()
     start = dt.datetime.combine(today, dt.time(), tz).timestamp()
     end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tz).timestamp()
     return start, end
@@ -108,7 +109,7 @@ def billing_period_bounds(now: float, tz: ZoneInfo, billing_day: int) -> tuple[f
     """
     if not 1 <= billing_day <= 28:
         raise ValueError(f"billing_day {billing_day} is not 1..28")
-    today = dt.datetime.fromtimestamp(now, tz).date()
+    today = dt.datetime.fromtimestamp(math.floor(now), tz).date()
     year, month = today.year, today.month
     if today.day < billing_day:
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
