@@ -1,5 +1,10 @@
 """structlog setup: JSON lines (journald keeps them) or console on a TTY, redaction last.
 
+When stdout is the journal (systemd sets ``JOURNAL_STREAM`` to its device and inode), each
+line starts with its syslog priority, ``<3>`` error, ``<4>`` warning, ``<6>`` info, ``<7>``
+debug (sd-daemon(3)), which journald strips and keeps as the entry's PRIORITY: so
+``journalctl -p warning`` shows the warnings and errors.
+
 Context such as ``gateway``, ``modem`` and ``iccid`` is bound with
 ``structlog.contextvars.bound_contextvars`` by the tasks that own it.
 """
@@ -7,8 +12,9 @@ Context such as ``gateway``, ``modem`` and ``iccid`` is bound with
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -21,6 +27,44 @@ _LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
+
+
+#: syslog priorities (sd-daemon(3) ``SD_*`` prefixes) of structlog's level names.
+PRIORITIES = {
+    "debug": 7,
+    "info": 6,
+    "warning": 4,
+    "warn": 4,
+    "error": 3,
+    "exception": 3,
+    "critical": 2,
+}
+
+
+def writes_to_journal(out: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``out`` is the journal's stream: ``JOURNAL_STREAM`` ("<dev>:<inode>", set by
+    systemd for a service whose stdout goes to journald) names the file ``out`` is."""
+    value = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    dev, _, inode = value.partition(":")
+    if not (dev.isdigit() and inode.isdigit()):
+        return False
+    try:
+        st = os.fstat(out.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (st.st_dev, st.st_ino) == (int(dev), int(inode))
+
+
+def with_priority(renderer: structlog.types.Processor) -> structlog.types.Processor:
+    """``renderer`` whose every line starts with the event's syslog priority (``<4>``)."""
+
+    def render(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+        level = str(event_dict.get("level", method)).lower()
+        line = renderer(logger, method, event_dict)
+        text = line.decode() if isinstance(line, bytes) else str(line)
+        return f"<{PRIORITIES.get(level, 6)}>{text}"
+
+    return render
 
 
 def redact_processor(
@@ -52,6 +96,8 @@ def configure_logging(
         if use_console
         else structlog.processors.JSONRenderer()
     )
+    if writes_to_journal(out):
+        renderer = with_priority(renderer)
     numeric = _LEVELS.get(level, logging.INFO)
     structlog.configure(
         processors=[*shared, renderer],
