@@ -3,15 +3,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SRC := src tests bench fuzz
 
-.PHONY: setup demo test lint typecheck unit soak bench fuzz clean
+.PHONY: setup setup-test demo test lint typecheck unit soak bench fuzz clean
 
 setup:
 	@scripts/bootstrap.sh $(VENV)
 
+setup-test:
+	@scripts/bootstrap.sh $(VENV) test
+
 demo: setup
 	$(BIN)/simbankd demo
 
-lint: setup
+lint: setup-test
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Set up everything `make demo` and `make test` need on a fresh Debian/Ubuntu machine:
-# a Python >= 3.11 virtualenv with simbank and its dev tools, and Debian's mosquitto.
-# Idempotent: a second run only checks. Usage: scripts/bootstrap.sh [VENV_DIR]
+# a Python >= 3.11 virtualenv with simbank and its dev tools, and Debian's mosquitto; with
+# `test`, also Debian's chromium (the dashboard's browser test) and prometheus (its promtool
+# checks the shipped alert rules).
+# Idempotent: a second run only checks. Usage: scripts/bootstrap.sh [VENV_DIR] [test]
 set -euo pipefail
 venv=${1:-.venv}
+purpose=${2:-demo}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
@@ -14,7 +17,7 @@ apt_install() {
     if [ ! -f /tmp/.simbank-apt-updated ]; then
       apt-get update -qq && touch /tmp/.simbank-apt-updated
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   else
     echo "simbank needs: sudo apt-get install -y $*" >&2
     exit 1
@@ -57,4 +60,19 @@ fi
 # 4. mosquitto, for the demo's private broker and the tests.
 if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   apt_install mosquitto
+fi
+
+# 5. For the tests: a browser and promtool. Without root they are only named: the tests that
+# need them skip with the same line as their reason.
+if [ "$purpose" = test ]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if is_root; then
+      apt_install "${missing[@]}"
+    else
+      echo "simbank tests skip the browser/promtool checks; to run them: sudo apt-get install -y ${missing[*]}" >&2
+    fi
+  fi
 fi

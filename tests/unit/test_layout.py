@@ -64,7 +64,13 @@ IO = (
 
 #: the edges of the house: bank/, drivers/, store/ and mqtt/ never import them (the daemon
 #: wires them in)
-EDGES = ("simbank.ctl", "simbank.integrations", "simbank.demo", "simbank.mosquitto")
+EDGES = (
+    "simbank.ctl",
+    "simbank.integrations",
+    "simbank.demo",
+    "simbank.mosquitto",
+    "simbank.web",
+)
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,19 @@ RULES = (
             "simbank.integrations",
             "simbank.simulator",
             "simbank.demo",
+        ),
+    ),
+    Rule(
+        "web-speaks-the-contract",
+        ("simbank.web",),
+        "the dashboard relays the MQTT contract with the user's own login, never the daemon's",
+        forbidden=(
+            "simbank.daemon",
+            "simbank.store",
+            "simbank.integrations",
+            "simbank.simulator",
+            "simbank.demo",
+            "simbank.ctl",
         ),
     ),
     Rule(

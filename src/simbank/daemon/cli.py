@@ -12,6 +12,8 @@ from pathlib import Path
 from simbank import __version__
 from simbank.config.loader import EXIT_CONFIG, load_config
 from simbank.config.models import Config
+from simbank.demo import add_arguments as add_demo_arguments
+from simbank.demo import main as run_demo
 from simbank.errors import ConfigError, SimbankError
 
 
@@ -24,18 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("config", help="path of simbank.toml")
     demo = sub.add_parser("demo", help="simulated modem bank + private mosquitto + daemon")
-    demo.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        help="stop after this many seconds (default: until Ctrl-C)",
-    )
-    demo.add_argument("--workdir", default=None, help="keep ports, logs and state here")
-    demo.add_argument(
-        "--until-online",
-        action="store_true",
-        help="stop as soon as every modem is online with its SIM",
-    )
+    add_demo_arguments(demo)
     return parser
 
 
@@ -109,11 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "run":
             return asyncio.run(_run(args.config))
-        from simbank.demo import run_demo  # noqa: PLC0415
-
-        return asyncio.run(
-            run_demo(duration=args.duration, workdir=args.workdir, until_online=args.until_online)
-        )
+        return run_demo(args)
     except ConfigError as exc:
         return _config_error(exc)
     except SimbankError as exc:
