@@ -48,7 +48,8 @@ def _fake_root(tmp_path: Path) -> Path:
     ``systemd-analyze verify --root`` resolves the unit's dependencies (sysinit.target,
     modprobe@.service …) and its ExecStart=/ExecReload= binaries inside the root, so the
     root gets the host's system units and stand-ins at the unit's binary paths: the venv's
-    simbankd entry point at /usr/bin/simbankd and the host's kill at /bin/kill.
+    simbankd entry point at /opt/simbank/bin/simbankd and the host's kill at /bin/kill
+    (test_install.py checks that a real install puts simbankd at that path).
     """
     root = tmp_path / "root"
     units = root / "usr/lib/systemd/system"

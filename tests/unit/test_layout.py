@@ -70,6 +70,7 @@ EDGES = (
     "simbank.demo",
     "simbank.mosquitto",
     "simbank.web",
+    "simbank.scan",
 )
 
 
@@ -188,6 +189,27 @@ RULES = (
             "simbank.demo",
             "simbank.ctl",
         ),
+    ),
+    Rule(
+        "scan-reads-through-the-drivers",
+        ("simbank.scan",),
+        "simbankd scan probes ports through the drivers, read-only; it knows nothing of the daemon",
+        forbidden=(
+            "simbank.daemon",
+            "simbank.store",
+            "simbank.mqtt",
+            "simbank.integrations",
+            "simbank.simulator",
+            "simbank.demo",
+            "simbank.ctl",
+            "simbank.web",
+        ),
+    ),
+    Rule(
+        "scan-report-is-pure",
+        ("simbank.scan.findings", "simbank.scan.grouping", "simbank.scan.render"),
+        "the scan's findings, grouping and output are pure: data in, text out",
+        forbidden=IO,
     ),
     Rule(
         "integrations-plug-in",

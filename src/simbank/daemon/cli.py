@@ -1,4 +1,5 @@
-"""``simbankd``: run the daemon, check a config file, or run the zero-setup demo."""
+"""``simbankd``: run the daemon, check a config file, scan the serial ports for modems, or run
+the zero-setup demo."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from simbank.config.models import Config
 from simbank.demo import add_arguments as add_demo_arguments
 from simbank.demo import main as run_demo
 from simbank.errors import ConfigError, SimbankError
+from simbank.scan.command import add_arguments as add_scan_arguments
+from simbank.scan.command import main as run_scan
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", required=True, help="path of simbank.toml")
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("config", help="path of simbank.toml")
+    scan = sub.add_parser(
+        "scan",
+        help="probe the serial ports (read-only) and print a [[modems]] block and udev rules",
+    )
+    add_scan_arguments(scan)
     demo = sub.add_parser("demo", help="simulated modem bank + private mosquitto + daemon")
     add_demo_arguments(demo)
     return parser
@@ -100,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "run":
             return asyncio.run(_run(args.config))
+        if args.command == "scan":
+            from simbank.daemon.logs import configure_logging  # noqa: PLC0415
+
+            # stdout is the config block: logs go to stderr, errors only unless asked.
+            configure_logging("error", "console", stream=sys.stderr)
+            return run_scan(args)
         return run_demo(args)
     except ConfigError as exc:
         return _config_error(exc)
