@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,24 @@ async def _get(port: int, path: str) -> tuple[int, str]:
     await writer.wait_closed()
     head, _, body = data.decode().partition("\r\n\r\n")
     return int(head.split()[1]), body
+
+
+async def _lint(exposition: str) -> None:
+    """``promtool check metrics`` on the daemon's own /metrics (skipped without promtool)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return  # tests/integration/test_promtool.py says how to install it
+    proc = await asyncio.create_subprocess_exec(
+        promtool,
+        "check",
+        "metrics",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(exposition.encode()), 60)
+    assert proc.returncode == 0, out.decode()
+    assert out.decode().strip() == ""
 
 
 async def test_metrics_and_discovery_follow_the_gateway(
@@ -70,7 +89,21 @@ async def test_metrics_and_discovery_follow_the_gateway(
             if line.startswith('simbank_at_command_seconds_count{modem="m1"}')
         )
         assert float(count.split()[-1]) > 10
-        assert f'simbank_sim_usage{{iccid="{call["data"]["iccid"]}",kind="calls_hour"}} 1.0' in body
+        iccid = call["data"]["iccid"]
+        assert f'simbank_sim_calls{{iccid="{iccid}",window="hour"}} 1.0' in body
+        sim_state = rig.daemon.board.sims[iccid].state  # resting: the call used its quota
+        assert f'simbank_sim_state{{iccid="{iccid}",state="{sim_state}"}} 1.0' in body
+        outcome = call["data"]["outcome"]
+        assert f'simbank_calls_total{{modem="m1",outcome="{outcome}"}} 1.0' in body
+        answered = "1.0" if outcome == "completed" else "0.0"
+        assert f'simbank_call_duration_seconds_count{{modem="m1"}} {answered}' in body
+        assert 'simbank_modem_registration{modem="m1",state="home"} 1.0' in body
+        assert 'simbank_modem_signal_dbm{modem="m1"}' in body
+        assert "simbank_circuit_open 0.0" in body
+        assert 'simbank_build_info{version="' in body
+        assert "process_resident_memory_bytes" in body
+        assert "_created" not in body
+        await _lint(body)
         # The dialled number, in any form (a bare "555" can occur inside a timestamp).
         assert "5550100031" not in body
         assert (await _get(port, "/other"))[0] == 404
@@ -79,6 +112,6 @@ async def test_metrics_and_discovery_follow_the_gateway(
         watcher._filter = f"{prefix}/#"  # the discovery tree, not a gateway's
         await watcher.run(until_quiet_s=0.5)
         configs = {t: v for t, v in watcher.state.items() if t.endswith("/config")}
-        buttons = [v for t, v in configs.items() if "/button/" in t]
+        buttons = [v for t, v in configs.items() if "/button/simbank_gw1/m1_" in t]
         assert {json.loads(b["payload_press"])["modem"] for b in buttons} == {"m1"}
         assert any(v.get("device", {}).get("model") == "ME909s-120" for v in configs.values())

@@ -1,4 +1,5 @@
-"""Home Assistant discovery payloads: topics, keys, stable ids, availability, buttons."""
+"""Home Assistant discovery payloads: topics, keys, stable ids, devices, state classes, buttons,
+and the templates rendered (by Jinja, as Home Assistant does) against real retained payloads."""
 
 from __future__ import annotations
 
@@ -6,41 +7,41 @@ import json
 import re
 from typing import Any
 
+import aiomqtt
 import pytest
 
-from simbank.contract import COMMANDS, ModemState, Topics
+from simbank.contract import (
+    COMMANDS,
+    ModemState,
+    SimState,
+    Topics,
+    Usage,
+)
 from simbank.integrations.homeassistant import (
     BIRTH_TOPIC,
+    ModemDevice,
+    SimDevice,
     birth_topic,
     discovery_messages,
     is_birth,
+    is_own_config,
     modem_identifier,
+    own_configs,
+    sim_identifier,
 )
 from simbank.mqtt import Inbound
 
-ICCID = "8986001234567890123"
+ICCID = "89990100000000016013"
+OTHER = "89990100000000016021"
 TOPIC = re.compile(
     r"^(?P<prefix>[^/]+)/(?P<component>sensor|binary_sensor|button)/simbank_gw1/"
     r"(?P<object_id>[A-Za-z0-9_-]+)/config$"
 )
-
-
-def _modem(**changes: Any) -> ModemState:
-    data: dict[str, Any] = {
-        "id": "m1",
-        "port": "/dev/ttyUSB2",
-        "state": "ready",
-        "model": "EC25",
-        "manufacturer": "Quectel",
-        "iccid": ICCID,
-        "active_slot": 1,
-    }
-    data.update(changes)
-    return ModemState.model_validate(data)
+M1 = ModemDevice("m1", "EC25", "Quectel")
 
 
 def _configs(messages: list[tuple[str, bytes]]) -> dict[str, dict[str, Any]]:
-    """object_id → decoded config."""
+    """object_id → decoded config (with its platform as ``_component``)."""
     out: dict[str, dict[str, Any]] = {}
     for topic, payload in messages:
         match = TOPIC.match(topic)
@@ -52,21 +53,60 @@ def _configs(messages: list[tuple[str, bytes]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _all(month: bool = False) -> dict[str, dict[str, Any]]:
+    sims = [SimDevice(ICCID, month=month), SimDevice(OTHER)]
+    return _configs(discovery_messages("simbank", "gw1", [M1, ModemDevice("m2")], sims))
+
+
+def _modem(**changes: Any) -> ModemState:
+    data: dict[str, Any] = {
+        "id": "m1",
+        "port": "/dev/ttyUSB2",
+        "state": "ready",
+        "model": "EC25",
+        "manufacturer": "Quectel",
+        "iccid": ICCID,
+        "active_slot": 1,
+        "registration": {"state": "registered_home", "operator": "Test PLMN"},
+        "signal": {"rssi_dbm": -73, "quality": 20},
+    }
+    data.update(changes)
+    return ModemState.model_validate(data)
+
+
+def _sim(**changes: Any) -> SimState:
+    data: dict[str, Any] = {
+        "iccid": ICCID,
+        "modem": "m1",
+        "slot": 1,
+        "state": "active",
+        "usage": Usage(calls_hour=2, calls_day=7, call_seconds_day=431, sms_day=1),
+    }
+    data.update(changes)
+    return SimState.model_validate(data)
+
+
 def test_topics_and_required_keys() -> None:
-    messages = discovery_messages("simbank", "gw1", [_modem(), ("m2", None, None)])
+    messages = discovery_messages(
+        "simbank", "gw1", [M1, ModemDevice("m2")], [SimDevice(ICCID, month=True)]
+    )
     configs = _configs(messages)
     assert len(configs) == len(messages)  # no topic twice
     assert {t.split("/")[0] for t, _ in messages} == {"homeassistant"}
-    expected = {"state", "registration", "operator", "signal", "iccid", "calls_hour", "calls_day"}
+    sensors = {k for k, c in configs.items() if c["_component"] == "sensor"}
+    buttons = {k for k, c in configs.items() if c["_component"] == "button"}
     for modem in ("m1", "m2"):
-        assert {f"{modem}_{k}" for k in expected} <= {
-            k for k, c in configs.items() if c["_component"] == "sensor"
-        }
-        assert {f"{modem}_rotate", f"{modem}_reset"} <= {
-            k for k, c in configs.items() if c["_component"] == "button"
-        }
+        keys = ("state", "registration", "operator", "signal", "iccid", "slot")
+        assert {f"{modem}_{k}" for k in keys} <= sensors
+        assert {f"{modem}_rotate", f"{modem}_reset"} <= buttons
+    sim = f"sim_{ICCID}"
+    usage = ("calls_hour", "calls_day", "call_seconds_day", "sms_day", "calls_month")
+    assert {f"{sim}_{k}" for k in ("state", "block_reason", "sms_unread", *usage)} <= sensors
+    assert f"{sim}_quarantined" in configs
+    assert {f"{sim}_release", f"{sim}_disable", f"{sim}_enable"} <= buttons
+    assert {"traffic_pause", "traffic_resume"} <= buttons
     for object_id, config in configs.items():
-        assert config["unique_id"], object_id
+        assert config["unique_id"] == f"simbank_gw1_{object_id}"
         assert config["name"]
         assert config["has_entity_name"] is True
         assert config["device"]["identifiers"]
@@ -79,16 +119,20 @@ def test_topics_and_required_keys() -> None:
             assert config["retain"] is False
 
 
-def test_modem_device_and_gateway_device() -> None:
-    configs = _configs(discovery_messages("simbank", "gw1", [_modem()]))
-    device = configs["m1_signal"]["device"]
-    assert device == {
+def test_devices_gateway_modem_and_sim() -> None:
+    configs = _all()
+    assert configs["m1_signal"]["device"] == {
         "identifiers": ["simbank_gw1_m1"],
         "name": "simbank gw1 m1",
         "manufacturer": "Quectel",
         "model": "EC25",
         "via_device": "simbank_gw1",
     }
+    assert configs["m2_signal"]["device"]["model"] == "AT modem"  # not probed yet
+    sim = configs[f"sim_{ICCID}_state"]["device"]
+    assert sim["identifiers"] == [sim_identifier("gw1", ICCID)]
+    # Under the gateway, not the modem: a SIM moved to another modem keeps its device.
+    assert sim["via_device"] == "simbank_gw1"
     bridge = configs["bridge"]
     assert bridge["_component"] == "binary_sensor"
     assert bridge["device"]["identifiers"] == ["simbank_gw1"]  # what via_device points at
@@ -99,102 +143,137 @@ def test_modem_device_and_gateway_device() -> None:
 
 
 def test_unique_ids_are_stable_and_unique() -> None:
-    first = discovery_messages("simbank", "gw1", [_modem(), ("m2", None, None)])
+    first = discovery_messages("simbank", "gw1", [M1], [SimDevice(ICCID)])
     ids = [json.loads(p)["unique_id"] for _, p in first]
     assert len(set(ids)) == len(ids)
-    assert "simbank_gw1_m1_signal" in ids
-    # Another state, signal, registration or timestamp: the same bytes (nothing re-published).
-    moved = _modem(state="switching", signal={"rssi_dbm": -71, "quality": 60}, active_slot=2)
-    again = discovery_messages("simbank", "gw1", [moved, ("m2", None, None)])
+    assert "simbank_gw1_m1_signal" in ids  # as before per-SIM entities came
+    # Another state, signal, registration, SIM or timestamp: the same bytes.
+    moved = _modem(state="switching", signal={"rssi_dbm": -71}, active_slot=2, iccid=OTHER)
+    used = _sim(usage=Usage(calls_day=9), state="resting", reason="calls_per_day")
+    again = discovery_messages("simbank", "gw1", [ModemDevice.of(moved)], [SimDevice.of(used)])
     assert again == first
-    # Another gateway: other ids, nothing shared.
-    other = discovery_messages("simbank", "gw2", [_modem()])
+    other = discovery_messages("simbank", "gw2", [M1], [SimDevice(ICCID)])
     assert not {json.loads(p)["unique_id"] for _, p in other} & set(ids)
 
 
-def test_usage_sensors_follow_the_active_sim() -> None:
-    configs = _configs(discovery_messages("simbank", "gw1", [_modem()]))
-    for key in ("calls_hour", "calls_day"):
+def test_modem_entities_show_only_the_modem() -> None:
+    """Usage lives on the SIM's device: a modem's sensors never switch to another card."""
+    configs = _all()
+    modem_keys = {k.removeprefix("m1_") for k in configs if k.startswith("m1_")}
+    assert modem_keys == {
+        "state",
+        "registration",
+        "operator",
+        "signal",
+        "iccid",
+        "slot",
+        "rotate",
+        "reset",
+    }
+    for key in modem_keys:
         config = configs[f"m1_{key}"]
-        assert config["state_topic"] == Topics("simbank", "gw1").sim(ICCID)
-        assert config["value_template"] == f"{{{{ value_json.usage.{key} }}}}"
-        assert config["state_class"] == "measurement"
-    rotated = _configs(discovery_messages("simbank", "gw1", [_modem(iccid="89860099999999999999")]))
-    assert rotated["m1_calls_hour"]["state_topic"] == "simbank/gw1/sim/89860099999999999999"
-    assert rotated["m1_signal"] == configs["m1_signal"]  # the rest stays as it was
-    empty = _configs(discovery_messages("simbank", "gw1", [_modem(iccid=None)]))
-    assert empty["m1_calls_day"]["state_topic"] == "simbank/gw1/modem/m1"
-    assert empty["m1_calls_day"]["value_template"] == "{{ None }}"
+        assert config.get("state_topic", "simbank/gw1/modem/m1") == "simbank/gw1/modem/m1"
 
 
-def test_sensor_templates_read_the_retained_modem_payload() -> None:
-    configs = _configs(discovery_messages("simbank", "gw1", [_modem()]))
-    signal = configs["m1_signal"]
-    assert signal["device_class"] == "signal_strength"
-    assert signal["unit_of_measurement"] == "dBm"
-    assert signal["value_template"] == "{{ value_json.signal.rssi_dbm }}"
-    assert configs["m1_registration"]["value_template"] == "{{ value_json.registration.state }}"
-    assert configs["m1_operator"]["value_template"] == "{{ value_json.registration.operator }}"
-    assert configs["m1_iccid"]["value_template"] == "{{ value_json.iccid }}"
-    state = configs["m1_state"]
-    assert state["device_class"] == "enum"
-    assert "ready" in state["options"]
-    assert "unresponsive" in state["options"]
-    # Every field a template names exists in the retained payload.
-    payload = json.loads(_modem().to_json())
-    assert payload["signal"].keys() >= {"rssi_dbm"}
-    assert payload["registration"].keys() >= {"state", "operator"}
-    assert "iccid" in payload
+@pytest.mark.parametrize(
+    ("key", "state_class", "unit", "device_class"),
+    [
+        ("calls_hour", "measurement", "calls", None),  # a rolling hour: it falls
+        ("calls_day", "total_increasing", "calls", None),  # back to 0 at midnight
+        ("call_seconds_day", "measurement", "s", "duration"),  # reservation, then real
+        ("sms_day", "total_increasing", "SMS", None),
+        ("calls_month", "total_increasing", "calls", None),
+        ("call_seconds_month", "measurement", "s", "duration"),
+        ("sms_month", "total_increasing", "SMS", None),
+        ("sms_unread", "measurement", None, None),
+    ],
+)
+def test_sim_usage_sensors(
+    key: str, state_class: str, unit: str | None, device_class: str | None
+) -> None:
+    config = _all(month=True)[f"sim_{ICCID}_{key}"]
+    assert config["state_topic"] == Topics("simbank", "gw1").sim(ICCID)
+    assert config["state_class"] == state_class
+    assert config.get("unit_of_measurement") == unit
+    assert config.get("device_class") == device_class
+
+
+def test_month_sensors_only_when_the_policy_counts_a_month() -> None:
+    configs = _all(month=False)
+    assert not any(k.startswith(f"sim_{ICCID}_") and "month" in k for k in configs)
+    assert SimDevice.of(_sim()).month is False
+    monthly = _sim(usage=Usage(calls_month=3, call_seconds_month=100, sms_month=0))
+    assert SimDevice.of(monthly) == SimDevice(ICCID, month=True)
 
 
 def test_availability_needs_the_daemon_and_a_ready_modem() -> None:
-    configs = _configs(discovery_messages("simbank", "gw1", [_modem()]))
-    for key in ("registration", "operator", "signal", "iccid", "calls_hour", "rotate"):
+    configs = _all()
+    for key in ("registration", "operator", "signal", "iccid", "slot", "rotate"):
         config = configs[f"m1_{key}"]
         assert config["availability_mode"] == "all"
         bridge, modem = config["availability"]
         assert bridge["topic"] == "simbank/gw1/bridge/state"
         assert bridge["value_template"] == "{{ value_json.state }}"
         assert modem["topic"] == "simbank/gw1/modem/m1"
-        assert "value_json.state == 'ready'" in modem["value_template"]
         for entry in (bridge, modem):
             assert entry["payload_available"] == "online"
             assert entry["payload_not_available"] == "offline"
-    # The reset button and the modem state stay usable while the modem is not ready.
-    for key in ("reset", "state"):
-        (only,) = configs[f"m1_{key}"]["availability"]
+    # The reset button, the modem's state and every SIM sensor need the daemon only.
+    for key in ("m1_reset", "m1_state", f"sim_{ICCID}_state", f"sim_{ICCID}_calls_day"):
+        (only,) = configs[key]["availability"]
         assert only["topic"] == "simbank/gw1/bridge/state"
 
 
-@pytest.mark.parametrize(("key", "command"), [("rotate", "sim/rotate"), ("reset", "modem/reset")])
-def test_buttons_send_requests_the_daemon_accepts(key: str, command: str) -> None:
-    configs = _configs(discovery_messages("simbank", "gw1", [_modem(id="modem_2")]))
-    button = configs[f"modem_2_{key}"]
-    assert button["command_topic"] == f"simbank/gw1/bridge/request/{command}"
-    assert json.loads(button["payload_press"]) == {"modem": "modem_2"}
+def _buttons() -> list[tuple[str, dict[str, Any]]]:
+    return [(k, c) for k, c in _all().items() if c["_component"] == "button"]
+
+
+@pytest.mark.parametrize(("key", "button"), _buttons(), ids=[k for k, _ in _buttons()])
+def test_every_button_sends_a_request_the_daemon_accepts(key: str, button: dict[str, Any]) -> None:
+    command = button["command_topic"].removeprefix("simbank/gw1/bridge/request/")
     request = COMMANDS[command].model_validate_json(button["payload_press"])
     assert request.transaction is None
-    assert getattr(request, "modem") == "modem_2"  # noqa: B009 - the base model has no modem
+    fields = request.model_dump(exclude={"transaction"})
+    if key.startswith("m1_"):
+        assert fields == {"modem": "m1"}
+    elif key.startswith(f"sim_{ICCID}_"):
+        assert fields["iccid"] == ICCID
 
 
 def test_custom_prefix_and_base() -> None:
-    messages = discovery_messages("acme", "gw1", [("m1", "SIM7600", "SIMCOM")], prefix="ha_test")
+    modem = ModemDevice("m1", "SIM7600", "SIMCOM")
+    messages = discovery_messages("acme", "gw1", [modem], [SimDevice(ICCID)], prefix="ha_test")
     assert all(t.startswith("ha_test/") for t, _ in messages)
     configs = _configs(messages)
     assert configs["m1_signal"]["state_topic"] == "acme/gw1/modem/m1"
     assert configs["m1_signal"]["device"]["model"] == "SIM7600"
     assert configs["m1_rotate"]["command_topic"] == "acme/gw1/bridge/request/sim/rotate"
+    assert configs[f"sim_{ICCID}_state"]["state_topic"] == f"acme/gw1/sim/{ICCID}"
 
 
 def test_unusable_ids_are_refused() -> None:
     with pytest.raises(ValueError, match="modem"):
-        discovery_messages("simbank", "gw1", [("m/1", None, None)])
+        discovery_messages("simbank", "gw1", [ModemDevice("m/1")])
     with pytest.raises(ValueError, match="gateway"):
         discovery_messages("simbank", "gw 1", [])
+    with pytest.raises(ValueError, match="SIM"):
+        discovery_messages("simbank", "gw1", [], [SimDevice("8999+")])
 
 
-def test_identifiers() -> None:
+def test_identifiers_and_own_topics() -> None:
     assert modem_identifier("gw1", "m1") == "simbank_gw1_m1"
+    assert sim_identifier("gw1", ICCID) == f"simbank_gw1_sim_{ICCID}"
+    subscription = own_configs("homeassistant", "gw1")
+    for topic, _ in discovery_messages("simbank", "gw1", [M1], [SimDevice(ICCID)]):
+        assert aiomqtt.Topic(topic).matches(subscription)
+        assert is_own_config(topic, "homeassistant", "gw1")
+        assert not is_own_config(topic, "homeassistant", "gw2")
+        assert not is_own_config(topic, "ha", "gw1")
+    # Another gateway whose id starts like ours is another node.
+    assert not aiomqtt.Topic("homeassistant/sensor/simbank_gw10/x/config").matches(subscription)
+    assert not is_own_config("homeassistant/sensor/simbank_gw1/x/y/config", "homeassistant", "gw1")
+    assert not is_own_config("homeassistant/light/simbank_gw1/x/config", "homeassistant", "gw1")
+    assert is_own_config("ha/x/sensor/simbank_gw1/m1_state/config", "ha/x", "gw1")
 
 
 def test_birth_message() -> None:

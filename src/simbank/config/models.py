@@ -262,11 +262,19 @@ class MetricsConfig(_Section):
 
 
 class HomeAssistantConfig(_Section):
-    """Optional Home Assistant MQTT discovery: one device per modem."""
+    """Optional Home Assistant MQTT discovery: the gateway, its modems and SIMs as devices."""
 
-    enabled: bool = Field(default=False, description="Publish discovery messages.")
+    enabled: bool = Field(
+        default=False,
+        description="Publish discovery configs (retained) and clear the ones no longer current.",
+    )
     prefix: str = Field(
-        default="homeassistant", min_length=1, description="Home Assistant's discovery prefix."
+        default="homeassistant",
+        min_length=1,
+        description=(
+            "Home Assistant's discovery prefix; the shipped broker ACL "
+            "(config/mosquitto/acl) grants 'homeassistant'."
+        ),
     )
 
 

@@ -19,7 +19,7 @@ from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.daemon.router import RequestRouter
 from simbank.daemon.runtime import BankRuntime
 from simbank.errors import ConfigError
-from simbank.integrations.homeassistant import DiscoveryPublisher, birth_topic, is_birth
+from simbank.integrations.homeassistant import DiscoveryPublisher, birth_topic, own_configs
 from simbank.integrations.metrics import Metrics, MetricsServer, serve
 from simbank.integrations.systemd import Notifier, WatchdogPinger, summary_line
 from simbank.mqtt import Inbound, MqttBridge
@@ -53,7 +53,8 @@ class Daemon:
         ha = config.homeassistant
         subscriptions = [f"{self.topics.request_prefix}#"]
         if ha.enabled:
-            subscriptions.append(birth_topic(ha.prefix))
+            # HA's birth, and our own node's configs (to clear those left by earlier runs).
+            subscriptions += [birth_topic(ha.prefix), own_configs(ha.prefix, config.gateway.id)]
         self.bridge = MqttBridge(
             config.mqtt,
             self.topics,
@@ -66,13 +67,22 @@ class Daemon:
         self.metrics: Metrics | None = None
         if config.metrics.enabled:
             self.metrics = Metrics()
-            self.metrics.mqtt_connected.set_function(lambda: float(self.bridge.connected))
             self.metrics.watch_mqtt(self.bridge.stats)
             self.board.watchers.append(self.metrics)
         self.discovery: DiscoveryPublisher | None = None
         if ha.enabled:
             self.discovery = DiscoveryPublisher(
-                self.bridge, config.mqtt.base_topic, config.gateway.id, ha.prefix
+                self.bridge,
+                config.mqtt.base_topic,
+                config.gateway.id,
+                ha.prefix,
+                modems=[m.id for m in config.modems],
+                # Every slot of every modem read back: a SIM not seen by then is gone.
+                settled=lambda: all(
+                    (modem_id, slot) in self.runtime.slots
+                    for modem_id, sup in self.supervisors.items()
+                    for slot in range(1, sup.usable_slots + 1)
+                ),
             )
             self.board.watchers.append(self.discovery)
         self.clock = clock
@@ -105,6 +115,12 @@ class Daemon:
         )
         if self.metrics is not None:
             self.router.on_response = self.metrics.observe_request
+            handlers.traffic.on_call = self.metrics.observe_call
+            self.metrics.watch_gateway(
+                mqtt_connected=lambda: self.bridge.connected,
+                circuit_open=lambda: self.runtime.circuit.is_open,
+                traffic_paused=lambda: self.runtime.paused_reason is not None,
+            )
         for iccid in self.runtime.sims:
             self.runtime.publish_sim(iccid)
 
@@ -139,9 +155,8 @@ class Daemon:
     async def _on_request(self, inbound: Inbound) -> None:
         if inbound.topic.startswith(self.topics.request_prefix):
             await self.router.submit(inbound)
-        elif self.discovery is not None and is_birth(inbound, self.discovery.prefix):
-            log.info("homeassistant_online_resending_discovery")
-            self.discovery.resend()
+        elif self.discovery is not None and self.discovery.wants(inbound):
+            self.discovery.receive(inbound)
 
     def _summary(self) -> str:
         return summary_line(

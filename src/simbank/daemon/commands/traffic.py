@@ -16,7 +16,7 @@ from simbank.bank.sim_state import announces_quota_exhausted, is_resting, ussd_r
 from simbank.bank.usage import UsageKind, local_day_bounds
 from simbank.contract import CallRequest, Request, SmsRequest, UssdRequest
 from simbank.daemon.commands.access import ModemAccess
-from simbank.daemon.commands.booking import booked
+from simbank.daemon.commands.booking import Booking, booked
 from simbank.daemon.router import booking_key
 from simbank.daemon.runtime import BankRuntime
 from simbank.errors import CommandError, Refused
@@ -35,6 +35,9 @@ class TrafficCommands:
         self.access = access
         #: Called after every call (the balance check due after N calls listens).
         self.after_call: Callable[[], None] = lambda: None
+        #: Called once per booked call, however it ended, with (modem, outcome, duration_s,
+        #: cause): ``unknown`` when the act raised (the metrics listen).
+        self.on_call: Callable[[str, str, int, int | None], None] | None = None
 
     async def call(self, req: Request) -> dict[str, Any]:
         assert isinstance(req, CallRequest)
@@ -61,10 +64,11 @@ class TrafficCommands:
 
         sup = self.access.choose(action(), req.modem)
         await self.access.lock(sup)
+        booking: Booking | None = None
+        cause = None
         try:
             self.access.refuse_if_stopped()
             iccid = await self.access.prepare(sup, action())
-            cause = None
             async with booked(
                 gw,
                 iccid,
@@ -79,6 +83,9 @@ class TrafficCommands:
                 cause = result.cause
         finally:
             sup.lock.release()
+            if booking is not None and self.on_call is not None:
+                code = cause.code if cause else None
+                self.on_call(sup.cfg.id, booking.outcome, booking.duration_s, code)
         now = gw.clock.now()
         if booking.outcome == "failed" and cause is not None:
             gw.apply(

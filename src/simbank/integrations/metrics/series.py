@@ -1,28 +1,28 @@
 """Every simbank series in one :class:`Metrics`: what the daemon believes, as numbers.
 
 The daemon feeds it through a few typed calls (the StatusBoard's modem and SIM states, its
-events, each AT command's latency, each request's outcome); ``endpoint`` serves it.
+events, each AT command's latency, each call's outcome, each request's outcome) and a few
+callables read at scrape time (MQTT connection, circuit breaker); ``endpoint`` serves it.
 
-Labels carry modem ids and ICCIDs, never phone numbers: every label value goes through
-:func:`safe_label`, which masks anything that looks like one. Label values that come from the
-outside world (request commands, statuses) are bounded to known names so a stranger cannot
-grow the series count.
+One unit per metric: counts and seconds never share a name (``simbank_sim_calls`` and
+``simbank_sim_call_time_seconds``, each with a ``window`` label). Labels carry modem ids and
+ICCIDs, never phone numbers (:func:`~.labels.safe_label`); label values from the outside
+world are bounded to known names. No ``_created`` series (:class:`~.collectors.WithoutCreated`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import re
 from collections import Counter as Tally
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Final, get_args
 
-import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 
+from simbank import __version__
 from simbank.contract import (
     COMMANDS,
     ERROR_CODES,
@@ -31,8 +31,17 @@ from simbank.contract import (
     SimState,
     SimStateName,
 )
-
-log = structlog.get_logger(__name__)
+from simbank.integrations.metrics.collectors import MqttCollector, WithoutCreated
+from simbank.integrations.metrics.labels import (
+    BLOCK_REASONS,
+    CALL_OUTCOMES,
+    OTHER,
+    QUOTAS,
+    REGISTRATION_STATES,
+    name_label,
+    registration_label,
+    safe_label,
+)
 
 AT_BUCKETS: Final = (
     0.001,
@@ -53,88 +62,164 @@ AT_BUCKETS: Final = (
 )
 """AT round trips: a plain ``AT`` answers in ~1 ms; ``AT+COPS=?`` may take 40 s or more."""
 
-USAGE_KINDS: Final = (
-    "calls_hour",
-    "calls_day",
-    "call_seconds_day",
-    "sms_day",
-    # The billing month: counted (and shown) only when the SIM's policy sets a monthly limit.
-    "calls_month",
-    "call_seconds_month",
-    "sms_month",
+CALL_BUCKETS: Final = (
+    5.0,
+    10.0,
+    20.0,
+    30.0,
+    45.0,
+    60.0,
+    90.0,
+    120.0,
+    180.0,
+    300.0,
+    600.0,
+    900.0,
+    1200.0,
+    1800.0,
+    2700.0,
+    3600.0,
 )
-_LIMIT_KINDS: Final = {
-    "calls_per_hour": "calls_hour",
-    "calls_per_day": "calls_day",
-    "call_seconds_per_day": "call_seconds_day",
-    "sms_per_day": "sms_day",
-    "calls_per_month": "calls_month",
-    "call_seconds_per_month": "call_seconds_month",
-    "sms_per_month": "sms_month",
-}
-BLOCK_REASONS: Final = (
-    "registration_denied",
-    "reject_cause",
-    "stuck_searching",
-    "calls_barred",
-    "sim_blocked",
-)
-MASKED: Final = "masked"
-OTHER: Final = "other"
+"""Answered calls' talk time: a few seconds to the hour ``max_call_duration_s`` allows."""
 
 _MODEM_STATES: tuple[str, ...] = get_args(ModemStateName)
 _SIM_STATES: tuple[str, ...] = get_args(SimStateName)
 _UP_STATES = frozenset({"ready", "switching"})
 _REQUEST_STATUSES = frozenset({"ok", *ERROR_CODES})
-_ICCID = re.compile(r"89\d{16,20}[0-9Ff]?")
-_PHONE_LIKE = re.compile(r"(?<!\d)\+?\d{7,15}(?!\d)")
-_NAME = re.compile(r"[a-z0-9_]{1,64}")
-
-
-@functools.lru_cache(maxsize=4096)
-def safe_label(value: str) -> str:
-    """``value`` unless it holds something that looks like a phone number (a run of 7-15
-    digits, optionally after ``+``) and is not an ICCID (18-22 digits starting ``89``);
-    then :data:`MASKED` (logged once per value, without the value)."""
-    if _ICCID.fullmatch(value):
-        return value
-    if _PHONE_LIKE.search(value):
-        log.warning("metrics_label_masked", length=len(value))
-        return MASKED
-    return value
-
-
-def _name_label(value: str) -> str:
-    """A snake_case name from an event (a block reason); anything else is :data:`OTHER`."""
-    return value if _NAME.fullmatch(value) else OTHER
 
 
 class Metrics:
     """Every simbank series, in a registry of its own (never the process-global one)."""
 
-    def __init__(self) -> None:
+    def __init__(self, version: str = __version__) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.modems = Gauge("simbank_modems", "Modems by state", ["state"], registry=r)
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        build = Gauge(
+            "simbank_build_info", "Always 1: the running simbank version", ["version"], registry=r
+        )
+        build.labels(version=version).set(1)
+        # -- modems --
+        self.modems = Gauge("simbank_modems", "Modems in each state", ["state"], registry=r)
         self.modem_up = Gauge(
             "simbank_modem_up",
-            "1 while the modem answers AT (ready or switching)",
+            "1 while the modem answers AT (ready or switching), else 0",
             ["modem"],
             registry=r,
         )
-        self.sims = Gauge("simbank_sims", "SIMs by state", ["state"], registry=r)
-        self.sim_usage = Gauge(
-            "simbank_sim_usage", "SIM usage in the current windows", ["iccid", "kind"], registry=r
-        )
-        self.sim_limit = Gauge(
-            "simbank_sim_limit",
-            "The SIM policy's limit per usage kind",
-            ["iccid", "kind"],
+        self.modem_state = Gauge(
+            "simbank_modem_state",
+            "1 for the modem's current state, 0 for the others",
+            ["modem", "state"],
             registry=r,
         )
+        self.modem_signal = Gauge(
+            "simbank_modem_signal_dbm",
+            "Received signal strength (RSSI) in dBm at the last poll (absent: modem not up or "
+            "no reading)",
+            ["modem"],
+            registry=r,
+        )
+        self.modem_quality = Gauge(
+            "simbank_modem_signal_quality_ratio",
+            "Signal quality from 0 to 1 at the last poll (absent: modem not up or no reading)",
+            ["modem"],
+            registry=r,
+        )
+        self.modem_registration = Gauge(
+            "simbank_modem_registration",
+            "1 for the modem's network registration state, 0 for the others",
+            ["modem", "state"],
+            registry=r,
+        )
+        # -- SIMs --
+        self.sims = Gauge("simbank_sims", "SIMs in each state", ["state"], registry=r)
+        self.sim_state = Gauge(
+            "simbank_sim_state",
+            "1 for the SIM's current state, 0 for the others",
+            ["iccid", "state"],
+            registry=r,
+        )
+        self.sim_calls = Gauge(
+            "simbank_sim_calls",
+            "Calls the SIM made in the current window (hour, day, billing month)",
+            ["iccid", "window"],
+            registry=r,
+        )
+        self.sim_calls_limit = Gauge(
+            "simbank_sim_calls_limit",
+            "The SIM policy's limit on calls per window (absent: no limit)",
+            ["iccid", "window"],
+            registry=r,
+        )
+        self.sim_call_time = Gauge(
+            "simbank_sim_call_time_seconds",
+            "Call time charged to the SIM in the current window (day, billing month), seconds",
+            ["iccid", "window"],
+            registry=r,
+        )
+        self.sim_call_time_limit = Gauge(
+            "simbank_sim_call_time_limit_seconds",
+            "The SIM policy's limit on call time per window, seconds (absent: no limit)",
+            ["iccid", "window"],
+            registry=r,
+        )
+        self.sim_sms = Gauge(
+            "simbank_sim_sms",
+            "SMS the SIM sent in the current window (day, billing month)",
+            ["iccid", "window"],
+            registry=r,
+        )
+        self.sim_sms_limit = Gauge(
+            "simbank_sim_sms_limit",
+            "The SIM policy's limit on SMS per window (absent: no limit)",
+            ["iccid", "window"],
+            registry=r,
+        )
+        self.sim_sms_unread = Gauge(
+            "simbank_sim_sms_unread",
+            "Received SMS not yet acknowledged (sms/ack), per SIM",
+            ["iccid"],
+            registry=r,
+        )
+        self.sim_balance = Gauge(
+            "simbank_sim_balance",
+            "The SIM's prepaid balance at its last check, in its own currency (absent: never read)",
+            ["iccid"],
+            registry=r,
+        )
+        # -- traffic --
+        self.calls = Counter(
+            "simbank_calls",
+            "Calls dialled, by modem and outcome (completed, busy, no_answer, failed, unknown)",
+            ["modem", "outcome"],
+            registry=r,
+        )
+        self.call_duration = Histogram(
+            "simbank_call_duration_seconds",
+            "Talk time of completed (answered) calls, seconds",
+            ["modem"],
+            buckets=CALL_BUCKETS,
+            registry=r,
+        )
+        self.call_failures = Counter(
+            "simbank_call_failures",
+            "Failed calls by the network's release cause (3GPP 24.008 number, or none)",
+            ["cause"],
+            registry=r,
+        )
+        self.sms_delivery = Counter(
+            "simbank_sms_delivery",
+            "Sent SMS settled by their delivery reports, by outcome (delivered, failed)",
+            ["outcome"],
+            registry=r,
+        )
+        # -- the AT channel --
         self.at_seconds = Histogram(
             "simbank_at_command_seconds",
-            "AT command round trip (timed-out commands count with their timeout)",
+            "AT command round trip, seconds (timed-out commands count with their timeout)",
             ["modem"],
             buckets=AT_BUCKETS,
             registry=r,
@@ -149,36 +234,30 @@ class Metrics:
             ["modem"],
             registry=r,
         )
+        # -- the bank --
         self.blocks = Counter(
             "simbank_blocks", "SIMs quarantined by the block detector", ["reason"], registry=r
         )
         self.rotations = Counter(
-            "simbank_rotations", "SIM switches per modem", ["modem"], registry=r
+            "simbank_rotations", "SIM switches, per modem", ["modem"], registry=r
         )
-        self.sim_sms_unread = Gauge(
-            "simbank_sim_sms_unread",
-            "Received SMS not yet acknowledged (sms/ack), per SIM",
-            ["iccid"],
+        self.circuit_open = Gauge(
+            "simbank_circuit_open",
+            "1 while the circuit breaker stops outbound traffic (too many blocks), else 0",
             registry=r,
         )
-        self.sim_balance = Gauge(
-            "simbank_sim_balance",
-            "The SIM's prepaid balance at its last check (absent: never read)",
-            ["iccid"],
+        self.traffic_paused = Gauge(
+            "simbank_traffic_paused",
+            "1 while an operator has paused outbound traffic (traffic/pause), else 0",
             registry=r,
         )
-        self.sms_delivery = Counter(
-            "simbank_sms_delivery",
-            "Sent SMS settled by their delivery reports, by outcome (delivered, failed)",
-            ["outcome"],
-            registry=r,
-        )
+        # -- MQTT --
         self.mqtt_connected = Gauge(
-            "simbank_mqtt_connected", "1 while connected to the MQTT broker", registry=r
+            "simbank_mqtt_connected", "1 while connected to the MQTT broker, else 0", registry=r
         )
         self.requests = Counter(
             "simbank_requests",
-            "MQTT requests by command and status",
+            "MQTT requests answered, by command and status (ok or the error code)",
             ["command", "status"],
             registry=r,
         )
@@ -191,6 +270,9 @@ class Metrics:
         for reason in BLOCK_REASONS:
             self.blocks.labels(reason=reason)
         self.mqtt_connected.set(0)
+        self.circuit_open.set(0)
+        self.traffic_paused.set(0)
+        self._exposed = WithoutCreated(self.registry)
 
     # -- feeding ---------------------------------------------------------------------------
 
@@ -198,47 +280,61 @@ class Metrics:
         """A modem's latest retained state (call it wherever the StatusBoard publishes one)."""
         modem = safe_label(state.id)
         if modem not in self._modem_states:
-            self.rotations.labels(modem=modem)
-            self.at_timeouts.labels(modem=modem)
-            self.at_resyncs.labels(modem=modem)
+            self._first_sight(modem)
         self._modem_states[modem] = state.state
-        self.modem_up.labels(modem=modem).set(1 if state.state in _UP_STATES else 0)
+        up = state.state in _UP_STATES
+        self.modem_up.labels(modem=modem).set(1 if up else 0)
+        _set_one_hot(self.modem_state, _MODEM_STATES, state.state, modem=modem)
         _set_counts(self.modems, _MODEM_STATES, self._modem_states)
+        registration = registration_label(state.registration) if up else "unknown"
+        _set_one_hot(self.modem_registration, REGISTRATION_STATES, registration, modem=modem)
+        signal = state.signal
+        _set_or_remove(self.modem_signal, signal.rssi_dbm if up else None, modem)
+        quality = signal.quality / 100 if up and signal.quality is not None else None
+        _set_or_remove(self.modem_quality, quality, modem)
+
+    def _first_sight(self, modem: str) -> None:
+        """Every per-modem counter starts at 0, so ``rate()`` sees the first increase."""
+        self.rotations.labels(modem=modem)
+        self.at_timeouts.labels(modem=modem)
+        self.at_resyncs.labels(modem=modem)
+        for outcome in CALL_OUTCOMES:
+            self.calls.labels(modem=modem, outcome=outcome)
+        self.call_duration.labels(modem=modem)
 
     def observe_sim(self, state: SimState) -> None:
         """A SIM's latest retained state: its state, usage and limits."""
         iccid = safe_label(state.iccid)
         self._sim_states[iccid] = state.state
         _set_counts(self.sims, _SIM_STATES, self._sim_states)
+        _set_one_hot(self.sim_state, _SIM_STATES, state.state, iccid=iccid)
         usage = state.usage
-        for kind in USAGE_KINDS:
-            used = getattr(usage, kind)
-            if used is None:  # a month nobody counts: no series
-                with contextlib.suppress(KeyError):
-                    self.sim_usage.remove(iccid, kind)
-            else:
-                self.sim_usage.labels(iccid=iccid, kind=kind).set(used)
+        for quota in QUOTAS:
+            used_gauge, limit_gauge = self._quota_gauges(quota.metric)
+            used = getattr(usage, quota.usage)
+            # A month nobody counts (null) has no series.
+            _set_or_remove(used_gauge, used, iccid, quota.window)
+            limit = state.limits.get(quota.limit)
+            if isinstance(limit, bool) or not isinstance(limit, int | float):
+                limit = None
+            _set_or_remove(limit_gauge, limit, iccid, quota.window)
         self.sim_sms_unread.labels(iccid=iccid).set(state.sms_unread)
         amount = state.balance.amount if state.balance is not None else None
-        if amount is not None:
-            self.sim_balance.labels(iccid=iccid).set(float(amount))
-        else:
-            with contextlib.suppress(KeyError):
-                self.sim_balance.remove(iccid)
-        for key, kind in _LIMIT_KINDS.items():
-            value = state.limits.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                self.sim_limit.labels(iccid=iccid, kind=kind).set(value)
-            else:
-                with contextlib.suppress(KeyError):
-                    self.sim_limit.remove(iccid, kind)
+        _set_or_remove(self.sim_balance, float(amount) if amount is not None else None, iccid)
+
+    def _quota_gauges(self, metric: str) -> tuple[Gauge, Gauge]:
+        if metric == "calls":
+            return self.sim_calls, self.sim_calls_limit
+        if metric == "call_time":
+            return self.sim_call_time, self.sim_call_time_limit
+        return self.sim_sms, self.sim_sms_limit
 
     def observe_event(self, event_type: str, fields: Mapping[str, object]) -> None:
         """A ``bridge/event``: counts ``sim_blocked`` by reason, ``sim_rotated`` by modem and
         the delivery outcomes of sent SMS."""
         if event_type == "sim_blocked":
             reason = fields.get("reason")
-            label = _name_label(reason) if isinstance(reason, str) else OTHER
+            label = name_label(reason) if isinstance(reason, str) else OTHER
             self.blocks.labels(reason=label).inc()
         elif event_type in ("sms_delivered", "sms_failed"):
             self.sms_delivery.labels(outcome=event_type.removeprefix("sms_")).inc()
@@ -246,6 +342,18 @@ class Metrics:
             modem = fields.get("modem")
             if isinstance(modem, str):
                 self.rotations.labels(modem=safe_label(modem)).inc()
+
+    def observe_call(self, modem: str, outcome: str, duration_s: float, cause: int | None) -> None:
+        """One dialled call's end (``TrafficCommands.on_call``): counted by outcome; an
+        answered call's talk time goes to the histogram, a failed call's cause is counted."""
+        modem = safe_label(modem)
+        outcome = outcome if outcome in CALL_OUTCOMES else "unknown"
+        self.calls.labels(modem=modem, outcome=outcome).inc()
+        if outcome == "completed":
+            self.call_duration.labels(modem=modem).observe(max(duration_s, 0.0))
+        elif outcome == "failed":
+            known = cause is not None and 0 <= cause <= 255
+            self.call_failures.labels(cause=str(cause) if known else "none").inc()
 
     def observe_at(self, modem: str, seconds: float, timed_out: bool) -> None:
         """One AT command's round trip; a timeout also counts in ``simbank_at_timeouts``."""
@@ -271,44 +379,45 @@ class Metrics:
         """Expose the MQTT bridge's overload counters (``MqttBridge.stats``), read at each
         scrape: ``simbank_mqtt_messages_total{kind}`` (received, oversized, dropped_*,
         published_*) and ``simbank_mqtt_queued{queue}``."""
-        self.registry.register(_MqttCollector(stats))
+        self.registry.register(MqttCollector(stats))
+
+    def watch_gateway(
+        self,
+        *,
+        mqtt_connected: Callable[[], bool],
+        circuit_open: Callable[[], bool],
+        traffic_paused: Callable[[], bool],
+    ) -> None:
+        """Read the broker connection, the circuit breaker and the operator's pause at each
+        scrape (they change without an event the board would pass on)."""
+        self.mqtt_connected.set_function(lambda: float(mqtt_connected()))
+        self.circuit_open.set_function(lambda: float(circuit_open()))
+        self.traffic_paused.set_function(lambda: float(traffic_paused()))
 
     def set_mqtt_connected(self, connected: bool) -> None:
         self.mqtt_connected.set(1 if connected else 0)
 
     def exposition(self) -> bytes:
         """The text format of every series (what ``GET /metrics`` answers)."""
-        return generate_latest(self.registry)
-
-
-class _MqttCollector(Collector):
-    def __init__(self, stats: Callable[[], Mapping[str, int]]) -> None:
-        self._stats = stats
-
-    def collect(self) -> Iterator[Metric]:
-        stats = self._stats()
-        counted = CounterMetricFamily(
-            "simbank_mqtt_messages",
-            "MQTT messages received, refused unread (oversized), dropped under overload, or "
-            "published",
-            labels=["kind"],
-        )
-        queued = GaugeMetricFamily(
-            "simbank_mqtt_queued", "MQTT messages waiting, by queue", labels=["queue"]
-        )
-        for key, value in sorted(stats.items()):
-            if key.startswith("queued_"):
-                queued.add_metric([key.removeprefix("queued_")], value)
-            else:
-                counted.add_metric([key], value)
-        yield counted
-        yield queued
-
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
+        return generate_latest(self._exposed)
 
 
 def _set_counts(gauge: Gauge, states: tuple[str, ...], current: Mapping[str, str]) -> None:
     tally = Tally(current.values())
     for state in states:
         gauge.labels(state=state).set(tally.get(state, 0))
+
+
+def _set_one_hot(gauge: Gauge, states: tuple[str, ...], current: str, **labels: str) -> None:
+    """A state set: 1 for ``current``, 0 for every other state (one series per state)."""
+    for state in states:
+        gauge.labels(state=state, **labels).set(1 if state == current else 0)
+
+
+def _set_or_remove(gauge: Gauge, value: float | None, *labels: str) -> None:
+    """Set the series, or remove it when there is no value (absent beats a stale number)."""
+    if value is None:
+        with contextlib.suppress(KeyError):
+            gauge.remove(*labels)
+    else:
+        gauge.labels(*labels).set(value)

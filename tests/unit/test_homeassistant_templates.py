@@ -1,0 +1,167 @@
+"""Discovery templates rendered by Jinja in Home Assistant's sandbox, against the real
+retained payloads of the contract: every field a template names exists, and availability
+offers each button only when the daemon would accept it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from simbank.contract import BlockInfo, ModemState, SimState, Usage
+from simbank.integrations.homeassistant import ModemDevice, SimDevice, discovery_messages
+
+jinja2 = pytest.importorskip("jinja2")
+sandbox = pytest.importorskip("jinja2.sandbox")
+
+ICCID = "89990100000000016013"
+SIM_TOPIC = f"simbank/gw1/sim/{ICCID}"
+ONLINE = {"simbank/gw1/bridge/state": b'{"state":"online"}'}
+
+
+def _all(month: bool = False) -> dict[str, dict[str, Any]]:
+    """object_id → decoded config."""
+    messages = discovery_messages(
+        "simbank", "gw1", [ModemDevice("m1", "EC25", "Quectel")], [SimDevice(ICCID, month=month)]
+    )
+    return {t.split("/")[3]: json.loads(p) for t, p in messages}
+
+
+def _modem(**changes: Any) -> ModemState:
+    data: dict[str, Any] = {
+        "id": "m1",
+        "port": "/dev/ttyUSB2",
+        "state": "ready",
+        "model": "EC25",
+        "manufacturer": "Quectel",
+        "iccid": ICCID,
+        "active_slot": 1,
+        "registration": {"state": "registered_home", "operator": "Test PLMN"},
+        "signal": {"rssi_dbm": -73, "quality": 20},
+    }
+    data.update(changes)
+    return ModemState.model_validate(data)
+
+
+def _sim(**changes: Any) -> SimState:
+    data: dict[str, Any] = {"iccid": ICCID, "modem": "m1", "slot": 1, "state": "active"}
+    data.update(changes)
+    return SimState.model_validate(data)
+
+
+def _render(template: str, payload: bytes) -> str:
+    env = sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    return str(env.from_string(template).render(value_json=json.loads(payload)))
+
+
+def _available(config: dict[str, Any], payloads: dict[str, bytes]) -> bool:
+    return all(
+        _render(entry["value_template"], payloads[entry["topic"]]) == entry["payload_available"]
+        for entry in config["availability"]
+    )
+
+
+def test_modem_templates_render_the_retained_payload() -> None:
+    configs = _all()
+    payload = _modem().to_json()
+    rendered = {
+        key: _render(configs[f"m1_{key}"]["value_template"], payload)
+        for key in ("state", "registration", "operator", "signal", "iccid", "slot")
+    }
+    assert rendered == {
+        "state": "ready",
+        "registration": "registered_home",
+        "operator": "Test PLMN",
+        "signal": "-73",
+        "iccid": ICCID,
+        "slot": "1",
+    }
+    assert rendered["state"] in configs["m1_state"]["options"]
+    online = ONLINE | {"simbank/gw1/modem/m1": payload}
+    assert _available(configs["m1_rotate"], online)
+    switching = online | {"simbank/gw1/modem/m1": _modem(state="switching").to_json()}
+    assert not _available(configs["m1_rotate"], switching)
+    assert _available(configs["m1_reset"], switching)
+    offline = switching | {"simbank/gw1/bridge/state": b'{"state":"offline"}'}
+    assert not _available(configs["m1_reset"], offline)
+
+
+def test_sim_templates_render_the_retained_payload() -> None:
+    configs = _all(month=True)
+    sim = f"sim_{ICCID}"
+    usage = Usage(calls_hour=2, calls_day=7, call_seconds_day=431, sms_day=1, calls_month=40)
+    payload = _sim(usage=usage, sms_unread=3).to_json()
+    values = {
+        key: _render(configs[f"{sim}_{key}"]["value_template"], payload)
+        for key in ("state", "calls_hour", "calls_day", "call_seconds_day", "sms_day")
+    }
+    assert values == {
+        "state": "active",
+        "calls_hour": "2",
+        "calls_day": "7",
+        "call_seconds_day": "431",
+        "sms_day": "1",
+    }
+    assert _render(configs[f"{sim}_calls_month"]["value_template"], payload) == "40"
+    assert _render(configs[f"{sim}_sms_unread"]["value_template"], payload) == "3"
+    assert _render(configs[f"{sim}_quarantined"]["value_template"], payload) == "OFF"
+    assert _render(configs[f"{sim}_block_reason"]["value_template"], payload) == "none"
+    attributes = json.loads(_render(configs[f"{sim}_state"]["json_attributes_template"], payload))
+    assert attributes == {"reason": None, "modem": "m1", "slot": 1, "policy": None}
+    block_attributes = configs[f"{sim}_block_reason"]["json_attributes_template"]
+    assert json.loads(_render(block_attributes, payload)) == {}
+
+
+def test_a_blocked_sim_shows_its_block_and_only_release_is_offered() -> None:
+    configs = _all()
+    sim = f"sim_{ICCID}"
+    since = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    evidence = [{"kind": "registration", "stat": 3}, {"kind": "ceer", "cause": 7}]
+    block = BlockInfo(reason="registration_denied", since=since, evidence=evidence)
+    payload = _sim(state="blocked", block=block).to_json()
+    assert _render(configs[f"{sim}_state"]["value_template"], payload) == "blocked"
+    assert _render(configs[f"{sim}_quarantined"]["value_template"], payload) == "ON"
+    reason = configs[f"{sim}_block_reason"]
+    assert _render(reason["value_template"], payload) == "registration_denied"
+    attributes = json.loads(_render(reason["json_attributes_template"], payload))
+    assert attributes["evidence"] == 2
+    assert attributes["since"].startswith("2026-03-02T09:30:00")
+    assert _offered(configs, payload) == {"release"}
+    assert _offered(configs, _sim(state="suspected").to_json()) == {"release", "disable"}
+    assert _offered(configs, _sim(state="disabled").to_json()) == {"enable"}
+    resting = _sim(state="resting", reason="calls_per_day").to_json()
+    assert _offered(configs, resting) == {"disable"}
+    attributes = json.loads(_render(configs[f"{sim}_state"]["json_attributes_template"], resting))
+    assert attributes["reason"] == "calls_per_day"
+
+
+def _offered(configs: dict[str, dict[str, Any]], sim_payload: bytes) -> set[str]:
+    """The SIM buttons Home Assistant shows as available for this ``sim/<iccid>`` payload."""
+    payloads = ONLINE | {SIM_TOPIC: sim_payload}
+    return {
+        key
+        for key in ("release", "disable", "enable")
+        if _available(configs[f"sim_{ICCID}_{key}"], payloads)
+    }
+
+
+def test_every_template_renders_against_the_topic_it_reads() -> None:
+    """No template names a field the payload lacks (StrictUndefined) or renders nothing."""
+    month = Usage(calls_month=1, call_seconds_month=2, sms_month=3)
+    payloads = ONLINE | {
+        "simbank/gw1/modem/m1": _modem().to_json(),
+        SIM_TOPIC: _sim(usage=month).to_json(),
+    }
+    rendered = 0
+    for object_id, config in _all(month=True).items():
+        templates = [(e["topic"], e["value_template"]) for e in config.get("availability", [])]
+        if "value_template" in config:
+            templates.append((config["state_topic"], config["value_template"]))
+        if "json_attributes_template" in config:
+            templates.append((config["json_attributes_topic"], config["json_attributes_template"]))
+        for topic, template in templates:
+            assert _render(template, payloads[topic]) not in {"", "None"}, (object_id, template)
+            rendered += 1
+    assert rendered > 40
