@@ -81,6 +81,7 @@ LONG_TESTS: dict[str, float] = {
     "test_billing_month_e2e.py::test_monthly_call_quota": 8,
     "test_abuse.py::test_a_short_flood": 8,
     "test_daemon.py::test_unplug_fails_fast": 8,
+    "test_dashboard_browser.py::": 6,
 }
 USUAL_S = 0.1
 
