@@ -199,6 +199,9 @@ class PrivateMosquitto:
             [find_mosquitto(), "-c", str(conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C (sent to the whole foreground process
+            # group) stops the demo, which then stops its broker, not the broker under it.
+            start_new_session=True,
         )
         self._proc = proc
         ports = [self.port] if self.tls_port is None else [self.port, self.tls_port]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,4 +41,46 @@ def test_demo_shows_all_eight_modems_with_their_sims(tmp_path: Path) -> None:
     # The daemon logged JSON lines, with no phone number or IMSI in clear.
     log = (tmp_path / "simbankd.log").read_text()
     assert '"event": "modem_online"' in log or '"type": "modem_online"' in log
+    assert "00101" not in log
+
+
+def test_demo_runs_a_call_centre_day(tmp_path: Path) -> None:
+    """The day at ×600 for 15 s (07:50 to 10:20): calls served, SIMs rotated as their quotas fill, the block
+    the carrier makes mid-morning found, and no quota broken (policy nor carrier)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simbank.daemon.cli",
+            "demo",
+            "--duration",
+            "15",
+            "--time-scale",
+            "600",
+            "--workdir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    summary = out.rsplit("=== simbank demo: summary ===", 1)[1]
+    served = re.search(r"^calls served: (\d+) ", summary, re.M)
+    assert served and int(served[1]) > 0, summary
+    rotated = re.search(r"^sim switches: \d+ \(.*rotated for traffic (\d+)", summary, re.M)
+    assert rotated and int(rotated[1]) >= 1, summary
+    blocks = re.search(r"^blocks found: (\d+)$", summary, re.M)
+    assert blocks and int(blocks[1]) >= 1, summary
+    # The SIM the carrier blocked at 09:00 was found, with the time it took.
+    assert re.search(r"reject_cause, \d+ evidence item\(s\): the carrier blocked it at 09:00; "
+                     r"found .* later", summary), summary  # fmt: skip
+    assert "carrier blocks not found" not in summary
+    assert "locked SIMs quarantined: 1" in summary  # m3's PUK-locked first SIM
+    assert re.search(r"^quota violations: 0 \(.*: 13 SIMs\)$", summary, re.M), summary
+    assert "do_not_call" in summary  # the dialer's list held numbers on the do-not-call list
+    assert "simbank demo stopped." in out
+    log = (tmp_path / "simbankd.log").read_text()
     assert "00101" not in log

@@ -18,6 +18,13 @@ from simbank.bank.policy import Limits, Refusal, check_call, check_sms, headroom
 from simbank.bank.usage import Usage, UsageKind
 
 USABLE_STATES = frozenset({"available", "active", "resting"})
+#: States of the active SIM that make its modem move to a usable SIM in another slot on its
+#: own, without waiting for traffic: final verdicts (``locked``: PUK, or a PIN the gateway
+#: cannot enter; ``blocked``) and an operator's ``disabled``. An empty slot, or a card that
+#: will not even give its ICCID, is left as well (``absent``). A card read as not ready for
+#: a moment is not (it is read again when it comes up), nor is a ``suspected`` one: its
+#: evidence is still being re-verified where it is.
+CANNOT_SERVE_STATES = frozenset({"locked", "blocked", "disabled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +188,54 @@ def plan(
     if best is None:
         return Plan("none", None, 0.0, refusals, unusable)
     return Plan("switch", best, others[best], refusals, unusable)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingMove:
+    """A modem should leave its active slot for ``slot``: the active SIM is ``reason``."""
+
+    slot: int
+    iccid: str
+    reason: str
+
+
+def serving_move(view: ModemView) -> ServingMove | None:
+    """Whether a ready modem, with no action asking, should move to another slot: its
+    active SIM cannot serve (:data:`CANNOT_SERVE_STATES`, or its slot shows no card) while
+    another slot holds a usable one. The usable SIM chosen: one not resting before a resting one, then the most call
+    headroom, then the lowest slot. None: stay (the active SIM can serve, or none can).
+
+    A modem never rests on a SIM that cannot serve while a healthy one waits in another
+    slot: at startup (a PUK-locked card in the slot selected at power-on) as after a
+    verdict on the card in use."""
+    active = next((s for s in view.slots if s.slot == view.active_slot), None)
+    if active is None:
+        return None  # no slot known to be active, or one the planner does not see
+    if active.iccid is None:
+        reason = "absent"  # an empty slot, or a card that does not give its ICCID
+    elif active.state in CANNOT_SERVE_STATES:
+        reason = active.state
+    else:
+        return None
+    candidates = [
+        s
+        for s in view.slots
+        if s.slot != view.active_slot and s.iccid is not None and s.state in USABLE_STATES
+    ]
+    if not candidates:
+        return None
+
+    def rank(s: SlotView) -> tuple[bool, float, int]:
+        room = (
+            headroom(s.limits, s.usage, UsageKind.CALL)
+            if s.limits is not None and s.usage is not None
+            else 0.0
+        )
+        return (s.state != "resting", room, -s.slot)
+
+    best = max(candidates, key=rank)
+    assert best.iccid is not None
+    return ServingMove(best.slot, best.iccid, reason)
 
 
 def best_for_gateway(

@@ -251,9 +251,8 @@ DEMO_MODELS: tuple[DialectName, ...] = (
 
 def demo_scenario() -> Scenario:
     """8 modems of mixed vendors and models (two single-slot sticks), a few troubled SIMs
-    (see config/scenarios/demo.toml)."""
+    (see config/scenarios/demo.toml); m1 holds two healthy SIMs, so its traffic rotates."""
     trouble: dict[tuple[int, int], dict[str, object]] = {
-        (1, 2): {"behaviour": "pin"},
         (2, 2): {"behaviour": "denied", "reject_cause": 7},
         (3, 1): {"behaviour": "puk"},
         (4, 2): {"behaviour": "searching"},

@@ -2,13 +2,17 @@
 
 The supervisor reports what it reads from the modem (the SIM identified, registrations, reject
 causes, SMS received, the modem lost); the :class:`~simbank.daemon.runtime.BankRuntime`
-implements it and decides what that means for the bank.
+implements it and decides what that means for the bank. The supervisor asks one thing back:
+how the bank sees the modem's slots, so that it never rests on a SIM that cannot serve
+(:mod:`~simbank.daemon.modem.serving`).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from simbank.bank.rotation import ModemView
+from simbank.config.models import Config
 from simbank.drivers.types import DeliveryReport, Registration, SimStatus, SmsMessage
 
 
@@ -54,3 +58,14 @@ class ModemObserver(Protocol):
         ...
 
     def modem_lost(self, modem_id: str, iccid: str | None) -> None: ...
+
+    # -- what the supervisor asks back (a modem keeps serving: ``serving``) ------------------
+    @property
+    def config(self) -> Config:
+        """The gateway's configuration (the rotation timeouts of a switch)."""
+        ...
+
+    def modem_view(self, modem_id: str, now: float) -> ModemView:
+        """The modem's slots as the rotation planner sees them: each SIM's state (the
+        ledger's verdicts first), usage and limits."""
+        ...

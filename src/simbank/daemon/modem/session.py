@@ -342,6 +342,7 @@ class ModemSession:
                     await self.network.poll(driver)
                     async with self.sms_lock:
                         await self.sms.take(driver)
+                    await self._keep_serving()
             except AtTimeout:
                 self.sms.list_again()
                 if not await still_answers(channel, self.clock):
@@ -353,6 +354,10 @@ class ModemSession:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_interval_s):
                     await self._poll_now.wait()
+
+    async def _keep_serving(self) -> None:
+        """After each poll: leave a SIM that cannot serve for a usable one (the supervisor's
+        :class:`~simbank.daemon.modem.serving.ServingGuard`; a bare session has none)."""
 
     async def _escalate(self, driver: GenericDriver, channel: AtChannel) -> None:
         """Re-sync, then reboot the modem; if both fail, give the port up (the caller re-opens)."""

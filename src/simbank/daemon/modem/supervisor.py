@@ -11,7 +11,8 @@ the whole of an action. Its parts, one idea each:
 - :mod:`~simbank.daemon.modem.identify` — the SIM URCs, reading the card back and adopting it;
 - :mod:`~simbank.daemon.modem.network` — registration, operator, signal, reject causes;
 - :mod:`~simbank.daemon.modem.sms_pickup` — reading, handing over and deleting SMS;
-- :mod:`~simbank.daemon.modem.observer` — what the bank side hears.
+- :mod:`~simbank.daemon.modem.observer` — what the bank side hears;
+- :mod:`~simbank.daemon.modem.serving` — never resting on a SIM that cannot serve.
 
 Every wait that stands for modem time (a call's length, a radio off, a reboot) is on the
 injected :class:`~simbank.clock.Clock`.
@@ -19,10 +20,13 @@ injected :class:`~simbank.clock.Clock`.
 
 from __future__ import annotations
 
+import functools
+
 import structlog
 
 from simbank.daemon.modem.identify import READ_BACK_TRIES
 from simbank.daemon.modem.observer import ModemObserver
+from simbank.daemon.modem.serving import ServingGuard
 from simbank.daemon.modem.session import ModemSession
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.procedures import (
@@ -49,6 +53,14 @@ RADIO_OFF_S = 1.0
 
 class ModemSupervisor(ModemSession):
     """Runs one modem forever (until cancelled) and carries out actions on it."""
+
+    @functools.cached_property
+    def serving(self) -> ServingGuard:
+        """Moves the modem off a SIM that cannot serve (checked after each poll)."""
+        return ServingGuard(self)
+
+    async def _keep_serving(self) -> None:
+        await self.serving.check()
 
     def _driver(self) -> GenericDriver:
         if self.driver is None or not self._online:
