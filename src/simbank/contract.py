@@ -7,6 +7,7 @@ names stable: operators' scripts depend on them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
@@ -139,10 +140,41 @@ class Usage(_Payload):
     month_end: datetime | None = None
 
 
+class EvidenceEntry(_Payload):
+    """One observation of block evidence, in the one shape every publication carries: the
+    ``sim_blocked``/``sim_suspected``/``sim_locked`` events, the retained ``sim/<iccid>``
+    ``block`` and the ``sim/report`` answer. ``{"at": ISO 8601 UTC, "kind", "detail": {...}}``.
+    """
+
+    #: When it was observed (UTC). The ledger keeps epoch seconds; see :meth:`observed`.
+    at: datetime
+    #: ``registration``, ``sim_status``, ``reject_cause``, ``call_failed``, ``sms_refused``,
+    #: ``operator_text``, ``reattached``, ``peer_registered`` or ``timeout``.
+    kind: str
+    #: The raw values (stat, reject cause, cause code, the modem's line, ...).
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def observed(cls, at: float, kind: str, detail: object) -> EvidenceEntry:
+        """The entry of an observation made at ``at`` (epoch seconds, as the detector and the
+        ledger keep it). A ``detail`` that is not a mapping (a hand-edited or foreign ledger
+        row) is kept under ``"value"`` rather than refused: evidence is shown, never lost."""
+        shown = (
+            {str(k): v for k, v in detail.items()}
+            if isinstance(detail, Mapping)
+            else {"value": detail}
+        )
+        return cls(at=datetime.fromtimestamp(at, UTC), kind=kind, detail=shown)
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready (``at`` as its ISO 8601 string), for payloads that are plain mappings."""
+        return self.model_dump(mode="json")
+
+
 class BlockInfo(_Payload):
     reason: str
     since: datetime
-    evidence: list[dict[str, Any]] = Field(default_factory=list)
+    evidence: list[EvidenceEntry] = Field(default_factory=list)
 
 
 class BalanceInfo(_Payload):

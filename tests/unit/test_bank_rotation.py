@@ -102,7 +102,7 @@ def test_none_eligible_carries_every_slot_refusal_and_the_earliest_release() -> 
     }
     assert result.frees_at == NOW + 20
     assert result.unusable == {2: "locked"}
-    assert result.error_code == "no_eligible_sim"
+    assert result.error_code == "quota_exhausted"  # the locked card is no candidate
 
 
 def test_a_gateway_wide_refusal_is_reported_as_itself() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from simbank.contract import BlockInfo, ModemState, SimState, Usage
+from simbank.contract import BlockInfo, EvidenceEntry, ModemState, SimState, Usage
 from simbank.integrations.homeassistant import ModemDevice, SimDevice, discovery_messages
 
 jinja2 = pytest.importorskip("jinja2")
@@ -118,7 +118,10 @@ def test_a_blocked_sim_shows_its_block_and_only_release_is_offered() -> None:
     configs = _all()
     sim = f"sim_{ICCID}"
     since = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-    evidence = [{"kind": "registration", "stat": 3}, {"kind": "ceer", "cause": 7}]
+    evidence = [
+        EvidenceEntry(at=since, kind="registration", detail={"stat": 3}),
+        EvidenceEntry(at=since, kind="reject_cause", detail={"cause": 7, "source": "ceer"}),
+    ]
     block = BlockInfo(reason="registration_denied", since=since, evidence=evidence)
     payload = _sim(state="blocked", block=block).to_json()
     assert _render(configs[f"{sim}_state"]["value_template"], payload) == "blocked"

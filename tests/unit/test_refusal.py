@@ -42,9 +42,10 @@ def test_unusable_slots_alone_are_listed() -> None:
     assert refused.data == {"frees_at": None, "limits": []}
 
 
-def test_a_refusal_beside_an_unusable_slot_is_no_eligible_sim() -> None:
+def test_a_refusal_beside_an_unusable_slot_is_the_candidates_code() -> None:
+    # The blocked card is no candidate: the request waits for the quota, not for a SIM.
     refused = plan_refusal(none({1: HOUR}, {2: "blocked"}))
-    assert refused.reason == "no_eligible_sim"
+    assert refused.reason == "quota_exhausted"
     assert str(refused) == f"calls_per_hour: {HOUR.message}"  # the reasons win the message
 
 
@@ -74,6 +75,12 @@ def test_gateway_the_same_reason_on_two_modems_is_said_once() -> None:
     assert (refused.reason, str(refused)) == ("quiet_hours", f"quiet_hours: {QUIET.message}")
 
 
+def test_gateway_a_modem_without_candidates_has_no_say() -> None:
+    plans = {"m1": none({}, {1: "blocked"}), "m2": none({1: HOUR})}
+    refused = gateway_refusal(GatewayPlan(None, Plan("none", None), plans))
+    assert refused.reason == "quota_exhausted"
+
+
 def test_gateway_only_unusable_modems() -> None:
     choice = GatewayPlan(None, Plan("none", None), {"m1": none({}, {1: "blocked"})})
     refused = gateway_refusal(choice)
@@ -88,8 +95,9 @@ def test_the_refusal_holds_every_modem_s_facts(per_modem: list[dict[int, Refusal
     plans = {f"m{i}": none(r) for i, r in enumerate(per_modem)}
     refused = gateway_refusal(GatewayPlan(None, Plan("none", None), plans))
     every = [r for refusals in per_modem for r in refusals.values()]
-    # Each modem's own code (one shared code, else no_eligible_sim), then the code they share.
-    codes = {_shared({r.code for r in refusals.values()}) for refusals in per_modem}
+    # Each modem's own code (one shared code, else no_eligible_sim), then the code shared by
+    # the modems that have candidates at all.
+    codes = {_shared({r.code for r in refusals.values()}) for refusals in per_modem if refusals}
     assert refused.reason == _shared(codes)
     frees = [r.frees_at for r in every if r.frees_at is not None]
     assert refused.data["frees_at"] == min(frees, default=None)

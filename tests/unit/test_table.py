@@ -265,7 +265,8 @@ def test_report_sections() -> None:
                  "destination": "a1b2c3d4e5f6", "modem": "m2"},
                 {"kind": "sms", "booked_at": at - 120, "outcome": None, "destination": None},
             ],
-            "evidence": [{"at": at, "kind": "reject_cause", "reject_cause": 7, "stat": 3}],
+            "evidence": [{"at": NOW.isoformat(), "kind": "reject_cause",
+                          "detail": {"reject_cause": 7, "stat": 3}}],
             "audit": [{"at": at, "actor": "operator", "action": "sim_disable", "iccid": ICCID_C}],
             "sim_state": {"usage": {"calls_hour": 1}, "limits": LIMITS},
         }

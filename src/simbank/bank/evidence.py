@@ -1,9 +1,11 @@
 """Block evidence: what the detector observed, the verdicts it drew, and its per-SIM record.
 
-:class:`Observation` and :class:`Verdict` are plain frozen values, JSON-ready through ``as_dict()``: the daemon stores each
-observation in the ledger (``add_evidence(iccid, obs.at, obs.kind, dict(obs.detail))``) and
-publishes a verdict's evidence in the SIM's ``block`` payload. Destinations appear only as
-the hashes the caller passed in; numbers inside free text are masked by :func:`mask_numbers`.
+:class:`Observation` and :class:`Verdict` are plain frozen values, JSON-ready through
+``as_dict()`` (epoch seconds: the bank's own form). The daemon stores each observation in the
+ledger (``record_verdict``, epoch seconds) and publishes it in the contract's one shape,
+:class:`simbank.contract.EvidenceEntry` (``at`` as ISO 8601 UTC, the values under
+``detail``). Destinations appear only as the hashes the caller passed in; numbers inside free
+text are masked by :func:`mask_numbers`.
 :class:`SimEvidence` is the detector's mutable record of one SIM (internal to ``bank``).
 """
 

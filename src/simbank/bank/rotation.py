@@ -71,11 +71,15 @@ class Plan:
 
     @property
     def error_code(self) -> str:
-        """For a ``none`` plan: the shared refusal code, or ``no_eligible_sim``."""
+        """For a ``none`` plan: the refusal code every candidate shares, or ``no_eligible_sim``.
+
+        The candidates are the usable SIMs: a blocked or locked card beside two SIMs over
+        their hourly quota leaves the request ``quota_exhausted`` (it frees when they do),
+        not ``no_eligible_sim``. No usable SIM at all, or candidates refused for different
+        reasons, is ``no_eligible_sim``.
+        """
         codes = {r.code for r in self.refusals.values()}
-        if len(codes) == 1 and not self.unusable:
-            return codes.pop()
-        return "no_eligible_sim"
+        return codes.pop() if len(codes) == 1 else "no_eligible_sim"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +102,9 @@ class GatewayPlan:
 
     @property
     def error_code(self) -> str:
-        """Why nothing can act: one shared refusal code, or ``no_eligible_sim``."""
-        codes = {p.error_code for p in self.plans.values()}
+        """Why nothing can act: the code every modem with candidates shares (modems without a
+        usable SIM have no say), or ``no_eligible_sim``."""
+        codes = {p.error_code for p in self.plans.values() if p.refusals}
         return codes.pop() if len(codes) == 1 else "no_eligible_sim"
 
 

@@ -167,6 +167,15 @@ def _details(entry: Data, skip: set[str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in entry.items() if k not in skip and v is not None)
 
 
+def _evidence_details(entry: Data) -> str:
+    """An evidence entry's ``detail`` as ``key=value, ...``. A daemon before the one evidence
+    shape put the detail's fields inline (next to ``at`` and ``kind``): shown alike."""
+    detail = entry.get("detail")
+    if isinstance(detail, Mapping):
+        return _details(detail, set())
+    return _details(entry, {"at", "kind"})
+
+
 def report(data: Data) -> str:
     """The ``sim/report`` answer as sections: identity, usage timeline, evidence, audit."""
     out = [
@@ -199,8 +208,7 @@ def report(data: Data) -> str:
     evidence = list(data.get("evidence") or [])
     out += ["", f"block evidence ({len(evidence)}):"]
     out.extend(
-        f"  {when(e.get('at'))}  {e.get('kind')}  {_details(e, {'at', 'kind'})}".rstrip()
-        for e in evidence
+        f"  {when(e.get('at'))}  {e.get('kind')}  {_evidence_details(e)}".rstrip() for e in evidence
     )
     audit = list(data.get("audit") or [])
     out += ["", f"audit trail ({len(audit)}):"]

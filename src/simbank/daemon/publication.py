@@ -5,22 +5,25 @@ itself is decided by :mod:`simbank.bank.sim_state`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from simbank.bank.policy import Limits
 from simbank.bank.sim_state import QUARANTINE_STATES
 from simbank.bank.usage import Usage
-from simbank.contract import BalanceInfo, BlockInfo
+from simbank.contract import BalanceInfo, BlockInfo, EvidenceEntry
 from simbank.contract import Usage as UsagePayload
 from simbank.store.balances import BalanceRecord
-from simbank.store.schema import Evidence, SimRecord
+from simbank.store.schema import AuditEntry, SimRecord
 
 #: How far before a quarantine began its evidence is shown, and how many pieces.
 EVIDENCE_BEFORE_S = 86400
 EVIDENCE_SHOWN = 20
+#: Audit actions that end a quarantine episode: evidence from before them belongs to an
+#: earlier block (the ledger keeps it; ``sim/report`` shows it).
+EPISODE_ENDS = frozenset({"sim_release", "sim_recovered"})
 
 
 def limits_payload(limits: Limits) -> dict[str, Any]:
@@ -78,11 +81,41 @@ def shows_block(record: SimRecord | None) -> bool:
     return record is not None and record.state in QUARANTINE_STATES
 
 
-def block_info(record: SimRecord, evidence: Iterable[Evidence]) -> BlockInfo:
-    """The ``block`` of a quarantined SIM: why, since when, and its latest evidence."""
-    shown = [{"at": _iso(e.at).isoformat(), "kind": e.kind, **e.detail} for e in evidence][
-        -EVIDENCE_SHOWN:
-    ]
+class Observed(Protocol):
+    """An observation as the detector or the ledger holds it (epoch seconds)."""
+
+    @property
+    def at(self) -> float: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def detail(self) -> Mapping[str, object]: ...
+
+
+def evidence_entries(observations: Iterable[Observed]) -> list[EvidenceEntry]:
+    """Observations in the contract's one evidence shape (``{"at": ISO, "kind", "detail"}``)."""
+    return [EvidenceEntry.observed(o.at, o.kind, o.detail) for o in observations]
+
+
+def evidence_json(observations: Iterable[Observed]) -> list[dict[str, Any]]:
+    """:func:`evidence_entries` as JSON-ready mappings (for events and command answers)."""
+    return [entry.as_json() for entry in evidence_entries(observations)]
+
+
+def episode_start(record: SimRecord, audit: Iterable[AuditEntry]) -> float:
+    """From when the evidence of a quarantine is its own: a day before it began, but never
+    before the SIM last left an earlier quarantine (``sim/release``, or a suspect that
+    registered after all): a new block shows only its own episode. ``audit`` is the SIM's
+    audit trail; the ledger keeps every episode for ``sim/report``."""
+    start = record.since - EVIDENCE_BEFORE_S
+    ends = [a.at for a in audit if a.action in EPISODE_ENDS and a.at <= record.since]
+    return max([start, *ends])
+
+
+def block_info(record: SimRecord, evidence: Iterable[Observed]) -> BlockInfo:
+    """The ``block`` of a quarantined SIM: why, since when, and its latest evidence (give it
+    the evidence from :func:`episode_start` on)."""
+    shown = evidence_entries(evidence)[-EVIDENCE_SHOWN:]
     return BlockInfo(reason=record.reason or record.state, since=_iso(record.since), evidence=shown)
 
 

@@ -45,6 +45,7 @@ from simbank.daemon.publication import (
     EVIDENCE_BEFORE_S,
     balance_info,
     block_info,
+    episode_start,
     limits_payload,
     shows_block,
     usage_payload,
@@ -200,7 +201,8 @@ class BankRuntime:
         record = self.ledger.sim_states().get(iccid)
         block = None
         if record is not None and shows_block(record):
-            since = record.since - EVIDENCE_BEFORE_S
+            window = self.ledger.audit_trail(iccid, since=record.since - EVIDENCE_BEFORE_S)
+            since = episode_start(record, window)
             block = block_info(record, self.ledger.evidence(iccid, since=since))
         self.board.update_sim(
             iccid,
@@ -302,7 +304,10 @@ class BankRuntime:
             record.state, record.reason, self.detector.state_of(iccid)
         ):
             # The suspect registered after all: the detector has dropped it, so do we.
-            self.ledger.set_sim_state(iccid, "available", self.clock.now(), reason="recovered")
+            now = self.clock.now()
+            self.ledger.set_sim_state(iccid, "available", now, reason="recovered")
+            # The end of that episode: a later block shows only its own evidence.
+            self.ledger.audit(now, "detector", "sim_recovered", {"iccid": iccid})
             log.info("sim_recovered", iccid=iccid)
         self.publish_sim(iccid)
 

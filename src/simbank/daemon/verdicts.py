@@ -12,11 +12,15 @@ import structlog
 from simbank.bank.circuit import CircuitBreaker
 from simbank.bank.evidence import Verdict
 from simbank.daemon.board import StatusBoard
+from simbank.daemon.publication import evidence_json
+from simbank.store.core import dump_json
 from simbank.store.ledger import Ledger
 
 log = structlog.get_logger(__name__)
 
 CIRCUIT_KEY = "circuit"
+#: The latest observations a ``sim_<state>`` event carries (the ledger keeps them all).
+EVIDENCE_IN_EVENT = 10
 
 
 class VerdictLedger:
@@ -31,22 +35,33 @@ class VerdictLedger:
         """Store ``verdict`` with its evidence, publish it, and count it if it is a block."""
         iccid = verdict.iccid
         self.ledger.record_verdict(
-            iccid,
-            verdict.state,
-            verdict.since,
-            verdict.reason,
-            [(obs.at, obs.kind, dict(obs.detail)) for obs in verdict.evidence],
+            iccid, verdict.state, verdict.since, verdict.reason, self._new_evidence(verdict)
         )
         self.board.event(
             f"sim_{verdict.state}",
             iccid=iccid,
             modem=modem,
             reason=verdict.reason,
-            evidence=[o.as_dict() for o in verdict.evidence][-10:],
+            evidence=evidence_json(verdict.evidence[-EVIDENCE_IN_EVENT:]),
         )
         log.warning("sim_verdict", iccid=iccid, state=verdict.state, reason=verdict.reason)
         if verdict.state == "blocked":
             self._count_block(iccid, now)
+
+    def _new_evidence(self, verdict: Verdict) -> list[tuple[float, str, dict[str, object]]]:
+        """The verdict's observations the ledger does not hold yet: a block that follows a
+        suspicion of the same episode repeats that episode's observations, stored once."""
+        first = verdict.evidence[0].at
+        stored = {
+            (e.at, e.kind, dump_json(e.detail))
+            for e in self.ledger.evidence(verdict.iccid, since=first)
+        }
+        fresh = []
+        for obs in verdict.evidence:
+            row = (obs.at, obs.kind, dict(obs.detail))
+            if (obs.at, obs.kind, dump_json(row[2])) not in stored:
+                fresh.append(row)
+        return fresh
 
     def _count_block(self, iccid: str, now: float) -> None:
         opened = self.circuit.record_block(iccid, now)

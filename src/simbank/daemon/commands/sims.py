@@ -12,7 +12,7 @@ from simbank.bank.sim_state import operator_transition
 from simbank.bank.usage import UsageKind
 from simbank.contract import IccidRequest, ModemRequest, ReleaseRequest, Request, SelectRequest
 from simbank.daemon.commands.access import ModemAccess
-from simbank.daemon.publication import balance_info
+from simbank.daemon.publication import balance_info, evidence_json
 from simbank.daemon.runtime import BankRuntime
 from simbank.errors import Refused
 
@@ -140,9 +140,7 @@ class SimCommands:
             "modem": info.modem,
             "slot": info.slot,
             "usage": usage,
-            "evidence": [
-                {"at": e.at, "kind": e.kind, **e.detail} for e in gw.ledger.evidence(iccid)
-            ],
+            "evidence": evidence_json(gw.ledger.evidence(iccid)),
             "audit": [
                 {"at": a.at, "actor": a.actor, "action": a.action, **a.detail}
                 for a in gw.ledger.audit_trail(iccid)
