@@ -33,6 +33,9 @@ def test_demo_shows_all_eight_modems_with_their_sims(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "all 8 modems online with their SIMs after" in out
+    # The dashboard and the broker's logins are printed (the broker refuses anonymous clients).
+    assert re.search(r"^dashboard: http://127\.0\.0\.1:\d+/  log in as operator / \S+", out, re.M)
+    assert (tmp_path / "mqtt-users" / "monitor.password").stat().st_mode & 0o077 == 0
     final_table = out.rsplit("modems ready:", 1)[1]
     assert final_table.startswith(" 8/8")
     for n in range(1, 9):

@@ -190,12 +190,20 @@ def test_a_sim_not_resting_may_place_a_short_call(used: Usage) -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "resting", "expected"),
-    [("available", True, True), ("active", True, True), ("blocked", True, False),
-     ("available", False, False), ("suspected", True, True)],
+    ("state", "reason", "announced", "expected"),
+    [("available", "calls_per_hour", None, True), ("active", "calls_per_day", None, True),
+     ("blocked", "calls_per_hour", None, False), ("available", None, None, False),
+     ("suspected", "calls_per_hour", None, True),
+     # Once per rest: the same limit again (an SMS while calls rest) is not news.
+     ("active", "calls_per_hour", "calls_per_hour", False),
+     ("active", "calls_per_day", "calls_per_hour", True),
+     # The gap between two calls is no quota running out.
+     ("active", "min_call_gap_s", None, False)],
 )  # fmt: skip
-def test_announces_quota_exhausted(state: SimStateName, resting: bool, expected: bool) -> None:
-    assert announces_quota_exhausted(state, resting=resting) is expected
+def test_announces_quota_exhausted(
+    state: SimStateName, reason: str | None, announced: str | None, expected: bool
+) -> None:
+    assert announces_quota_exhausted(state, reason=reason, announced=announced) is expected
 
 
 # -- recovery --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ States are the contract's :data:`~simbank.contract.SimStateName`. No I/O, no clo
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
 from simbank.bank.policy import Limits, check_quota, quiet_until
@@ -99,9 +99,22 @@ def rest_reason(limits: Limits, usage: Usage, now: float, tz: ZoneInfo) -> str |
     return None if refusal is None else refusal.limit
 
 
-def announces_quota_exhausted(state: SimStateName, *, resting: bool) -> bool:
-    """After a use: tell the operator the SIM ran out of quota (never for a blocked SIM)."""
-    return state != "blocked" and resting
+#: A rest too short to tell anyone about: the gap every SIM keeps between two calls.
+MOMENTARY_RESTS: Final = frozenset({"min_call_gap_s"})
+
+
+def announces_quota_exhausted(
+    state: SimStateName, *, reason: str | None, announced: str | None
+) -> bool:
+    """After a use: tell the operator the SIM ran out of quota — once per rest (``announced``:
+    the limit last told for this SIM, None since it last served), never for the gap between
+    two calls, never for a blocked SIM."""
+    return (
+        state != "blocked"
+        and reason is not None
+        and reason not in MOMENTARY_RESTS
+        and reason != announced
+    )
 
 
 def recovered(ledger_state: str | None, reason: str | None, detector_state: str | None) -> bool:

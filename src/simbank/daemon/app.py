@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 
 import structlog
 
@@ -63,7 +64,9 @@ class Daemon:
             subscriptions=tuple(subscriptions),
             handler=self._on_request,
         )
-        self.board = StatusBoard(self.bridge, self.topics)
+        self.board = StatusBoard(
+            self.bridge, self.topics, now=lambda: datetime.fromtimestamp(clock.now(), UTC)
+        )
         self.metrics: Metrics | None = None
         if config.metrics.enabled:
             self.metrics = Metrics()

@@ -6,7 +6,8 @@ no change publish nothing (the timestamp alone is not news).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
@@ -28,17 +29,23 @@ class BoardWatcher(Protocol):
 
 
 class StatusBoard:
-    """Holds the latest ModemState / SimState and publishes them."""
+    """Holds the latest ModemState / SimState and publishes them.
 
-    def __init__(self, publisher: Publisher, topics: Topics) -> None:
+    ``now`` stamps every state and event (``ts``): the daemon's one clock, so a bank run on a
+    scaled clock (the demo, the tests) dates its events in the same time as its evidence."""
+
+    def __init__(
+        self, publisher: Publisher, topics: Topics, now: Callable[[], datetime] = utc_now
+    ) -> None:
         self._pub = publisher
         self._topics = topics
+        self._now = now
         self.watchers: list[BoardWatcher] = []
         self.modems: dict[str, ModemState] = {}
         self.sims: dict[str, SimState] = {}
 
     def add_modem(self, modem_id: str, port: str) -> ModemState:
-        state = ModemState(id=modem_id, port=port, state="absent")
+        state = ModemState(id=modem_id, port=port, state="absent", ts=self._now())
         self.modems[modem_id] = state
         self._pub.set_retained(self._topics.modem(modem_id), state.to_json())
         for watcher in self.watchers:
@@ -50,7 +57,7 @@ class StatusBoard:
         new = old.model_copy(update=changes)
         if new.model_dump(exclude={"ts"}) == old.model_dump(exclude={"ts"}):
             return old
-        new.ts = utc_now()
+        new.ts = self._now()
         new = ModemState.model_validate(new.model_dump())
         self.modems[modem_id] = new
         self._pub.set_retained(self._topics.modem(modem_id), new.to_json())
@@ -61,12 +68,14 @@ class StatusBoard:
     def update_sim(self, iccid: str, **changes: Any) -> SimState:
         old = self.sims.get(iccid)
         if old is None:
-            new = SimState.model_validate({"iccid": iccid, "state": "available", **changes})
+            new = SimState.model_validate(
+                {"iccid": iccid, "state": "available", "ts": self._now(), **changes}
+            )
         else:
             new = old.model_copy(update=changes)
             if new.model_dump(exclude={"ts"}) == old.model_dump(exclude={"ts"}):
                 return old
-            new.ts = utc_now()
+            new.ts = self._now()
             new = SimState.model_validate(new.model_dump())
         self.sims[iccid] = new
         self._pub.set_retained(self._topics.sim(iccid), new.to_json())
@@ -75,7 +84,7 @@ class StatusBoard:
         return new
 
     def event(self, event_type: str, **fields: Any) -> Event:
-        event = Event(type=event_type, **fields)
+        event = Event(type=event_type, ts=self._now(), **fields)
         self._pub.publish(self._topics.bridge_event, event.to_json())
         # Message text and evidence stay out of the logs (they live in the ledger).
         logged = {k: v for k, v in fields.items() if k not in _NOT_LOGGED}

@@ -83,6 +83,10 @@ def day_scenario(base: Scenario, scale: float) -> Scenario:
     return base.model_copy(update={"time_scale": scale, "timing": demo_timing()})
 
 
+#: The demo gateway's id, also its broker user name.
+GATEWAY = "demo"
+
+
 def demo_config(
     ports: dict[str, tuple[str, int]],
     mqtt_port: int,
@@ -97,7 +101,7 @@ def demo_config(
     rotate when their hourly quota fills.
     Three blocks in a day open the circuit breaker (the demo's operator reviews and resumes)."""
     return Config(
-        gateway=GatewayConfig(id="demo", state_dir=state_dir, poll_interval_s=5.0),
+        gateway=GatewayConfig(id=GATEWAY, state_dir=state_dir, poll_interval_s=5.0),
         mqtt=MqttConfig(host="127.0.0.1", port=mqtt_port),
         modems=[
             ModemConfig(id=mid, port=path, slots=slots, driver="auto")

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,13 @@ from simbank.contract import Topics
 from simbank.ctl.table import modem_rows, render_status
 from simbank.daemon.app import Daemon
 from simbank.daemon.logs import configure_logging
+from simbank.demo.access import DemoAccess
 from simbank.demo.carrier import CarrierScript, Operator
 from simbank.demo.day import (
     CARRIER_BLOCKS,
     DEFAULT_SCALE,
     DO_NOT_CALL,
+    GATEWAY,
     UK_NUMBERS,
     US_NUMBERS,
     Day,
@@ -56,6 +58,7 @@ from simbank.mosquitto import PrivateMosquitto
 from simbank.mqtt import RequestClient, StateWatcher
 from simbank.simulator import SimulatedBank, demo_scenario
 from simbank.store.ledger import Ledger
+from simbank.web.server import Dashboard
 
 CLEAR = "\x1b[H\x1b[2J"
 #: How early the clock starts before the dialer opens (simulated s): the modems come up.
@@ -246,7 +249,7 @@ async def run_demo(
     time_scale: float = DEFAULT_SCALE,
     seed: int = 0,
 ) -> int:
-    with contextlib.ExitStack() as stack:
+    async with contextlib.AsyncExitStack() as stack:
         base = (
             Path(workdir)
             if workdir
@@ -269,23 +272,35 @@ async def run_demo(
             + "\n"
         )
         stop = asyncio.Event()
+        access = DemoAccess.create(base / "mqtt-users", GATEWAY)
         async with (
-            _keep_ctrl_c(PrivateMosquitto(base / "mqtt")) as broker,
+            PrivateMosquitto(
+                base / "mqtt", password_file=access.passwd, acl_file=access.acl
+            ) as broker,
             SimulatedBank(
                 day_scenario(demo_scenario(), time_scale), directory=base / "ports"
             ) as bank,
         ):
             ports = {mid: (str(m.path), len(m.slots)) for mid, m in bank.modems.items()}
-            config = demo_config(ports, broker.port, state_dir, dnc)
+            plain = demo_config(ports, broker.port, state_dir, dnc)
+            config = plain.model_copy(update={"mqtt": access.login(plain.mqtt, GATEWAY)})
+            monitor, operator = (
+                access.login(plain.mqtt, "monitor"),
+                access.login(plain.mqtt, "operator"),
+            )
             topics = Topics(config.mqtt.base_topic, config.gateway.id)
             watcher = StateWatcher(
-                config.mqtt, config.mqtt.base_topic, "simbank-demo-view", gateway=config.gateway.id
+                monitor, config.mqtt.base_topic, "simbank-demo-view", gateway=config.gateway.id
+            )
+            dashboard = await stack.enter_async_context(
+                Dashboard(plain.mqtt, config.mqtt.base_topic)
             )
             print(
-                f"mosquitto on 127.0.0.1:{broker.port}; try: simbankctl --port {broker.port} status"
+                f"dashboard: {dashboard.url}  log in as operator / {access.password('operator')}"
+                f" (acts) or monitor / {access.password('monitor')} (watches)\n"
+                f"mosquitto on 127.0.0.1:{broker.port}; try: simbankctl --port {broker.port}"
+                f" --username monitor --password-file {access.password_files['monitor']} status"
             )
-            # The web dashboard (simbank.web.server.Dashboard) starts here, against the same
-            # broker, and prints its URL: see the issue 14 work on simbank.web.
             daemon = Daemon(config, clock=demo.clock)
             script = CarrierScript(
                 bank,
@@ -300,7 +315,7 @@ async def run_demo(
                     tg.create_task(_unless_broker_gone(watcher.run()), name="demo-watcher"),
                     tg.create_task(
                         _unless_broker_gone(
-                            follow_events(config.mqtt, topics, demo.clock, demo.events)
+                            follow_events(monitor, topics, demo.clock, demo.events)
                         ),
                         name="demo-events",
                     ),
@@ -308,7 +323,7 @@ async def run_demo(
                 ]
                 async with asyncio.timeout(30):
                     await daemon.bridge.wait_connected()
-                async with RequestClient(config.mqtt, topics, "simbank-demo-dialer") as client:
+                async with RequestClient(operator, topics, "simbank-demo-dialer") as client:
                     work: list[asyncio.Task[None]] = []
                     if not until_online:
                         dialer = Dialer(
@@ -354,23 +369,6 @@ async def _unless_broker_gone(follow: Coroutine[Any, Any, None]) -> None:
         await follow
     except aiomqtt.MqttError as exc:
         sys.stderr.write(f"simbank demo: lost the broker ({exc}); the view stops here\n")
-
-
-@contextlib.asynccontextmanager
-async def _keep_ctrl_c(broker: PrivateMosquitto) -> AsyncIterator[PrivateMosquitto]:
-    """Start the private broker with SIGINT blocked, so that it (a child process, in the
-    terminal's process group) inherits the block: a Ctrl-C reaches the demo, which ends the
-    day and prints its summary, and not the broker the demo still needs for that. The demo
-    stops the broker itself (SIGTERM)."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        await broker.astart()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-    try:
-        yield broker
-    finally:
-        await broker.astop()
 
 
 async def _open_then(demo: _Demo, run: Callable[[float], Coroutine[Any, Any, None]]) -> None:

@@ -109,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--password-file", type=Path, required=True, help="file with its password")
     p.add_argument("--out", type=Path, default=Path("docs/img"), help="directory (docs/img)")
     p.add_argument("--chromium", type=Path, default=CHROMIUM, help="browser binary")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=1.0,
+        help="seconds between logging in and the shots, for live events to arrive (1)",
+    )
     args = p.parse_args(argv)
     if not args.chromium.exists():
         print(f"no {args.chromium}: sudo apt-get install -y chromium", file=sys.stderr)
@@ -120,7 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 78
     args.out.mkdir(parents=True, exist_ok=True)
     for path in asyncio.run(
-        capture(args.url, args.user, password, args.out, chromium=args.chromium)
+        capture(
+            args.url, args.user, password, args.out, chromium=args.chromium, settle_s=args.settle
+        )
     ):
         print(path)
     return 0

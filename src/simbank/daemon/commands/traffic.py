@@ -12,7 +12,12 @@ from typing import Any
 
 from simbank.bank.numbers import parse_destination
 from simbank.bank.rotation import Action
-from simbank.bank.sim_state import announces_quota_exhausted, is_resting, ussd_refusal
+from simbank.bank.sim_state import (
+    MOMENTARY_RESTS,
+    announces_quota_exhausted,
+    rest_reason,
+    ussd_refusal,
+)
 from simbank.bank.usage import UsageKind, local_day_bounds
 from simbank.contract import CallRequest, Request, SmsRequest, UssdRequest
 from simbank.daemon.commands.access import ModemAccess
@@ -38,6 +43,8 @@ class TrafficCommands:
         #: Called once per booked call, however it ended, with (modem, outcome, duration_s,
         #: cause): ``unknown`` when the act raised (the metrics listen).
         self.on_call: Callable[[str, str, int, int | None], None] | None = None
+        #: The limit each resting SIM was last announced ``quota_exhausted`` for.
+        self._announced: dict[str, str] = {}
 
     async def call(self, req: Request) -> dict[str, Any]:
         assert isinstance(req, CallRequest)
@@ -216,6 +223,10 @@ class TrafficCommands:
         gw = self.gw
         usage, limits = gw.usage_of(iccid)
         gw.publish_sim(iccid)
-        resting = is_resting(limits, usage, gw.clock.now(), gw.tz)
-        if announces_quota_exhausted(gw.sim_state(iccid), resting=resting):
-            gw.board.event("quota_exhausted", iccid=iccid, modem=gw.sims[iccid].modem)
+        reason = rest_reason(limits, usage, gw.clock.now(), gw.tz)
+        announced = self._announced.get(iccid)
+        if announces_quota_exhausted(gw.sim_state(iccid), reason=reason, announced=announced):
+            self._announced[iccid] = str(reason)
+            gw.board.event("quota_exhausted", iccid=iccid, modem=gw.sims[iccid].modem, limit=reason)
+        elif reason is None or reason in MOMENTARY_RESTS:
+            self._announced.pop(iccid, None)  # serving again: the next rest is news
