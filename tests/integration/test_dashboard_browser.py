@@ -22,21 +22,11 @@ from simbank.config.models import MqttConfig
 from simbank.mosquitto import PrivateMosquitto, make_password_file
 from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
+from simbank.web.screenshots import CHROMIUM, CHROMIUM_ARGS
 from simbank.web.server import Dashboard
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ACL = Path(__file__).resolve().parents[2] / "config" / "mosquitto" / "acl"
 USERS = {"gw1": "gw1-Pa55-41c9", "operator": "op-Pa55-88d2", "monitor": "mon-Pa55-07be"}
 #: a hang guard, never a speed requirement (bench/bench_dashboard.py measures the latency)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from pathlib import Path
 
 import aiomqtt
 
+from simbank.addresses import is_loopback
 from simbank.config.models import MqttConfig
 from simbank.contract import BridgeState
 from simbank.errors import ConfigError
@@ -31,21 +31,6 @@ def _read_password(path: Path) -> str:
             f"mqtt.password_file: {path} is empty (the password goes on its first line)"
         )
     return password
-
-
-def _is_loopback(host: str) -> bool:
-    """``localhost`` or a literal loopback address; a name like ``127.0.0.1.example.com``
-    resolves wherever its owner likes, so it is not loopback."""
-    name = host.rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 def _tls_context(cfg: MqttConfig) -> ssl.SSLContext | None:
@@ -91,7 +76,7 @@ def client_options(cfg: MqttConfig, client_id: str, will_topic: str) -> dict[str
     if (
         password is not None
         and tls_context is None
-        and not _is_loopback(cfg.host)
+        and not is_loopback(cfg.host)
         and not cfg.allow_insecure
     ):
         raise ConfigError(

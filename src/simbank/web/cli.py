@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import signal
 import sys
 from collections.abc import Sequence
@@ -18,24 +17,11 @@ from pathlib import Path
 import structlog
 from pydantic import ValidationError
 
+from simbank.addresses import is_loopback
 from simbank.config.models import MqttConfig
 from simbank.web.server import Dashboard
 
 EXIT_OK, EXIT_USAGE, EXIT_CONFIG = 0, 2, 78
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost`` or a literal loopback address (a name that merely looks like one is not)."""
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 def host_port(text: str) -> tuple[str, int]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 from typing import TYPE_CHECKING, Final
 
 import structlog
 
+from simbank.addresses import is_loopback
 from simbank.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,15 +27,6 @@ CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 """The classic text format ``generate_latest`` writes (every name here is a legacy name)."""
 READ_TIMEOUT_S: Final = 5.0
 MAX_HEADER_BYTES: Final = 8192
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class MetricsServer:
@@ -117,7 +108,7 @@ class MetricsServer:
 
 def check_host(host: str, *, allow_remote: bool) -> None:
     """Refuse (:class:`ConfigError`) a non-loopback ``host`` unless ``allow_remote``."""
-    if not allow_remote and not _is_loopback(host):
+    if not allow_remote and not is_loopback(host):
         raise ConfigError(
             f"metrics.host: refusing to listen on non-loopback host {host!r} "
             "(the metrics name every modem and ICCID; set allow_remote to expose them)"
