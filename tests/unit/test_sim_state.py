@@ -65,6 +65,18 @@ def test_contract_state(
     assert got == expected
 
 
+@pytest.mark.parametrize(
+    ("ledger", "status", "expected"),
+    [(None, "pin", "locked"), (None, "puk", "locked"), (None, "ready", "available"),
+     (None, None, "available"), ("blocked", "pin", "blocked"), ("disabled", "puk", "disabled")],
+)  # fmt: skip
+def test_a_card_that_wants_its_pin_shows_locked(
+    ledger: str | None, status: str | None, expected: str
+) -> None:
+    got = contract_state(ledger, placed=True, serving=False, registered=False, status=status)
+    assert got == expected
+
+
 @given(st.sampled_from(LEDGER_STATES), st.booleans(), st.booleans(), st.booleans(), st.booleans())
 def test_sticky_states_override_what_modems_show(
     ledger: str | None, placed: bool, serving: bool, registered: bool, resting: bool

@@ -47,18 +47,27 @@ def sticky(ledger_state: str | None) -> SimStateName | None:
 
 
 def contract_state(
-    ledger_state: str | None, *, placed: bool, serving: bool, registered: bool
+    ledger_state: str | None,
+    *,
+    placed: bool,
+    serving: bool,
+    registered: bool,
+    status: str | None = None,
 ) -> SimStateName:
     """The state ``sim/<iccid>`` shows, before any rest.
 
     ``placed``: the SIM sits in a known modem slot; ``serving``: it is the card of that
-    modem's active slot and the modem is ready; ``registered``: that modem is registered.
+    modem's active slot and the modem is ready; ``registered``: that modem is registered;
+    ``status``: the card's own answer to ``AT+CPIN?`` when last read (a card that wants its
+    PIN, and was given none, is ``locked`` as the planner sees it, not ``available``).
     """
     state = sticky(ledger_state)
     if state is not None:
         return state
     if not placed:
         return "absent"
+    if status in _LOCKED:
+        return "locked"
     return "active" if serving and registered else "available"
 
 

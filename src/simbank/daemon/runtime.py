@@ -191,6 +191,7 @@ class BankRuntime:
             placed=info is not None and info.modem is not None,
             serving=serving,
             registered=reg is not None and reg.registered,
+            status=info.status if info is not None else None,
         )
 
     def publish_sim(self, iccid: str) -> None:
