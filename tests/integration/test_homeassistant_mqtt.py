@@ -189,12 +189,25 @@ async def test_the_acl_keeps_each_user_to_its_part(broker: Broker) -> None:
         ("homeassistant", "ha-spoof", intruder),  # HA reads discovery, never writes it
         ("monitor", "monitor-spoof", intruder),
         ("monitor", "monitor-act", "simbank/gw1/bridge/request/traffic/pause"),
+        # The gateways' patterns (%u) apply to every user: the other logins must not get a
+        # discovery node or a gateway tree of their own name (a monitor could otherwise make
+        # a button that Home Assistant presses, as a user that may act, on any gateway).
+        *(
+            (user, f"{user}-own-node", f"homeassistant/button/simbank_{user}/x/config")
+            for user in ("monitor", "operator", "homeassistant")
+        ),
+        *(
+            (user, f"{user}-own-tree", f"simbank/{user}/bridge/request/status")
+            for user in ("monitor", "operator", "homeassistant")
+        ),
     ]
     ids = []
     for user, name, topic in attempts:
         async with broker.client(user, name) as client:
             ids.append(client.identifier)
-            await client.publish(topic, b'{"name":"x"}', qos=1, retain=topic == intruder)
+            await client.publish(
+                topic, b'{"name":"x"}', qos=1, retain=topic.startswith("homeassistant/")
+            )
     # What is allowed goes through: gw2 under its own node id.
     async with broker.client("gw2", "gw2-own") as client:
         await client.publish(OTHER_GATEWAY, b'{"name":"gw2 m1"}', qos=1, retain=True)
