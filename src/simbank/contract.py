@@ -77,6 +77,21 @@ class Topics:
     def response(self, command: str) -> str:
         return f"{self.response_prefix}{command}"
 
+    def reply(self, client_id: str) -> str:
+        """Where a client asks (MQTT 5 Response Topic) for its own copy of each answer."""
+        return f"{self.root}/clients/{client_id}/reply"
+
+    def is_reply(self, topic: str) -> bool:
+        """Whether ``topic`` is a client's reply topic, ``<base>/<gw>/clients/<id>/reply``: the
+        only Response Topic the gateway answers on. Anything else — its own state, another
+        gateway, a Home Assistant discovery topic — would let a client that may send requests
+        make the gateway publish there."""
+        head = f"{self.root}/clients/"
+        if not topic.startswith(head) or not topic.endswith("/reply"):
+            return False
+        client_id = topic[len(head) : -len("/reply")]
+        return bool(client_id) and not any(c in client_id for c in "/+#\0")
+
 
 class BridgeState(_Payload):
     """``bridge/state`` — retained, QoS 1, also the last will."""

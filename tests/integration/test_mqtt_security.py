@@ -670,3 +670,47 @@ async def test_the_example_bridge_remaps_topics_to_the_central_broker(
                 assert central_saw.on("fleet/site-a/gw1/uplink")[0].payload == b"1"
                 # The request crossed once and was not sent back out.
                 assert len(central_saw.on(remote.request("status"))) == 1
+
+
+async def test_a_response_topic_outside_the_client_replies_is_not_answered_on(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
+) -> None:
+    """A client that may send requests cannot make the gateway publish where it likes: an
+    MQTT 5 Response Topic on the gateway's own state, a Home Assistant discovery topic or
+    another gateway gets the public answer only; a client reply topic gets its copy."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    cfg = MqttConfig.model_validate({"port": mosquitto.port, "base_topic": base_topic})
+    async with running(tmp_path, mosquitto, base_topic, ONE_MODEM, mqtt=cfg) as rig:
+        await _subscribed(rig)
+        topics = rig.topics
+        hijacks = [
+            topics.bridge_state,
+            "homeassistant/sensor/simbank_gw1/x/config",
+            f"{base_topic}/gw2/clients/c/reply",
+            f"{topics.root}/clients/c/reply/more",
+            f"{topics.root}/clients//reply",
+        ]
+        good = topics.reply("honest")
+        async with (
+            sniffing(cfg, "#", f"sniff-{base_topic}") as seen,
+            aiomqtt.Client(
+                "127.0.0.1",
+                mosquitto.port,
+                identifier=f"asker-{base_topic}",
+                protocol=aiomqtt.ProtocolVersion.V5,
+            ) as asker,
+        ):
+            for n, topic in enumerate([*hijacks, good]):
+                props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                props.ResponseTopic = topic
+                props.CorrelationData = f"c{n}".encode()
+                payload = json.dumps({"transaction": f"t{n}"}).encode()
+                await asker.publish(topics.request("status"), payload, qos=1, properties=props)
+            await _until(lambda: len(seen.on(topics.response("status"))) >= len(hijacks) + 1)
+            await _until(lambda: seen.on(good))
+        for topic in hijacks:
+            assert not [m for m in seen.on(topic) if b'"status"' in m.payload], topic
+        assert [json.loads(m.payload)["transaction"] for m in seen.on(good)] == [f"t{len(hijacks)}"]
+        assert [m.correlation for m in seen.on(good)] == [f"c{len(hijacks)}".encode()]

@@ -169,10 +169,15 @@ class RequestRouter:
 
     def _reply(self, inbound: Inbound, command: str, response: bytes, lane: LaneName) -> None:
         """Publish ``response`` on the command's response topic and, when the request named
-        one (MQTT 5), on its Response Topic with its correlation data: both in ``lane``."""
+        one (MQTT 5), on its Response Topic with its correlation data: both in ``lane``. Only a
+        client's reply topic (``Topics.is_reply``) is answered on; another is logged, unused."""
         self._pub.publish(self._topics.response(command), response, lane=lane)
-        if inbound.response_topic:
+        if not inbound.response_topic:
+            return
+        if self._topics.is_reply(inbound.response_topic):
             self._pub.publish(inbound.response_topic, response, inbound.correlation_data, lane=lane)
+        else:
+            log.warning("response_topic_refused", command=command)
 
     async def process(self, command: str, payload: bytes) -> bytes:
         """Turn one request payload into its response payload."""

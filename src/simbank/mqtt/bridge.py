@@ -241,7 +241,7 @@ class MqttBridge:
             self.publish(self._topics.response(command), refusal, lane="responses")
             props = message.properties
             response_topic = getattr(props, "ResponseTopic", None) if props else None
-            if response_topic:
+            if response_topic and self._topics.is_reply(response_topic):
                 correlation = getattr(props, "CorrelationData", None)
                 self.publish(response_topic, refusal, correlation, lane="responses")
         return False

@@ -87,7 +87,7 @@ class RequestClient:
         self._options = options
         self._topics = topics
         self._v5 = cfg.protocol == "5"
-        self._reply_topic = f"{topics.root}/clients/{client_id}/reply"
+        self._reply_topic = topics.reply(client_id)
         self._client: aiomqtt.Client | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
