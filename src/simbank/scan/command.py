@@ -29,6 +29,12 @@ def add_arguments(scan: argparse.ArgumentParser) -> None:
         help="seconds to wait for each answer (default 2)",
     )
     scan.add_argument("--json", action="store_true", help="machine-readable output")
+    scan.add_argument(
+        "--assume-free",
+        action="store_true",
+        help="probe real serial ports even when other users' open files cannot be seen "
+        "(not root): only if nothing else (ModemManager, minicom) may be using them",
+    )
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -43,7 +49,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print("simbankd scan: --timeout must be positive", file=sys.stderr)
         return 2
     patterns = tuple(args.ports or DEFAULT_PATTERNS)
-    findings = asyncio.run(scan(patterns, baudrate=args.baud, timeout=args.timeout))
+    findings = asyncio.run(
+        scan(patterns, baudrate=args.baud, timeout=args.timeout, assume_free=args.assume_free)
+    )
     modems = group_modems(findings)
     if args.json:
         json.dump(json_report(findings, modems), stream, indent=2)

@@ -21,6 +21,7 @@ class PortStatus(StrEnum):
     SILENT = "silent"  # nothing at all within the timeout
     GARBAGE = "garbage"  # bytes, but never an OK to AT (not an AT port, wrong speed)
     IN_USE = "in_use"  # another process holds it: never probed
+    UNCHECKED = "unchecked"  # others' open ports cannot be seen without root: never probed
     UNAVAILABLE = "unavailable"  # cannot be opened (permission, gone, not a tty)
 
 

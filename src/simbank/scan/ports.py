@@ -14,9 +14,11 @@ import contextlib
 import glob
 import os
 import stat
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from simbank.scan.grouping import natural_key
 
@@ -61,6 +63,57 @@ def is_char_device(path: str) -> bool:
 def is_pty(device: str) -> bool:
     """A pseudo-terminal's slave (``/dev/pts/3``)."""
     return device.startswith("/dev/pts/")
+
+
+#: Where UUCP-style lock files live (minicom, cu, ppp, gammu take ``LCK..ttyUSB2`` there).
+LOCK_DIRS: Final = (Path("/run/lock"), Path("/var/lock"))
+
+
+def uucp_locks(
+    devices: Iterable[str], lock_dirs: Iterable[Path] = LOCK_DIRS
+) -> dict[str, list[str]]:
+    """Device node → ``"pid N (lock file …)"`` for each device a live process has locked the
+    UUCP way (``LCK..<name>`` holding its pid, as text or a binary int). A stale lock (its
+    process gone) or one that cannot be read does not count."""
+    found: dict[str, list[str]] = {}
+    for device in devices:
+        for directory in lock_dirs:
+            lock = directory / f"LCK..{Path(device).name}"
+            try:
+                raw = lock.read_bytes()[:64]
+            except OSError:
+                continue
+            pid = _lock_pid(raw)
+            if pid is not None and pid != os.getpid() and Path(f"/proc/{pid}").exists():
+                found.setdefault(device, []).append(f"pid {pid} (lock file {lock})")
+                break
+    return found
+
+
+def _lock_pid(raw: bytes) -> int | None:
+    text = raw.strip(b" \n\0")
+    if text.isdigit():
+        return int(text)
+    if len(raw) == 4:  # the old binary form: a native int
+        return int.from_bytes(raw, sys.byteorder) or None
+    return None
+
+
+def sees_every_holder(proc: Path = PROC) -> bool:
+    """Whether every process's open files can be read here (as root: yes). If not, a port
+    held open by another user's program (ModemManager, minicom) cannot be seen."""
+    try:
+        processes = [p for p in proc.iterdir() if p.name.isdigit()]
+    except OSError:
+        return False
+    for process in processes:
+        try:
+            next(iter((process / "fd").iterdir()), None)
+        except PermissionError:
+            return False
+        except OSError:  # gone meanwhile
+            continue
+    return True
 
 
 def holders(

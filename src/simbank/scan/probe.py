@@ -36,7 +36,17 @@ from simbank.drivers.registry import DRIVERS, driver_for_identity
 from simbank.drivers.types import SimStatus
 from simbank.errors import PortLost, PortUnavailable, SimbankError
 from simbank.scan.findings import PortFinding, PortStatus, UsbInfo, parse_ati
-from simbank.scan.ports import PROC, Candidate, candidates, holders, is_char_device, is_pty
+from simbank.scan.ports import (
+    LOCK_DIRS,
+    PROC,
+    Candidate,
+    candidates,
+    holders,
+    is_char_device,
+    is_pty,
+    sees_every_holder,
+    uucp_locks,
+)
 from simbank.scan.sysfs import SYSFS, usb_info
 
 _log = structlog.get_logger(__name__)
@@ -188,13 +198,22 @@ async def probe_port(
     timeout: float,  # noqa: ASYNC109 - each AT exchange's own limit, not the whole call's
     usb: UsbInfo | None = None,
     held_by: Sequence[str] = (),
+    unchecked: bool = False,
 ) -> PortFinding:
-    """What one port is: probed read-only, or left alone when someone else has it."""
+    """What one port is: probed read-only, or left alone when someone else has it (or may
+    have it: ``unchecked``, when other users' open files cannot be seen)."""
     base = PortFinding(
         candidate.path, candidate.device, PortStatus.UNAVAILABLE, by_id=candidate.by_id, usb=usb
     )
     if held_by:
         return _with(base, PortStatus.IN_USE, f"open by {', '.join(held_by)}: not probed")
+    if unchecked:
+        return _with(
+            base,
+            PortStatus.UNCHECKED,
+            "not probed: another user's program (ModemManager, minicom) may have it open and"
+            " only root can see that; run `sudo simbankd scan` (or --assume-free)",
+        )
     if not is_char_device(candidate.device):
         return _with(base, PortStatus.UNAVAILABLE, "not a character device")
     try:
@@ -225,10 +244,21 @@ async def scan(
     timeout: float = 2.0,  # noqa: ASYNC109 - each AT exchange's own limit, not the whole call's
     sysfs: Path = SYSFS,
     proc: Path = PROC,
+    lock_dirs: Sequence[Path] = LOCK_DIRS,
+    assume_free: bool = False,
 ) -> list[PortFinding]:
-    """Every port the patterns match, probed side by side, in natural port order."""
+    """Every port the patterns match, probed side by side, in natural port order.
+
+    A port another process has open (seen in ``/proc``) or has locked the UUCP way is never
+    opened. Without root, other users' open files cannot be seen, so real serial ports are
+    then left alone too unless ``assume_free`` (pseudo-terminals are always probed: the
+    simulator holds their other side by design)."""
     found = candidates(patterns)
-    held = holders((c.device for c in found if not is_pty(c.device)), proc)
+    real = [c.device for c in found if not is_pty(c.device)]
+    held = holders(real, proc)
+    for device, lockers in uucp_locks(real, lock_dirs).items():
+        held.setdefault(device, []).extend(lockers)
+    blind = bool(real) and not assume_free and not sees_every_holder(proc)
     async with asyncio.TaskGroup() as group:
         tasks = [
             group.create_task(
@@ -238,6 +268,7 @@ async def scan(
                     timeout=timeout,
                     usb=usb_info(candidate.device, sysfs),
                     held_by=held.get(candidate.device, ()),
+                    unchecked=blind and not is_pty(candidate.device),
                 ),
                 name=f"scan:{candidate.path}",
             )
