@@ -21,9 +21,11 @@ ACL = """\
 pattern readwrite simbank/%u/#
 user monitor
 topic read simbank/#
+topic deny simbank/monitor/#
 user operator
 topic read simbank/#
 topic write simbank/+/bridge/request/#
+topic deny simbank/operator/#
 """
 
 
