@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 from bankrig import BankRig, running
 
+from simbank.clock import ScriptedClock
 from simbank.config.models import MqttConfig
 from simbank.mosquitto import PrivateMosquitto, make_password_file
 from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 from simbank.web.screenshots import CHROMIUM, CHROMIUM_ARGS
 from simbank.web.server import Dashboard
+from simbank.web.throttle import LoginThrottle
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -79,7 +81,10 @@ async def _stack(tmp_path: Path) -> AsyncIterator[tuple[BankRig, PrivateMosquitt
             log_types=("error", "warning", "notice", "information", "debug"),
         ) as broker,
         running(tmp_path, broker, "simbank", BANK, mqtt=_cfg(broker, secrets, "gw1")) as rig,
-        Dashboard(MqttConfig(port=broker.port), "simbank") as dashboard,
+        # the pause a refused login earns is recorded, not waited (test_dashboard_relay.py)
+        Dashboard(
+            MqttConfig(port=broker.port), "simbank", login_throttle=LoginThrottle(ScriptedClock())
+        ) as dashboard,
     ):
         yield rig, broker, dashboard.url
 

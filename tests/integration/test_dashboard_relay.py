@@ -1,6 +1,8 @@
 """The dashboard's relay without a browser: a WebSocket client against ``Dashboard`` and a real
 mosquitto with users and the SHIPPED config/mosquitto/acl. A plain MQTT client logged in as
-the gateway ``gw1`` answers requests as the daemon would (Response Topic, Correlation Data)."""
+the gateway ``gw1`` answers requests as the daemon would (Response Topic, Correlation Data).
+
+Login pacing runs on a :class:`ScriptedClock`: its pauses are recorded, not waited."""
 
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from simbank.clock import ScriptedClock
 from simbank.config.models import MqttConfig
 from simbank.mosquitto import PrivateMosquitto, free_port, make_password_file
 from simbank.web.server import Dashboard
+from simbank.web.throttle import LoginThrottle
 
 pytestmark = pytest.mark.integration
 
@@ -128,9 +132,12 @@ async def _gateway(broker: PrivateMosquitto) -> AsyncIterator[list[str]]:
 
 
 async def test_bad_input_gets_an_error_reply_and_the_session_lives_on(tmp_path: Path) -> None:
+    clock = ScriptedClock()
     async with (
         _broker(tmp_path) as broker,
-        Dashboard(MqttConfig(port=broker.port), "simbank") as dashboard,
+        Dashboard(
+            MqttConfig(port=broker.port), "simbank", login_throttle=LoginThrottle(clock)
+        ) as dashboard,
         _page(dashboard.url) as page,
     ):
         await page.send("not json")
@@ -152,6 +159,9 @@ async def test_bad_input_gets_an_error_reply_and_the_session_lives_on(tmp_path: 
         }
         assert "wrong-password" not in broker.log_text()
         assert (await page.login("operator"))["type"] == "login_ok"
+        # … after the pause one refusal earns (the page is told).
+        assert {"type": "login_delayed", "seconds": 2} in page.seen
+        assert clock.sleeps == [2]
 
         for frame, problem in [
             ({"type": "request", "id": "r1", "gateway": "gw1", "command": "call"}, "not one"),
@@ -271,3 +281,109 @@ async def test_the_page_and_its_guards(tmp_path: Path) -> None:
         origin = dashboard.url.rstrip("/")
         async with _page(dashboard.url, Origin=origin) as page:
             assert (await page.login("monitor"))["type"] == "login_ok"
+
+
+def _port(url: str) -> int:
+    return int(url.rstrip("/").rsplit(":", 1)[1])
+
+
+async def test_only_our_own_host_names_are_served() -> None:
+    """DNS rebinding: a foreign page whose name now resolves to 127.0.0.1 sends a Host and an
+    Origin that agree with each other. The Host is not ours: page, files and relay refused."""
+    async with (
+        Dashboard(
+            MqttConfig(port=free_port()), "simbank", public_hosts=["dash.example.com"]
+        ) as dashboard,
+        aiohttp.ClientSession() as http,
+    ):
+        port = _port(dashboard.url)
+        evil = f"evil.example:{port}"
+        for path in ("", "static/app.js", "nowhere"):
+            async with http.get(dashboard.url + path, headers={"Host": evil}) as refused:
+                assert refused.status == 421, path
+                assert "--public-host" in await refused.text()
+                assert refused.headers["X-Frame-Options"] == "DENY"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as rebound:
+            async with http.ws_connect(
+                dashboard.url + "ws", headers={"Host": evil, "Origin": f"http://{evil}"}
+            ):
+                pass
+        assert rebound.value.status == 421
+        # Our own names: loopback with the listening port, and the public name on any port.
+        for host in (f"localhost:{port}", f"[::1]:{port}", "dash.example.com"):
+            async with http.get(dashboard.url, headers={"Host": host}) as index:
+                assert index.status == 200, host
+        async with http.get(dashboard.url, headers={"Host": f"localhost:{port + 1}"}) as other:
+            assert other.status == 421
+        # Behind the proxy: Host and Origin both the public name, so the relay opens.
+        async with http.ws_connect(
+            dashboard.url + "ws",
+            headers={"Host": "dash.example.com", "Origin": "https://dash.example.com"},
+        ) as ws:
+            assert not ws.closed
+
+
+async def test_password_guessing_is_rationed(tmp_path: Path) -> None:
+    """One WebSocket gets 5 refused logins, then it is closed; each refusal from the address
+    makes its next login wait longer, on this socket and the next."""
+    clock = ScriptedClock()
+    async with (
+        _broker(tmp_path) as broker,
+        Dashboard(
+            MqttConfig(port=broker.port), "simbank", login_throttle=LoginThrottle(clock)
+        ) as dashboard,
+    ):
+        async with _page(dashboard.url) as page:
+            for n in range(5):
+                failed = await page.login("operator", f"guess-{n}")
+                assert failed["type"] == "login_failed", failed
+            async with asyncio.timeout(WAIT_S):
+                closed = await page.ws.receive()
+            assert closed.type == aiohttp.WSMsgType.CLOSE
+            assert (closed.data, closed.extra) == (4001, "too many failed logins")
+            delayed = [f["seconds"] for f in page.seen if f["type"] == "login_delayed"]
+            assert delayed == [2, 4, 8, 16]
+        assert clock.sleeps == [2, 4, 8, 16]
+        # Five tries reached the broker, no more.
+        assert broker.log_text().count("disconnected, not authorised") == 5
+
+        # A new WebSocket from the same address waits the longest pause first.
+        async with _page(dashboard.url) as page:
+            assert (await page.login("operator"))["type"] == "login_ok"
+            assert {"type": "login_delayed", "seconds": 30} in page.seen
+        assert clock.sleeps == [2, 4, 8, 16, 30]
+
+
+async def test_sockets_that_never_log_in_are_closed_and_capped() -> None:
+    async with (
+        Dashboard(
+            MqttConfig(port=free_port()), "simbank", max_sessions=3, login_wait_s=0.5
+        ) as dashboard,
+        aiohttp.ClientSession() as http,
+    ):
+        idle = [await http.ws_connect(dashboard.url + "ws") for _ in range(3)]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as full:
+            async with http.ws_connect(dashboard.url + "ws"):
+                pass
+        assert full.value.status == 503
+        for ws in idle:
+            async with asyncio.timeout(WAIT_S):
+                closed = await ws.receive()
+            assert (closed.type, closed.data, closed.extra) == (
+                aiohttp.WSMsgType.CLOSE,
+                4000,
+                "no login",
+            )
+        # Their places are free again (the server lets go just after the close handshake).
+        turned_away: list[int] = []
+        async with asyncio.timeout(WAIT_S):
+            while True:
+                try:
+                    again = await http.ws_connect(dashboard.url + "ws")
+                except aiohttp.WSServerHandshakeError as exc:
+                    turned_away.append(exc.status)
+                    await asyncio.sleep(0.05)
+                else:
+                    break
+        await again.close()
+        assert set(turned_away) <= {503}

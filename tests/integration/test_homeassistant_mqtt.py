@@ -39,7 +39,14 @@ USERS = {
 SIM_A, SIM_B = make_iccid(1501), make_iccid(1502)
 NODE = "homeassistant/+/simbank_gw1/+/config"
 #: A config a previous run left for a SIM this gateway no longer has.
-LEFT_OVER = f"homeassistant/sensor/simbank_gw1/sim_{make_iccid(1599)}_state/config"
+LEFT_OVER = f"homeassistant/sensor/simbank_gw1/sim-{make_iccid(1599)}-state/config"
+#: What a version that joined ids with ``_`` left (unique ids that could collide across
+#: gateways): cleared on upgrade, even the SIM's that is still in the bank.
+OLD_FORM = (
+    "homeassistant/binary_sensor/simbank_gw1/bridge/config",
+    "homeassistant/sensor/simbank_gw1/m1_state/config",
+    f"homeassistant/sensor/simbank_gw1/sim_{SIM_A}_state/config",
+)
 #: Another gateway's config: never touched by gw1.
 OTHER_GATEWAY = "homeassistant/sensor/simbank_gw2/m1_state/config"
 
@@ -228,9 +235,11 @@ async def test_discovery_buttons_and_stale_entities_with_the_shipped_acl(
     # What an earlier run left under this gateway's node, and what another gateway owns.
     async with broker.client("gw1", "gw1-earlier") as client:
         await client.publish(LEFT_OVER, b'{"name":"old"}', qos=1, retain=True)
+        for topic in OLD_FORM:
+            await client.publish(topic, b'{"unique_id":"simbank_gw1_x"}', qos=1, retain=True)
     async with broker.client("gw2", "gw2") as client:
         await client.publish(OTHER_GATEWAY, b'{"name":"gw2 m1"}', qos=1, retain=True)
-    await until(lambda: LEFT_OVER in ha.retained and OTHER_GATEWAY in ha.retained)
+    await until(lambda: {LEFT_OVER, OTHER_GATEWAY, *OLD_FORM} <= ha.retained.keys())
 
     options: dict[str, Any] = {
         "mqtt": broker.cfg("gw1"),  # the daemon logs in as its gateway id
@@ -239,43 +248,50 @@ async def test_discovery_buttons_and_stale_entities_with_the_shipped_acl(
     }
     async with running(tmp_path, broker.mosquitto, "simbank", scenario(with_m2=True), **options):
         wanted = {
-            *(f"{m}_{k}" for m in ("m1", "m2") for k in ("state", "signal", "iccid", "rotate")),
-            *(f"sim_{i}_{k}" for i in (SIM_A, SIM_B) for k in ("state", "calls_month")),
-            "bridge",
-            "traffic_pause",
+            *(
+                f"modem-{m}-{k}"
+                for m in ("m1", "m2")
+                for k in ("state", "signal", "iccid", "rotate")
+            ),
+            *(f"sim-{i}-{k}" for i in (SIM_A, SIM_B) for k in ("state", "calls_month")),
+            "gateway-bridge",
+            "gateway-traffic_pause",
         }
-        await until(lambda: wanted <= _object_ids(ha.configs()) and LEFT_OVER not in ha.retained)
+        gone = {LEFT_OVER, *OLD_FORM}
+        await until(lambda: wanted <= _object_ids(ha.configs()) and not gone & ha.retained.keys())
         await until(lambda: ha.state(f"simbank/gw1/sim/{SIM_B}").get("state") == "active")
         # Stored by the broker: a new subscriber, as Home Assistant, gets them retained.
         stored = await snapshot(broker, "homeassistant", NODE)
         assert stored.keys() == ha.configs().keys()
-        assert LEFT_OVER not in stored
+        assert not gone & stored.keys()
         assert OTHER_GATEWAY in ha.retained  # another gateway's entity is left alone
 
         configs = {t.split("/")[3]: c for t, c in ha.configs().items()}
-        calls_day = configs[f"sim_{SIM_A}_calls_day"]
+        calls_day = configs[f"sim-{SIM_A}-calls_day"]
         assert calls_day["state_topic"] == f"simbank/gw1/sim/{SIM_A}"
         assert calls_day["state_class"] == "total_increasing"
-        assert configs[f"sim_{SIM_A}_calls_hour"]["state_class"] == "measurement"
-        seconds = configs[f"sim_{SIM_B}_call_seconds_day"]
+        assert configs[f"sim-{SIM_A}-calls_hour"]["state_class"] == "measurement"
+        seconds = configs[f"sim-{SIM_B}-call_seconds_day"]
         assert (seconds["unit_of_measurement"], seconds["device_class"]) == ("s", "duration")
-        assert configs[f"sim_{SIM_A}_calls_month"]["state_class"] == "total_increasing"
-        assert configs[f"sim_{SIM_A}_state"]["device"]["via_device"] == "simbank_gw1"
-        assert not any(k.startswith("m1_calls") for k in configs)  # usage is per SIM now
+        assert configs[f"sim-{SIM_A}-calls_month"]["state_class"] == "total_increasing"
+        state = configs[f"sim-{SIM_A}-state"]
+        assert state["device"]["via_device"] == "simbank:gw1"
+        assert state["unique_id"] == f"simbank:gw1:sim:{SIM_A}:state"
+        assert not any(k.startswith("modem-m1-calls") for k in configs)  # usage is per SIM now
         assert ha.state("simbank/gw1/modem/m1")["state"] == "ready"  # HA reads the state
 
         # Home Assistant's buttons: ordinary requests the broker lets it send.
-        await ha.press(configs["traffic_pause"])
+        await ha.press(configs["gateway-traffic_pause"])
         response = "simbank/gw1/bridge/response/traffic/pause"
         await until(lambda: any(t == response for t, _, _ in ha.log))
         answer = json.loads(next(p for t, p, _ in ha.log if t == response))
         assert answer["status"] == "ok", answer
         assert answer["data"]["paused"] is True
-        await ha.press(configs["traffic_resume"])
-        await ha.press(configs[f"sim_{SIM_B}_disable"])
+        await ha.press(configs["gateway-traffic_resume"])
+        await ha.press(configs[f"sim-{SIM_B}-disable"])
         sim_b = f"simbank/gw1/sim/{SIM_B}"
         await until(lambda: ha.state(sim_b).get("state") == "disabled")
-        await ha.press(configs[f"sim_{SIM_B}_enable"])
+        await ha.press(configs[f"sim-{SIM_B}-enable"])
         await until(lambda: ha.state(sim_b).get("state") != "disabled")
         resumed = "simbank/gw1/bridge/response/traffic/resume"
         await until(lambda: any(t == resumed for t, _, _ in ha.log))
@@ -292,7 +308,7 @@ async def test_discovery_buttons_and_stale_entities_with_the_shipped_acl(
         await until(lambda: resent() == current)
 
     # A restart with one modem fewer: m2's entities go, nothing else does.
-    m2_topics = {t for t in ha.configs() if t.split("/")[3].startswith("m2_")}
+    m2_topics = {t for t in ha.configs() if t.split("/")[3].startswith("modem-m2-")}
     assert m2_topics
     mark = len(ha.log)
     async with running(tmp_path, broker.mosquitto, "simbank", scenario(with_m2=False), **options):
@@ -301,9 +317,11 @@ async def test_discovery_buttons_and_stale_entities_with_the_shipped_acl(
         cleared = {t for t, p, _ in ha.log[mark:] if not p and "/simbank_" in t}
         assert cleared == m2_topics
         kept = ha.configs()
-        assert {f"m1_{k}" for k in ("state", "signal", "rotate", "reset")} <= _object_ids(kept)
+        assert {f"modem-m1-{k}" for k in ("state", "signal", "rotate", "reset")} <= _object_ids(
+            kept
+        )
         # The SIMs stay: the ledger still knows both (sim/<iccid> stays published too).
-        assert {f"sim_{SIM_A}_state", f"sim_{SIM_B}_state"} <= _object_ids(kept)
+        assert {f"sim-{SIM_A}-state", f"sim-{SIM_B}-state"} <= _object_ids(kept)
         assert OTHER_GATEWAY in ha.retained
     stored = await snapshot(broker, "homeassistant", NODE)
     assert not m2_topics & stored.keys()

@@ -112,6 +112,6 @@ async def test_metrics_and_discovery_follow_the_gateway(
         watcher._filter = f"{prefix}/#"  # the discovery tree, not a gateway's
         await watcher.run(until_quiet_s=0.5)
         configs = {t: v for t, v in watcher.state.items() if t.endswith("/config")}
-        buttons = [v for t, v in configs.items() if "/button/simbank_gw1/m1_" in t]
+        buttons = [v for t, v in configs.items() if "/button/simbank_gw1/modem-m1-" in t]
         assert {json.loads(b["payload_press"])["modem"] for b in buttons} == {"m1"}
         assert any(v.get("device", {}).get("model") == "ME909s-120" for v in configs.values())

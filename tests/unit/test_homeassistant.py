@@ -97,16 +97,17 @@ def test_topics_and_required_keys() -> None:
     buttons = {k for k, c in configs.items() if c["_component"] == "button"}
     for modem in ("m1", "m2"):
         keys = ("state", "registration", "operator", "signal", "iccid", "slot")
-        assert {f"{modem}_{k}" for k in keys} <= sensors
-        assert {f"{modem}_rotate", f"{modem}_reset"} <= buttons
-    sim = f"sim_{ICCID}"
+        assert {f"modem-{modem}-{k}" for k in keys} <= sensors
+        assert {f"modem-{modem}-rotate", f"modem-{modem}-reset"} <= buttons
+    sim = f"sim-{ICCID}"
     usage = ("calls_hour", "calls_day", "call_seconds_day", "sms_day", "calls_month")
-    assert {f"{sim}_{k}" for k in ("state", "block_reason", "sms_unread", *usage)} <= sensors
-    assert f"{sim}_quarantined" in configs
-    assert {f"{sim}_release", f"{sim}_disable", f"{sim}_enable"} <= buttons
-    assert {"traffic_pause", "traffic_resume"} <= buttons
+    assert {f"{sim}-{k}" for k in ("state", "block_reason", "sms_unread", *usage)} <= sensors
+    assert f"{sim}-quarantined" in configs
+    assert {f"{sim}-release", f"{sim}-disable", f"{sim}-enable"} <= buttons
+    assert {"gateway-traffic_pause", "gateway-traffic_resume"} <= buttons
     for object_id, config in configs.items():
-        assert config["unique_id"] == f"simbank_gw1_{object_id}"
+        key = object_id.rsplit("-", 1)[1]
+        assert config["unique_id"] == f"{config['device']['identifiers'][0]}:{key}"
         assert config["name"]
         assert config["has_entity_name"] is True
         assert config["device"]["identifiers"]
@@ -121,21 +122,21 @@ def test_topics_and_required_keys() -> None:
 
 def test_devices_gateway_modem_and_sim() -> None:
     configs = _all()
-    assert configs["m1_signal"]["device"] == {
-        "identifiers": ["simbank_gw1_m1"],
+    assert configs["modem-m1-signal"]["device"] == {
+        "identifiers": ["simbank:gw1:modem:m1"],
         "name": "simbank gw1 m1",
         "manufacturer": "Quectel",
         "model": "EC25",
-        "via_device": "simbank_gw1",
+        "via_device": "simbank:gw1",
     }
-    assert configs["m2_signal"]["device"]["model"] == "AT modem"  # not probed yet
-    sim = configs[f"sim_{ICCID}_state"]["device"]
+    assert configs["modem-m2-signal"]["device"]["model"] == "AT modem"  # not probed yet
+    sim = configs[f"sim-{ICCID}-state"]["device"]
     assert sim["identifiers"] == [sim_identifier("gw1", ICCID)]
     # Under the gateway, not the modem: a SIM moved to another modem keeps its device.
-    assert sim["via_device"] == "simbank_gw1"
-    bridge = configs["bridge"]
+    assert sim["via_device"] == "simbank:gw1"
+    bridge = configs["gateway-bridge"]
     assert bridge["_component"] == "binary_sensor"
-    assert bridge["device"]["identifiers"] == ["simbank_gw1"]  # what via_device points at
+    assert bridge["device"]["identifiers"] == ["simbank:gw1"]  # what via_device points at
     assert bridge["state_topic"] == "simbank/gw1/bridge/state"
     assert (bridge["payload_on"], bridge["payload_off"]) == ("online", "offline")
     assert bridge["device_class"] == "connectivity"
@@ -146,7 +147,7 @@ def test_unique_ids_are_stable_and_unique() -> None:
     first = discovery_messages("simbank", "gw1", [M1], [SimDevice(ICCID)])
     ids = [json.loads(p)["unique_id"] for _, p in first]
     assert len(set(ids)) == len(ids)
-    assert "simbank_gw1_m1_signal" in ids  # as before per-SIM entities came
+    assert "simbank:gw1:modem:m1:signal" in ids
     # Another state, signal, registration, SIM or timestamp: the same bytes.
     moved = _modem(state="switching", signal={"rssi_dbm": -71}, active_slot=2, iccid=OTHER)
     used = _sim(usage=Usage(calls_day=9), state="resting", reason="calls_per_day")
@@ -159,7 +160,7 @@ def test_unique_ids_are_stable_and_unique() -> None:
 def test_modem_entities_show_only_the_modem() -> None:
     """Usage lives on the SIM's device: a modem's sensors never switch to another card."""
     configs = _all()
-    modem_keys = {k.removeprefix("m1_") for k in configs if k.startswith("m1_")}
+    modem_keys = {k.removeprefix("modem-m1-") for k in configs if k.startswith("modem-m1-")}
     assert modem_keys == {
         "state",
         "registration",
@@ -171,7 +172,7 @@ def test_modem_entities_show_only_the_modem() -> None:
         "reset",
     }
     for key in modem_keys:
-        config = configs[f"m1_{key}"]
+        config = configs[f"modem-m1-{key}"]
         assert config.get("state_topic", "simbank/gw1/modem/m1") == "simbank/gw1/modem/m1"
 
 
@@ -191,7 +192,7 @@ def test_modem_entities_show_only_the_modem() -> None:
 def test_sim_usage_sensors(
     key: str, state_class: str, unit: str | None, device_class: str | None
 ) -> None:
-    config = _all(month=True)[f"sim_{ICCID}_{key}"]
+    config = _all(month=True)[f"sim-{ICCID}-{key}"]
     assert config["state_topic"] == Topics("simbank", "gw1").sim(ICCID)
     assert config["state_class"] == state_class
     assert config.get("unit_of_measurement") == unit
@@ -200,7 +201,7 @@ def test_sim_usage_sensors(
 
 def test_month_sensors_only_when_the_policy_counts_a_month() -> None:
     configs = _all(month=False)
-    assert not any(k.startswith(f"sim_{ICCID}_") and "month" in k for k in configs)
+    assert not any(k.startswith(f"sim-{ICCID}-") and "month" in k for k in configs)
     assert SimDevice.of(_sim()).month is False
     monthly = _sim(usage=Usage(calls_month=3, call_seconds_month=100, sms_month=0))
     assert SimDevice.of(monthly) == SimDevice(ICCID, month=True)
@@ -209,7 +210,7 @@ def test_month_sensors_only_when_the_policy_counts_a_month() -> None:
 def test_availability_needs_the_daemon_and_a_ready_modem() -> None:
     configs = _all()
     for key in ("registration", "operator", "signal", "iccid", "slot", "rotate"):
-        config = configs[f"m1_{key}"]
+        config = configs[f"modem-m1-{key}"]
         assert config["availability_mode"] == "all"
         bridge, modem = config["availability"]
         assert bridge["topic"] == "simbank/gw1/bridge/state"
@@ -219,7 +220,7 @@ def test_availability_needs_the_daemon_and_a_ready_modem() -> None:
             assert entry["payload_available"] == "online"
             assert entry["payload_not_available"] == "offline"
     # The reset button, the modem's state and every SIM sensor need the daemon only.
-    for key in ("m1_reset", "m1_state", f"sim_{ICCID}_state", f"sim_{ICCID}_calls_day"):
+    for key in ("modem-m1-reset", "modem-m1-state", f"sim-{ICCID}-state", f"sim-{ICCID}-calls_day"):
         (only,) = configs[key]["availability"]
         assert only["topic"] == "simbank/gw1/bridge/state"
 
@@ -234,9 +235,9 @@ def test_every_button_sends_a_request_the_daemon_accepts(key: str, button: dict[
     request = COMMANDS[command].model_validate_json(button["payload_press"])
     assert request.transaction is None
     fields = request.model_dump(exclude={"transaction"})
-    if key.startswith("m1_"):
+    if key.startswith("modem-m1-"):
         assert fields == {"modem": "m1"}
-    elif key.startswith(f"sim_{ICCID}_"):
+    elif key.startswith(f"sim-{ICCID}-"):
         assert fields["iccid"] == ICCID
 
 
@@ -245,10 +246,10 @@ def test_custom_prefix_and_base() -> None:
     messages = discovery_messages("acme", "gw1", [modem], [SimDevice(ICCID)], prefix="ha_test")
     assert all(t.startswith("ha_test/") for t, _ in messages)
     configs = _configs(messages)
-    assert configs["m1_signal"]["state_topic"] == "acme/gw1/modem/m1"
-    assert configs["m1_signal"]["device"]["model"] == "SIM7600"
-    assert configs["m1_rotate"]["command_topic"] == "acme/gw1/bridge/request/sim/rotate"
-    assert configs[f"sim_{ICCID}_state"]["state_topic"] == f"acme/gw1/sim/{ICCID}"
+    assert configs["modem-m1-signal"]["state_topic"] == "acme/gw1/modem/m1"
+    assert configs["modem-m1-signal"]["device"]["model"] == "SIM7600"
+    assert configs["modem-m1-rotate"]["command_topic"] == "acme/gw1/bridge/request/sim/rotate"
+    assert configs[f"sim-{ICCID}-state"]["state_topic"] == f"acme/gw1/sim/{ICCID}"
 
 
 def test_unusable_ids_are_refused() -> None:
@@ -261,8 +262,8 @@ def test_unusable_ids_are_refused() -> None:
 
 
 def test_identifiers_and_own_topics() -> None:
-    assert modem_identifier("gw1", "m1") == "simbank_gw1_m1"
-    assert sim_identifier("gw1", ICCID) == f"simbank_gw1_sim_{ICCID}"
+    assert modem_identifier("gw1", "m1") == "simbank:gw1:modem:m1"
+    assert sim_identifier("gw1", ICCID) == f"simbank:gw1:sim:{ICCID}"
     subscription = own_configs("homeassistant", "gw1")
     for topic, _ in discovery_messages("simbank", "gw1", [M1], [SimDevice(ICCID)]):
         assert aiomqtt.Topic(topic).matches(subscription)
@@ -273,7 +274,7 @@ def test_identifiers_and_own_topics() -> None:
     assert not aiomqtt.Topic("homeassistant/sensor/simbank_gw10/x/config").matches(subscription)
     assert not is_own_config("homeassistant/sensor/simbank_gw1/x/y/config", "homeassistant", "gw1")
     assert not is_own_config("homeassistant/light/simbank_gw1/x/config", "homeassistant", "gw1")
-    assert is_own_config("ha/x/sensor/simbank_gw1/m1_state/config", "ha/x", "gw1")
+    assert is_own_config("ha/x/sensor/simbank_gw1/modem-m1-state/config", "ha/x", "gw1")
 
 
 def test_birth_message() -> None:

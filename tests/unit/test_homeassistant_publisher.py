@@ -87,7 +87,7 @@ def test_readings_publish_nothing_and_a_probed_model_updates_the_device() -> Non
     publisher.observe_modem(_modem(model="EC21", manufacturer="Quectel"))
     changed = out.retained[before:]
     assert changed
-    assert all(t.split("/")[3].startswith("m1_") for t, _ in changed)
+    assert all(t.split("/")[3].startswith("modem-m1-") for t, _ in changed)
     # Offline, the model is not reported: the device keeps the one it had.
     mark = len(out.retained)
     publisher.observe_modem(_modem(state="offline", model=None, manufacturer=None))
@@ -104,17 +104,17 @@ def test_a_sim_gets_its_entities_and_loses_the_month_when_its_policy_stops_count
     publisher.observe_sim(_sim())
     assert out.cleared() == month_topics
     assert not month_topics & publisher.current.keys()
-    assert f"{NODE}/sim_{ICCID}_calls_day/config" in publisher.current
+    assert f"{NODE}/sim-{ICCID}-calls_day/config" in publisher.current
 
 
 def test_stale_modem_configs_are_cleared_at_once_and_current_ones_left_alone() -> None:
     publisher, out = _publisher()
-    stale = f"{NODE}/m3_signal/config"  # a run with a modem m3 published it
-    current = f"{NODE}/m1_signal/config"
+    stale = f"{NODE}/modem-m3-signal/config"  # a run with a modem m3 published it
+    current = f"{NODE}/modem-m1-signal/config"
     assert publisher.wants(Inbound(stale, b"{}"))
     publisher.receive(Inbound(stale, b'{"name":"Signal"}'))
     publisher.receive(Inbound(current, publisher.current[current]))  # our own copy
-    publisher.receive(Inbound(f"{NODE}/m4_signal/config", b""))  # a removal: nothing to do
+    publisher.receive(Inbound(f"{NODE}/modem-m4-signal/config", b""))  # a removal: nothing to do
     assert out.cleared() == {stale}
     assert out.latest()[stale] == b""
     assert publisher.cleared == 1
@@ -137,8 +137,8 @@ def test_other_gateways_and_other_prefixes_are_not_ours() -> None:
 def test_a_stale_sim_config_waits_until_the_bank_has_settled() -> None:
     settled = [False]
     publisher, out = _publisher(settled)
-    gone = f"{NODE}/sim_{GONE_SIM}_state/config"
-    back = f"{NODE}/sim_{ICCID}_state/config"
+    gone = f"{NODE}/sim-{GONE_SIM}-state/config"
+    back = f"{NODE}/sim-{ICCID}-state/config"
     publisher.receive(Inbound(gone, b"{}"))
     publisher.receive(Inbound(back, b"{}"))
     assert publisher.pending == {gone, back}
@@ -155,14 +155,14 @@ def test_a_stale_sim_config_waits_until_the_bank_has_settled() -> None:
 
 def test_a_stale_sim_config_arriving_after_the_bank_settled_is_cleared_at_once() -> None:
     publisher, out = _publisher([True])
-    gone = f"{NODE}/sim_{GONE_SIM}_calls_day/config"
+    gone = f"{NODE}/sim-{GONE_SIM}-calls_day/config"
     publisher.receive(Inbound(gone, b"{}"))
     assert out.cleared() == {gone}
 
 
 def test_a_removed_then_returning_entity_is_published_again() -> None:
     publisher, out = _publisher([True])
-    topic = f"{NODE}/sim_{ICCID}_state/config"
+    topic = f"{NODE}/sim-{ICCID}-state/config"
     publisher.receive(Inbound(topic, b"{}"))
     assert out.latest()[topic] == b""
     publisher.observe_sim(_sim())
@@ -179,3 +179,22 @@ def test_birth_resends_every_current_config_in_the_events_lane() -> None:
     publisher.receive(Inbound("homeassistant/status", b"online"))
     assert {t: p for t, p, _ in out.published} == publisher.current
     assert {lane for _, _, lane in out.published} == {"events"}
+
+
+def test_old_form_configs_are_cleared_at_once_even_before_the_bank_settles() -> None:
+    """Upgrading: the ``_``-joined object ids of before are never current again (their
+    unique ids could collide across gateways), SIM ones included."""
+    publisher, out = _publisher([False])
+    old = {
+        "homeassistant/binary_sensor/simbank_gw1/bridge/config",
+        "homeassistant/button/simbank_gw1/traffic_pause/config",
+        f"{NODE}/m1_state/config",
+        f"{NODE}/sim_{ICCID}_state/config",
+    }
+    for topic in sorted(old):
+        assert publisher.wants(Inbound(topic, b"{}"))
+        publisher.receive(Inbound(topic, b'{"unique_id":"simbank_gw1_x"}'))
+    assert out.cleared() == old
+    assert not publisher.pending
+    assert not old & publisher.current.keys()
+    assert f"{NODE}/modem-m1-state/config" in publisher.current

@@ -67,7 +67,7 @@ def test_modem_templates_render_the_retained_payload() -> None:
     configs = _all()
     payload = _modem().to_json()
     rendered = {
-        key: _render(configs[f"m1_{key}"]["value_template"], payload)
+        key: _render(configs[f"modem-m1-{key}"]["value_template"], payload)
         for key in ("state", "registration", "operator", "signal", "iccid", "slot")
     }
     assert rendered == {
@@ -78,23 +78,23 @@ def test_modem_templates_render_the_retained_payload() -> None:
         "iccid": ICCID,
         "slot": "1",
     }
-    assert rendered["state"] in configs["m1_state"]["options"]
+    assert rendered["state"] in configs["modem-m1-state"]["options"]
     online = ONLINE | {"simbank/gw1/modem/m1": payload}
-    assert _available(configs["m1_rotate"], online)
+    assert _available(configs["modem-m1-rotate"], online)
     switching = online | {"simbank/gw1/modem/m1": _modem(state="switching").to_json()}
-    assert not _available(configs["m1_rotate"], switching)
-    assert _available(configs["m1_reset"], switching)
+    assert not _available(configs["modem-m1-rotate"], switching)
+    assert _available(configs["modem-m1-reset"], switching)
     offline = switching | {"simbank/gw1/bridge/state": b'{"state":"offline"}'}
-    assert not _available(configs["m1_reset"], offline)
+    assert not _available(configs["modem-m1-reset"], offline)
 
 
 def test_sim_templates_render_the_retained_payload() -> None:
     configs = _all(month=True)
-    sim = f"sim_{ICCID}"
+    sim = f"sim-{ICCID}"
     usage = Usage(calls_hour=2, calls_day=7, call_seconds_day=431, sms_day=1, calls_month=40)
     payload = _sim(usage=usage, sms_unread=3).to_json()
     values = {
-        key: _render(configs[f"{sim}_{key}"]["value_template"], payload)
+        key: _render(configs[f"{sim}-{key}"]["value_template"], payload)
         for key in ("state", "calls_hour", "calls_day", "call_seconds_day", "sms_day")
     }
     assert values == {
@@ -104,19 +104,19 @@ def test_sim_templates_render_the_retained_payload() -> None:
         "call_seconds_day": "431",
         "sms_day": "1",
     }
-    assert _render(configs[f"{sim}_calls_month"]["value_template"], payload) == "40"
-    assert _render(configs[f"{sim}_sms_unread"]["value_template"], payload) == "3"
-    assert _render(configs[f"{sim}_quarantined"]["value_template"], payload) == "OFF"
-    assert _render(configs[f"{sim}_block_reason"]["value_template"], payload) == "none"
-    attributes = json.loads(_render(configs[f"{sim}_state"]["json_attributes_template"], payload))
+    assert _render(configs[f"{sim}-calls_month"]["value_template"], payload) == "40"
+    assert _render(configs[f"{sim}-sms_unread"]["value_template"], payload) == "3"
+    assert _render(configs[f"{sim}-quarantined"]["value_template"], payload) == "OFF"
+    assert _render(configs[f"{sim}-block_reason"]["value_template"], payload) == "none"
+    attributes = json.loads(_render(configs[f"{sim}-state"]["json_attributes_template"], payload))
     assert attributes == {"reason": None, "modem": "m1", "slot": 1, "policy": None}
-    block_attributes = configs[f"{sim}_block_reason"]["json_attributes_template"]
+    block_attributes = configs[f"{sim}-block_reason"]["json_attributes_template"]
     assert json.loads(_render(block_attributes, payload)) == {}
 
 
 def test_a_blocked_sim_shows_its_block_and_only_release_is_offered() -> None:
     configs = _all()
-    sim = f"sim_{ICCID}"
+    sim = f"sim-{ICCID}"
     since = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     evidence = [
         EvidenceEntry(at=since, kind="registration", detail={"stat": 3}),
@@ -124,9 +124,9 @@ def test_a_blocked_sim_shows_its_block_and_only_release_is_offered() -> None:
     ]
     block = BlockInfo(reason="registration_denied", since=since, evidence=evidence)
     payload = _sim(state="blocked", block=block).to_json()
-    assert _render(configs[f"{sim}_state"]["value_template"], payload) == "blocked"
-    assert _render(configs[f"{sim}_quarantined"]["value_template"], payload) == "ON"
-    reason = configs[f"{sim}_block_reason"]
+    assert _render(configs[f"{sim}-state"]["value_template"], payload) == "blocked"
+    assert _render(configs[f"{sim}-quarantined"]["value_template"], payload) == "ON"
+    reason = configs[f"{sim}-block_reason"]
     assert _render(reason["value_template"], payload) == "registration_denied"
     attributes = json.loads(_render(reason["json_attributes_template"], payload))
     assert attributes["evidence"] == 2
@@ -136,7 +136,7 @@ def test_a_blocked_sim_shows_its_block_and_only_release_is_offered() -> None:
     assert _offered(configs, _sim(state="disabled").to_json()) == {"enable"}
     resting = _sim(state="resting", reason="calls_per_day").to_json()
     assert _offered(configs, resting) == {"disable"}
-    attributes = json.loads(_render(configs[f"{sim}_state"]["json_attributes_template"], resting))
+    attributes = json.loads(_render(configs[f"{sim}-state"]["json_attributes_template"], resting))
     assert attributes["reason"] == "calls_per_day"
 
 
@@ -146,7 +146,7 @@ def _offered(configs: dict[str, dict[str, Any]], sim_payload: bytes) -> set[str]
     return {
         key
         for key in ("release", "disable", "enable")
-        if _available(configs[f"sim_{ICCID}_{key}"], payloads)
+        if _available(configs[f"sim-{ICCID}-{key}"], payloads)
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
 from typing import get_args
 
@@ -22,10 +23,10 @@ from simbank.integrations.metrics import (
     Metrics,
     safe_label,
 )
-from simbank.integrations.metrics.labels import registration_label
+from simbank.integrations.metrics.labels import iccid_label, modem_label, registration_label
 
-ICCID = "8986001234567890123"
-ICCID_F = "89860012345678901234F"
+ICCID = "8999001234567890123"
+ICCID_F = "89990012345678901234F"
 
 
 def _samples(metrics: Metrics) -> list[Sample]:
@@ -181,6 +182,10 @@ def test_mqtt_connected_gauge() -> None:
     assert _value(m, "simbank_mqtt_connected") == 0
 
 
+_MASKED = object()
+"""Expected: masked (``masked-<hash>``)."""
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -188,32 +193,75 @@ def test_mqtt_connected_gauge() -> None:
         ("modem_a-2", "modem_a-2"),
         (ICCID, ICCID),
         (ICCID_F, ICCID_F),
-        ("8944110068256270054", "8944110068256270054"),
+        ("8999110068256270054", "8999110068256270054"),
         ("123456", "123456"),  # too short for a number
-        ("+15550100123", MASKED),
-        ("15550100123", MASKED),
-        ("5550100", MASKED),
-        ("+861391234567", MASKED),
-        ("m-15550100123", MASKED),  # hidden inside an id
-        ("call +447700900123 now", MASKED),
+        ("+15550100123", _MASKED),
+        ("15550100123", _MASKED),
+        ("5550100", _MASKED),
+        ("+442079460123", _MASKED),
+        ("m-15550100123", _MASKED),  # hidden inside free text
+        ("call +447700900123 now", _MASKED),
         ("1234567890123456", "1234567890123456"),  # 16 digits: not a phone number
     ],
 )
-def test_safe_label(value: str, expected: str) -> None:
-    assert safe_label(value) == expected
+def test_safe_label(value: str, expected: object) -> None:
+    label = safe_label(value)
+    if expected is _MASKED:
+        assert re.fullmatch(rf"{MASKED}-[0-9a-f]{{8}}", label), label
+    else:
+        assert label == expected
+
+
+def test_masked_values_stay_distinct_and_stable() -> None:
+    first, second = safe_label("+15550100123"), safe_label("+15550100124")
+    assert first != second
+    assert safe_label.__wrapped__("+15550100123") == first  # same value, same series
+    assert "5550100123" not in first
+
+
+@pytest.mark.parametrize("modem", ["m350000000000014", "15550100123", "gw_a-1"])
+def test_configured_modem_ids_and_iccids_pass_as_they_are(modem: str) -> None:
+    assert modem_label(modem) == modem
+    assert iccid_label(ICCID) == ICCID
+    assert iccid_label("8999010000000000001") == "8999010000000000001"
+
+
+@pytest.mark.parametrize("value", ["+15550100123", "call 15550100123", "M1", ""])
+def test_what_no_config_accepts_is_free_text(value: str) -> None:
+    assert modem_label(value) == safe_label(value)
+    assert iccid_label(value) == safe_label(value)
+
+
+def test_imei_based_modem_ids_keep_their_own_series() -> None:
+    """Regression: two modems named after their IMEIs were one ``masked`` series, and
+    ``simbank_modems`` counted one of them."""
+    m = Metrics()
+    m.observe_modem(_modem("m350000000000014", "ready"))
+    m.observe_modem(_modem("m350000000000022", "probing"))
+    assert _value(m, "simbank_modems", state="ready") == 1
+    assert _value(m, "simbank_modems", state="probing") == 1
+    assert _value(m, "simbank_modem_up", modem="m350000000000014") == 1
+    assert _value(m, "simbank_modem_up", modem="m350000000000022") == 0
+    m.observe_at("m350000000000022", 0.1, timed_out=True)
+    assert _value(m, "simbank_at_timeouts_total", modem="m350000000000022") == 1
+    assert _value(m, "simbank_at_timeouts_total", modem="m350000000000014") == 0
 
 
 def test_phone_numbers_never_reach_the_exposition() -> None:
     m = Metrics()
     m.observe_modem(_modem("m1", "ready"))
     m.observe_at("+15550100123", 0.1, timed_out=True)
-    m.observe_event("sim_rotated", {"modem": "15550100123"})
+    m.observe_event("sim_rotated", {"modem": "call 15550100123"})
     m.observe_event("sim_blocked", {"reason": "+15550100123"})
+    m.observe_sim(SimState(iccid="+15550100124", state="active"))
     text = m.exposition().decode()
     assert "5550100123" not in text
-    assert _value(m, "simbank_at_timeouts_total", modem=MASKED) == 1
-    assert _value(m, "simbank_rotations_total", modem=MASKED) == 1
+    assert "5550100124" not in text
+    masked_at = safe_label("+15550100123")
+    assert _value(m, "simbank_at_timeouts_total", modem=masked_at) == 1
+    assert _value(m, "simbank_rotations_total", modem=safe_label("call 15550100123")) == 1
     assert _value(m, "simbank_blocks_total", reason="other") == 1
+    assert _value(m, "simbank_sim_state", iccid=safe_label("+15550100124"), state="active") == 1
 
 
 def test_every_metrics_has_its_own_registry() -> None:

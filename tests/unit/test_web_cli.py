@@ -67,3 +67,16 @@ def test_tls_defaults_to_port_8883_and_needs_a_readable_ca(
     assert tls.tls_ca is not None
     assert main(["--mqtt-cafile", "/nonexistent/ca.crt"]) == EXIT_CONFIG
     assert "no such file" in capsys.readouterr().err
+
+
+def test_public_hosts_are_checked_and_repeatable(capsys: pytest.CaptureFixture[str]) -> None:
+    args = parser().parse_args(
+        ["--public-host", "dash.example.com", "--public-host", "ops.example.com:8443"]
+    )
+    assert args.public_host == ["dash.example.com", "ops.example.com:8443"]
+    assert parser().parse_args([]).public_host == []
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--public-host", "https://dash.example.com/"])
+    assert "expected a host name" in capsys.readouterr().err
+    assert "--public-host" in parser().format_help()
+    assert "DNS rebinding" in parser().format_help()

@@ -2,7 +2,9 @@
 
 Each user logs in on the page with their own broker user name and password; the broker's
 ACL decides what they see and may do. The page carries passwords, so it listens on loopback
-unless ``--allow-remote`` (then put it behind a reverse proxy with TLS).
+unless ``--allow-remote`` (then put it behind a reverse proxy with TLS). It answers only
+requests addressed to its own names (loopback, its listen address, ``--public-host``), so a
+foreign site cannot reach it by re-pointing its own DNS name at it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import ValidationError
 
 from simbank.addresses import is_loopback
 from simbank.config.models import MqttConfig
+from simbank.web.hosts import split_host
 from simbank.web.server import Dashboard
 
 EXIT_OK, EXIT_USAGE, EXIT_CONFIG = 0, 2, 78
@@ -33,11 +36,25 @@ def host_port(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def public_host(text: str) -> str:
+    """A ``--public-host`` value: ``NAME`` or ``NAME:PORT``; ArgumentTypeError when not one."""
+    try:
+        split_host(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a host name (NAME or NAME:PORT), got {text!r}"
+        ) from None
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="simbank-web",
         description="the simbank dashboard: a web page that speaks the MQTT contract, "
         "logging in to the broker with each user's own credentials",
+        epilog="Requests are answered only when their Host header is the --listen address, "
+        "localhost, 127.0.0.1 or [::1] (with the listening port), or a --public-host name; "
+        "any other Host gets 421 (DNS rebinding defence). See docs/dashboard.md.",
     )
     p.add_argument(
         "--listen",
@@ -51,6 +68,16 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a --listen address other than loopback (put a TLS reverse proxy in front: "
         "the page carries broker passwords)",
+    )
+    p.add_argument(
+        "--public-host",
+        type=public_host,
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host header is NAME (any port) or NAME:PORT, e.g. "
+        "the name a reverse proxy serves the page under; repeatable. Any other Host is "
+        "refused, so a foreign page cannot reach the dashboard through DNS rebinding",
     )
     p.add_argument("--mqtt-host", default="127.0.0.1", help="broker host (default 127.0.0.1)")
     p.add_argument("--mqtt-port", type=int, default=None, help="broker port (1883, 8883 with TLS)")
@@ -145,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         listen_host=host,
         listen_port=port,
         response_timeout_s=args.response_timeout,
+        public_hosts=args.public_host,
     )
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:

@@ -8,10 +8,12 @@ The page sends JSON text frames:
   "payload": {...}}``: one contract request (``docs/mqtt-api.md``), limited to the commands
   in :data:`DASHBOARD_COMMANDS` and checked against the contract's model before it is sent.
 
-The relay answers with ``login_ok``/``login_failed``, ``message`` (a contract topic: its
-gateway, kind, key and decoded payload; ``null`` when a retained topic was cleared),
-``response`` (the gateway's answer), ``refused`` (the broker would not take the request, or
-nobody answered in time), ``error`` (bad input) and ``broker_lost``. Nothing here does I/O.
+The relay answers with ``login_ok``/``login_failed`` (``login_delayed`` with ``seconds``
+first when recent refused logins from the page's address make it wait), ``message`` (a
+contract topic: its gateway, kind, key and decoded payload; ``null`` when a retained topic
+was cleared), ``response`` (the gateway's answer), ``refused`` (the broker would not take the
+request, or nobody answered in time), ``error`` (bad input) and ``broker_lost``. Nothing here
+does I/O.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ connection with exactly those credentials (there is no account of the relay's ow
 every gateway's retained state and events, and publishes the page's requests with a Response
 Topic and Correlation Data of its own. What the user may read and do is the broker's ACL:
 a publish it denies comes back as PUBACK 0x87 and the page is told "not authorized".
+
+Each login is a broker connection with the password the page sent, so logins are rationed:
+a WebSocket gets :data:`MAX_FAILED_LOGINS` refused logins and is then closed (code
+:data:`CLOSE_TOO_MANY_FAILURES`), and the dashboard's :class:`LoginThrottle` makes every
+login from an address that was refused recently wait first (the page is told how long).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +25,7 @@ from typing import Any
 import aiomqtt
 import structlog
 from aiohttp import WSMessage, WSMsgType, web
+from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -39,11 +46,18 @@ from simbank.web.protocol import (
     reply_topic,
     subscriptions,
 )
+from simbank.web.throttle import LoginThrottle
 
 log = structlog.get_logger("simbank.web")
 
 #: a page that opened the WebSocket has this long to log in
-LOGIN_WAIT_S = 300.0
+LOGIN_WAIT_S = 30.0
+#: refused logins one WebSocket may try before it is closed
+MAX_FAILED_LOGINS = 5
+#: close codes (4000-4999: the application's own) and the reasons the page shows
+CLOSE_NO_LOGIN = 4000
+CLOSE_TOO_MANY_FAILURES = 4001
+TOO_MANY_FAILURES = "too many failed logins"
 #: incoming broker messages buffered for a slow page before aiomqtt drops them
 QUEUED_MESSAGES_MAX = 10_000
 
@@ -61,14 +75,24 @@ class RelaySettings:
     ack_timeout_s: float = 10.0
     #: requests one page may have waiting at once
     max_in_flight: int = 16
+    #: how long a page that opened the WebSocket has to log in
+    login_wait_s: float = LOGIN_WAIT_S
 
 
 class Session:
     """The relay between one WebSocket and the broker; :meth:`run` until the page leaves."""
 
-    def __init__(self, ws: web.WebSocketResponse, settings: RelaySettings, peer: str) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        settings: RelaySettings,
+        peer: str,
+        throttle: LoginThrottle,
+    ) -> None:
         self._ws = ws
         self._settings = settings
+        self._peer = peer
+        self._throttle = throttle
         self._client_id = f"simbank-web-{secrets.token_hex(6)}"
         self._send_lock = asyncio.Lock()
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -87,13 +111,38 @@ class Session:
         return True
 
     async def run(self) -> None:
+        failures = 0
         while (login := await self._await_login()) is not None:
+            if (delay := self._throttle.reserve(self._peer)) > 0:
+                self._log.info("web_login_delayed", user=login.username, delay_s=delay)
+                await self.send({"type": "login_delayed", "seconds": math.ceil(delay)})
+                await self._throttle.clock.sleep(delay)
+                if self._ws.closed:
+                    return
             client = self._client(login)
             try:
                 await client.__aenter__()
             except aiomqtt.MqttError as exc:
-                self._log.info("web_login_refused", user=login.username, error=str(exc))
+                refused = _broker_refused(exc)
+                if refused:
+                    failures += 1
+                    on_record = self._throttle.failed(self._peer)
+                else:
+                    on_record = 0
+                self._log.info(
+                    "web_login_refused",
+                    user=login.username,
+                    error=str(exc),
+                    failures=failures,
+                    failures_from_peer=on_record,
+                )
                 await self.send({"type": "login_failed", "error": self._login_problem(exc)})
+                if failures >= MAX_FAILED_LOGINS:
+                    self._log.warning("web_login_attempts_exhausted", failures=failures)
+                    await self._ws.close(
+                        code=CLOSE_TOO_MANY_FAILURES, message=TOO_MANY_FAILURES.encode()
+                    )
+                    return
                 continue
             try:
                 await self._relay(client, login)
@@ -123,7 +172,7 @@ class Session:
     async def _await_login(self) -> Login | None:
         """The next valid login frame; None when the page went away or never logged in."""
         try:
-            async with asyncio.timeout(LOGIN_WAIT_S):
+            async with asyncio.timeout(self._settings.login_wait_s):
                 async for message in self._ws:
                     frame = await self._parse(message)
                     if isinstance(frame, Login):
@@ -131,7 +180,7 @@ class Session:
                     if isinstance(frame, RequestFrame):
                         await self.send(error_frame("log in first", frame.id))
         except TimeoutError:
-            await self._ws.close(code=4000, message=b"no login")
+            await self._ws.close(code=CLOSE_NO_LOGIN, message=b"no login")
         return None
 
     async def _parse(self, message: WSMessage) -> Login | RequestFrame | None:
@@ -304,6 +353,15 @@ def _refusal(code: int, login: Login, frame: RequestFrame) -> tuple[str, str]:
         )
     name = ReasonCode(PacketTypes.PUBACK, identifier=code).getName()
     return "refused", f"the broker refused the request: {name}"
+
+
+def _broker_refused(exc: aiomqtt.MqttError) -> bool:
+    """The broker answered the CONNECT with a refusal (a wrong password, an unknown user), as
+    opposed to not being reachable: only those count against the peer."""
+    if not isinstance(exc, MqttConnectError):
+        return False
+    code = exc.rc.value if isinstance(exc.rc, ReasonCode) else exc.rc
+    return isinstance(code, int) and code != 0
 
 
 def _refused(code: object) -> bool:

@@ -1,9 +1,9 @@
 """Every discovery config of one gateway, as ``(topic, payload)`` pairs to publish retained.
 
-Devices: the gateway (``simbank_<gw>``); under it (``via_device``) one device per modem
-(``simbank_<gw>_<modem>``) and one per SIM (``simbank_<gw>_sim_<iccid>``). Object ids:
-``bridge`` and ``traffic_*`` for the gateway, ``<modem>_<key>`` for a modem,
-``sim_<iccid>_<key>`` for a SIM; unique ids are ``simbank_<gw>_`` + the object id.
+Devices: the gateway (``simbank:<gw>``); under it (``via_device``) one device per modem
+(``simbank:<gw>:modem:<modem>``) and one per SIM (``simbank:<gw>:sim:<iccid>``). Unique ids
+are the device's identifier, ``:`` and the entity's key; object ids are ``gateway-<key>``,
+``modem-<modem>-<key>`` and ``sim-<iccid>-<key>`` (:mod:`.naming` says why neither can collide).
 
 The payloads depend only on what names a device (a modem's id, model and manufacturer; a SIM's
 ICCID and whether its policy counts a month), never on readings, so the same gateway gives
@@ -31,10 +31,11 @@ from simbank.integrations.homeassistant.entities import (
 )
 from simbank.integrations.homeassistant.naming import (
     DEFAULT_PREFIX,
-    SIM_STEM,
+    Kind,
     check_id,
     config_topic,
-    gateway_identifier,
+    entity_object_id,
+    unique_id,
 )
 from simbank.integrations.homeassistant.sims import sim_device, sim_entities
 
@@ -85,7 +86,7 @@ def gateway_messages(base: str, gateway: str, prefix: str) -> list[tuple[str, by
     """The gateway device's configs."""
     check_id("gateway", gateway)
     entities = gateway_entities(Topics(base, gateway))
-    return _device(prefix, gateway, "", gateway_device(gateway), entities)
+    return _device(prefix, gateway, ("gateway", ""), gateway_device(gateway), entities)
 
 
 def modem_messages(
@@ -96,7 +97,7 @@ def modem_messages(
     check_id("modem", modem.id)
     device = modem_device(gateway, modem.id, modem.model, modem.manufacturer)
     entities = modem_entities(Topics(base, gateway), modem.id)
-    return _device(prefix, gateway, f"{modem.id}_", device, entities)
+    return _device(prefix, gateway, ("modem", modem.id), device, entities)
 
 
 def sim_messages(base: str, gateway: str, sim: SimDevice, prefix: str) -> list[tuple[str, bytes]]:
@@ -104,19 +105,24 @@ def sim_messages(base: str, gateway: str, sim: SimDevice, prefix: str) -> list[t
     check_id("gateway", gateway)
     check_id("SIM", sim.iccid)
     entities = sim_entities(Topics(base, gateway), sim.iccid, month=sim.month)
-    stem = f"{SIM_STEM}{sim.iccid}_"
-    return _device(prefix, gateway, stem, sim_device(gateway, sim.iccid), entities)
+    device = sim_device(gateway, sim.iccid)
+    return _device(prefix, gateway, ("sim", sim.iccid), device, entities)
 
 
 def _device(
-    prefix: str, gateway: str, stem: str, device: dict[str, Any], entities: list[Entity]
+    prefix: str,
+    gateway: str,
+    which: tuple[Kind, str],
+    device: dict[str, Any],
+    entities: list[Entity],
 ) -> list[tuple[str, bytes]]:
-    """``(topic, payload)`` per entity of one device; ``stem`` starts its object ids."""
-    uid = f"{gateway_identifier(gateway)}_{stem}"
+    """``(topic, payload)`` per entity of one device, ``which`` being its kind and id."""
+    kind, ident = which
     messages = []
     for component, key, config in entities:
-        payload = {"unique_id": f"{uid}{key}", "device": device, "origin": ORIGIN, **config}
-        topic = config_topic(prefix, component, gateway, f"{stem}{key}")
+        uid = unique_id(gateway, kind, ident, key)
+        payload = {"unique_id": uid, "device": device, "origin": ORIGIN, **config}
+        topic = config_topic(prefix, component, gateway, entity_object_id(kind, ident, key))
         messages.append(
             (topic, json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         )

@@ -5,12 +5,24 @@ Every config this gateway publishes is ``<prefix>/<component>/simbank_<gw>/<obje
 node id alone says whose a config is: the broker's ACL lets a gateway write only under its own
 node id (``pattern readwrite homeassistant/+/simbank_%u/#``), and the daemon subscribes to its
 own node's configs to clear the ones that are no longer current.
+
+Gateway and modem ids may hold ``_`` and ``-``, so nothing is joined with either where a
+split point could move: gateway ``site`` with modem ``a_m1`` and gateway ``site_a`` with modem
+``m1`` must stay apart.
+
+* Device identifiers and unique ids are joined with ``:``, which no id may hold
+  (:func:`check_id`): ``simbank:<gw>`` (the gateway), ``simbank:<gw>:modem:<modem>``,
+  ``simbank:<gw>:sim:<iccid>``; an entity's unique id is its device's identifier,
+  ``:`` and its key. The number of parts says the kind, and no part can hold another.
+* Object ids must fit a topic level (``[a-zA-Z0-9_-]``) and be unique within the node:
+  ``gateway-<key>``, ``modem-<modem>-<key>``, ``sim-<iccid>-<key>``. Keys are ours and never
+  hold ``-``, so the kind ends at the first ``-`` and the key starts after the last one.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, Literal
 
 from simbank.mqtt import Inbound
 
@@ -21,10 +33,14 @@ BIRTH_TOPIC: Final = f"{DEFAULT_PREFIX}/status"
 COMPONENTS: Final = ("binary_sensor", "button", "sensor")
 """The entity platforms simbank publishes configs for."""
 
-SIM_STEM: Final = "sim_"
-"""What the object ids of a SIM's entities start with (``sim_<iccid>_<key>``)."""
+Kind = Literal["gateway", "modem", "sim"]
+"""What a device is: the gateway, one of its modems or one of its SIMs."""
+
+SIM_STEM: Final = "sim-"
+"""What the object ids of a SIM's entities start with (``sim-<iccid>-<key>``)."""
 
 _ID = re.compile(r"[a-zA-Z0-9_-]+")
+_KEY = re.compile(r"[a-z0-9_]+")
 
 
 def check_id(what: str, value: str) -> None:
@@ -50,15 +66,42 @@ def node_id(gateway: str) -> str:
 
 def gateway_identifier(gateway: str) -> str:
     """The gateway's Home Assistant device identifier (what ``via_device`` names)."""
-    return f"simbank_{gateway}"
+    return f"simbank:{gateway}"
 
 
 def modem_identifier(gateway: str, modem_id: str) -> str:
-    return f"simbank_{gateway}_{modem_id}"
+    return f"simbank:{gateway}:modem:{modem_id}"
 
 
 def sim_identifier(gateway: str, iccid: str) -> str:
-    return f"simbank_{gateway}_sim_{iccid}"
+    return f"simbank:{gateway}:sim:{iccid}"
+
+
+def device_identifier(gateway: str, kind: Kind, ident: str) -> str:
+    """The identifier of the device ``ident`` of ``kind`` (``ident`` is ignored for the
+    gateway)."""
+    if kind == "gateway":
+        return gateway_identifier(gateway)
+    if kind == "modem":
+        return modem_identifier(gateway, ident)
+    return sim_identifier(gateway, iccid=ident)
+
+
+def unique_id(gateway: str, kind: Kind, ident: str, key: str) -> str:
+    """The unique id of the entity ``key`` of a device: ``<device identifier>:<key>``."""
+    _check_key(key)
+    return f"{device_identifier(gateway, kind, ident)}:{key}"
+
+
+def entity_object_id(kind: Kind, ident: str, key: str) -> str:
+    """The object id (topic level) of the entity ``key`` of a device, unique in the node."""
+    _check_key(key)
+    return f"gateway-{key}" if kind == "gateway" else f"{kind}-{ident}-{key}"
+
+
+def _check_key(key: str) -> None:
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"entity key {key!r} must be snake_case (no '-')")
 
 
 def config_topic(prefix: str, component: str, gateway: str, object_id: str) -> str:

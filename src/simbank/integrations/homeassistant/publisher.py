@@ -16,6 +16,9 @@ gateway write), and a non-empty config that arrives there and is not current is 
   once its modem reads its card, and clearing it before would make Home Assistant drop the
   entity (and the user's settings for it) only to create it anew. A SIM seen by then keeps
   its entities; one that is not is gone from the bank, and its configs are cleared.
+* any other config there is not one of a SIM that may come back, and is cleared at once:
+  that includes the old forms (``<modem>_<key>``, ``sim_<iccid>_<key>``, ``bridge``) from
+  before ids were joined so that two gateways' could not collide (:mod:`.naming`).
 
 Copies of our own publications are current and left alone, an empty payload (a removal) is
 never acted on, and other gateways' configs never arrive.

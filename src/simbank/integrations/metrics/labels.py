@@ -1,7 +1,12 @@
 """Label values: bounded, and never a phone number.
 
-Every label value that comes from the daemon's state goes through :func:`safe_label`, which
-masks anything that looks like a phone number. Label values that come from the outside world
+Modem ids (:func:`modem_label`) are chosen by the operator and validated by the config
+(``[a-z0-9_-]``, up to 64), like the topics they already appear in; ICCIDs
+(:func:`iccid_label`) are in the MQTT contract: both pass through as they are, whatever
+digits they hold, so two modems never share a series. Anything else, or free text
+(:func:`safe_label`), is masked when it looks like a phone number. A masked value is
+``masked-<keyed hash>``: distinct values stay distinct series, and the hash (keyed per process)
+cannot be matched against a list of numbers. Label values that come from the outside world
 (request commands, statuses, block reasons, registration states) are bounded to known names
 so a stranger cannot grow the series count.
 """
@@ -9,7 +14,9 @@ so a stranger cannot grow the series count.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Final, get_args
 
@@ -21,6 +28,7 @@ from simbank.contract import RegistrationInfo
 log = structlog.get_logger(__name__)
 
 MASKED: Final = "masked"
+"""What a masked label value starts with (``masked-<hash>``)."""
 OTHER: Final = "other"
 
 REGISTRATION_STATES: Final = (
@@ -79,19 +87,44 @@ QUOTAS: Final = (
 _ICCID = re.compile(r"89\d{16,20}[0-9Ff]?")
 _PHONE_LIKE = re.compile(r"(?<!\d)\+?\d{7,15}(?!\d)")
 _NAME = re.compile(r"[a-z0-9_]{1,64}")
+_MODEM_ID = re.compile(r"[a-z0-9_-]{1,64}")  # the config's ID_PATTERN and length
+_KEY: Final = secrets.token_bytes(16)
+"""Keys the hash of masked values: stable within a run, useless for guessing a number."""
+
+
+def masked(value: str) -> str:
+    """``masked-<8 hex digits>``: a keyed hash of ``value`` (logged once per value, without
+    the value)."""
+    log.warning("metrics_label_masked", length=len(value))
+    digest = hashlib.blake2b(value.encode(), key=_KEY, digest_size=4).hexdigest()
+    return f"{MASKED}-{digest}"
 
 
 @functools.lru_cache(maxsize=4096)
 def safe_label(value: str) -> str:
-    """``value`` unless it holds something that looks like a phone number (a run of 7-15
-    digits, optionally after ``+``) and is not an ICCID (18-22 digits starting ``89``);
-    then :data:`MASKED` (logged once per value, without the value)."""
+    """Free text as a label: ``value`` unless it holds something that looks like a phone
+    number (a run of 7-15 digits, optionally after ``+``) and is not an ICCID (18-22 digits
+    starting ``89``); then :func:`masked`."""
     if _ICCID.fullmatch(value):
         return value
     if _PHONE_LIKE.search(value):
-        log.warning("metrics_label_masked", length=len(value))
-        return MASKED
+        return masked(value)
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def modem_label(value: str) -> str:
+    """A modem id as it is when it is one the config accepts (``m350000000000014`` too: the
+    operator chose it, and it is in the modem's topics already); anything else is free
+    text (:func:`safe_label`)."""
+    return value if _MODEM_ID.fullmatch(value) else safe_label(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def iccid_label(value: str) -> str:
+    """An ICCID as it is (it is not a phone number, and the contract publishes it); a value
+    that is not shaped like one is free text (:func:`safe_label`)."""
+    return value if _ICCID.fullmatch(value) else safe_label(value)
 
 
 def name_label(value: str) -> str:

@@ -6,7 +6,8 @@ callables read at scrape time (MQTT connection, circuit breaker); ``endpoint`` s
 
 One unit per metric: counts and seconds never share a name (``simbank_sim_calls`` and
 ``simbank_sim_call_time_seconds``, each with a ``window`` label). Labels carry modem ids and
-ICCIDs, never phone numbers (:func:`~.labels.safe_label`); label values from the outside
+ICCIDs as they are (:func:`~.labels.modem_label`, :func:`~.labels.iccid_label`), never a
+phone number from free text (:func:`~.labels.safe_label`); label values from the outside
 world are bounded to known names. No ``_created`` series (:class:`~.collectors.WithoutCreated`).
 """
 
@@ -38,9 +39,10 @@ from simbank.integrations.metrics.labels import (
     OTHER,
     QUOTAS,
     REGISTRATION_STATES,
+    iccid_label,
+    modem_label,
     name_label,
     registration_label,
-    safe_label,
 )
 
 AT_BUCKETS: Final = (
@@ -278,7 +280,7 @@ class Metrics:
 
     def observe_modem(self, state: ModemState) -> None:
         """A modem's latest retained state (call it wherever the StatusBoard publishes one)."""
-        modem = safe_label(state.id)
+        modem = modem_label(state.id)
         if modem not in self._modem_states:
             self._first_sight(modem)
         self._modem_states[modem] = state.state
@@ -304,7 +306,7 @@ class Metrics:
 
     def observe_sim(self, state: SimState) -> None:
         """A SIM's latest retained state: its state, usage and limits."""
-        iccid = safe_label(state.iccid)
+        iccid = iccid_label(state.iccid)
         self._sim_states[iccid] = state.state
         _set_counts(self.sims, _SIM_STATES, self._sim_states)
         _set_one_hot(self.sim_state, _SIM_STATES, state.state, iccid=iccid)
@@ -341,12 +343,12 @@ class Metrics:
         elif event_type == "sim_rotated":
             modem = fields.get("modem")
             if isinstance(modem, str):
-                self.rotations.labels(modem=safe_label(modem)).inc()
+                self.rotations.labels(modem=modem_label(modem)).inc()
 
     def observe_call(self, modem: str, outcome: str, duration_s: float, cause: int | None) -> None:
         """One dialled call's end (``TrafficCommands.on_call``): counted by outcome; an
         answered call's talk time goes to the histogram, a failed call's cause is counted."""
-        modem = safe_label(modem)
+        modem = modem_label(modem)
         outcome = outcome if outcome in CALL_OUTCOMES else "unknown"
         self.calls.labels(modem=modem, outcome=outcome).inc()
         if outcome == "completed":
@@ -357,7 +359,7 @@ class Metrics:
 
     def observe_at(self, modem: str, seconds: float, timed_out: bool) -> None:
         """One AT command's round trip; a timeout also counts in ``simbank_at_timeouts``."""
-        modem = safe_label(modem)
+        modem = modem_label(modem)
         self.at_seconds.labels(modem=modem).observe(max(seconds, 0.0))
         if timed_out:
             self.at_timeouts.labels(modem=modem).inc()
@@ -365,7 +367,7 @@ class Metrics:
     def observe_resync(self, modem: str, reason: str) -> None:
         """One AT channel re-sync (``AtChannel.on_resync``); the reason goes to the log only."""
         del reason  # free text: never a label
-        self.at_resyncs.labels(modem=safe_label(modem)).inc()
+        self.at_resyncs.labels(modem=modem_label(modem)).inc()
 
     def observe_request(self, command: str, status: str) -> None:
         """One answered request: ``status`` is ``ok`` or the error code. Unknown commands and

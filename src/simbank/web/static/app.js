@@ -103,7 +103,7 @@
       }
       handle(frame);
     });
-    socket.addEventListener("close", () => {
+    socket.addEventListener("close", (ev) => {
       if (socket !== ws) return;
       ws = null;
       failPending("the connection to the dashboard server closed");
@@ -114,7 +114,10 @@
         setTimeout(() => { if (credentials && !ws) connect(); }, reconnectDelay);
         reconnectDelay = Math.min(reconnectDelay * 2, 15000);
       } else {
-        loginFailed("cannot reach the dashboard server");
+        // 4000-4999: the relay's own reasons ("too many failed logins", "no login")
+        loginFailed(ev.code >= 4000 && ev.code < 5000 && ev.reason
+          ? `The dashboard server closed the connection: ${ev.reason}`
+          : "cannot reach the dashboard server (or it has too many sessions open)");
       }
     });
   }
@@ -140,6 +143,11 @@
         break;
       case "login_failed":
         loginFailed(frame.error);
+        break;
+      case "login_delayed":
+        $("login-error").textContent =
+          `Too many failed logins from this address: trying in ${frame.seconds} s…`;
+        $("login-error").hidden = false;
         break;
       case "message":
         take(frame);
