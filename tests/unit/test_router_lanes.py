@@ -33,6 +33,7 @@ from simbank.store.ledger import Ledger
 
 T0 = 1_780_000_000.0
 TOPICS = Topics("t", "gw1")
+REPLY = TOPICS.reply("c")  # an MQTT 5 client's own reply topic
 CALL = {"number": "+15550100011", "max_duration_s": 40}
 
 
@@ -162,11 +163,11 @@ async def test_a_full_queue_answers_busy_in_the_busy_lane(ledger: Ledger) -> Non
     out = Recorder()
     router = _router(out, ledger, ScriptedClock(T0), queue_max=1)
     await router.submit(_request("status", {}))  # queued: no worker runs
-    await router.submit(_request("call", {**CALL, "transaction": "t1"}, reply_to="c/reply"))
+    await router.submit(_request("call", {**CALL, "transaction": "t1"}, reply_to=REPLY))
     assert router.rejected_busy == 1
     assert [(t, c, lane) for t, _, c, lane in out.sent] == [
         (TOPICS.response("call"), None, "busy"),
-        ("c/reply", b"corr", "busy"),  # the MQTT 5 copy, in the same lane
+        (REPLY, b"corr", "busy"),  # the MQTT 5 copy, in the same lane
     ]
     assert all(json.loads(p)["code"] == "busy" for _, p, _, _ in out.sent)
 
@@ -175,7 +176,7 @@ async def test_each_answer_goes_in_the_lane_of_what_it_says(ledger: Ledger) -> N
     out = Recorder()
     router = _router(out, ledger, ScriptedClock(T0), queue_max=16)
     requests = [
-        (_request("call", {**CALL, "transaction": "t1"}, reply_to="c/reply"), "results"),
+        (_request("call", {**CALL, "transaction": "t1"}, reply_to=REPLY), "results"),
         (_request("status", {"transaction": "s1"}), "responses"),
         (_request("sim/report", {}), "responses"),
         (_request("ussd", {"modem": "m1", "code": "*100#", "transaction": "u1"}), "busy"),
@@ -195,7 +196,7 @@ async def test_each_answer_goes_in_the_lane_of_what_it_says(ledger: Ledger) -> N
     for inbound, lane in requests:
         command = inbound.topic.removeprefix(TOPICS.request_prefix)
         assert lanes[(TOPICS.response(command), None)] == lane, command
-    assert lanes[("c/reply", b"corr")] == "results"
+    assert lanes[(REPLY, b"corr")] == "results"
 
 
 async def test_transactions_are_stamped_with_the_injected_clock(ledger: Ledger) -> None:
