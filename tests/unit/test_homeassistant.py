@@ -9,10 +9,10 @@ from typing import Any
 
 import aiomqtt
 import pytest
+from ha_samples import ICCID, modem_state
 
 from simbank.contract import (
     COMMANDS,
-    ModemState,
     SimState,
     Topics,
     Usage,
@@ -31,7 +31,6 @@ from simbank.integrations.homeassistant import (
 )
 from simbank.mqtt import Inbound
 
-ICCID = "89990100000000016013"
 OTHER = "89990100000000016021"
 TOPIC = re.compile(
     r"^(?P<prefix>[^/]+)/(?P<component>sensor|binary_sensor|button)/simbank_gw1/"
@@ -56,22 +55,6 @@ def _configs(messages: list[tuple[str, bytes]]) -> dict[str, dict[str, Any]]:
 def _all(month: bool = False) -> dict[str, dict[str, Any]]:
     sims = [SimDevice(ICCID, month=month), SimDevice(OTHER)]
     return _configs(discovery_messages("simbank", "gw1", [M1, ModemDevice("m2")], sims))
-
-
-def _modem(**changes: Any) -> ModemState:
-    data: dict[str, Any] = {
-        "id": "m1",
-        "port": "/dev/ttyUSB2",
-        "state": "ready",
-        "model": "EC25",
-        "manufacturer": "Quectel",
-        "iccid": ICCID,
-        "active_slot": 1,
-        "registration": {"state": "registered_home", "operator": "Test PLMN"},
-        "signal": {"rssi_dbm": -73, "quality": 20},
-    }
-    data.update(changes)
-    return ModemState.model_validate(data)
 
 
 def _sim(**changes: Any) -> SimState:
@@ -149,7 +132,7 @@ def test_unique_ids_are_stable_and_unique() -> None:
     assert len(set(ids)) == len(ids)
     assert "simbank:gw1:modem:m1:signal" in ids
     # Another state, signal, registration, SIM or timestamp: the same bytes.
-    moved = _modem(state="switching", signal={"rssi_dbm": -71}, active_slot=2, iccid=OTHER)
+    moved = modem_state(state="switching", signal={"rssi_dbm": -71}, active_slot=2, iccid=OTHER)
     used = _sim(usage=Usage(calls_day=9), state="resting", reason="calls_per_day")
     again = discovery_messages("simbank", "gw1", [ModemDevice.of(moved)], [SimDevice.of(used)])
     assert again == first
@@ -157,7 +140,7 @@ def test_unique_ids_are_stable_and_unique() -> None:
     assert not {json.loads(p)["unique_id"] for _, p in other} & set(ids)
 
 
-def test_modem_entities_show_only_the_modem() -> None:
+def test_modem_entities_show_only_themodem_state() -> None:
     """Usage lives on the SIM's device: a modem's sensors never switch to another card."""
     configs = _all()
     modem_keys = {k.removeprefix("modem-m1-") for k in configs if k.startswith("modem-m1-")}
@@ -207,7 +190,7 @@ def test_month_sensors_only_when_the_policy_counts_a_month() -> None:
     assert SimDevice.of(monthly) == SimDevice(ICCID, month=True)
 
 
-def test_availability_needs_the_daemon_and_a_ready_modem() -> None:
+def test_availability_needs_the_daemon_and_a_readymodem_state() -> None:
     configs = _all()
     for key in ("registration", "operator", "signal", "iccid", "slot", "rotate"):
         config = configs[f"modem-m1-{key}"]

@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from ha_samples import ICCID, modem_state
 
-from simbank.contract import BlockInfo, EvidenceEntry, ModemState, SimState, Usage
+from simbank.contract import BlockInfo, EvidenceEntry, SimState, Usage
 from simbank.integrations.homeassistant import ModemDevice, SimDevice, discovery_messages
 
 jinja2 = pytest.importorskip("jinja2")
 sandbox = pytest.importorskip("jinja2.sandbox")
 
-ICCID = "89990100000000016013"
 SIM_TOPIC = f"simbank/gw1/sim/{ICCID}"
 ONLINE = {"simbank/gw1/bridge/state": b'{"state":"online"}'}
 
@@ -27,22 +27,6 @@ def _all(month: bool = False) -> dict[str, dict[str, Any]]:
         "simbank", "gw1", [ModemDevice("m1", "EC25", "Quectel")], [SimDevice(ICCID, month=month)]
     )
     return {t.split("/")[3]: json.loads(p) for t, p in messages}
-
-
-def _modem(**changes: Any) -> ModemState:
-    data: dict[str, Any] = {
-        "id": "m1",
-        "port": "/dev/ttyUSB2",
-        "state": "ready",
-        "model": "EC25",
-        "manufacturer": "Quectel",
-        "iccid": ICCID,
-        "active_slot": 1,
-        "registration": {"state": "registered_home", "operator": "Test PLMN"},
-        "signal": {"rssi_dbm": -73, "quality": 20},
-    }
-    data.update(changes)
-    return ModemState.model_validate(data)
 
 
 def _sim(**changes: Any) -> SimState:
@@ -65,7 +49,7 @@ def _available(config: dict[str, Any], payloads: dict[str, bytes]) -> bool:
 
 def test_modem_templates_render_the_retained_payload() -> None:
     configs = _all()
-    payload = _modem().to_json()
+    payload = modem_state().to_json()
     rendered = {
         key: _render(configs[f"modem-m1-{key}"]["value_template"], payload)
         for key in ("state", "registration", "operator", "signal", "iccid", "slot")
@@ -81,7 +65,7 @@ def test_modem_templates_render_the_retained_payload() -> None:
     assert rendered["state"] in configs["modem-m1-state"]["options"]
     online = ONLINE | {"simbank/gw1/modem/m1": payload}
     assert _available(configs["modem-m1-rotate"], online)
-    switching = online | {"simbank/gw1/modem/m1": _modem(state="switching").to_json()}
+    switching = online | {"simbank/gw1/modem/m1": modem_state(state="switching").to_json()}
     assert not _available(configs["modem-m1-rotate"], switching)
     assert _available(configs["modem-m1-reset"], switching)
     offline = switching | {"simbank/gw1/bridge/state": b'{"state":"offline"}'}
@@ -154,7 +138,7 @@ def test_every_template_renders_against_the_topic_it_reads() -> None:
     """No template names a field the payload lacks (StrictUndefined) or renders nothing."""
     month = Usage(calls_month=1, call_seconds_month=2, sms_month=3)
     payloads = ONLINE | {
-        "simbank/gw1/modem/m1": _modem().to_json(),
+        "simbank/gw1/modem/m1": modem_state().to_json(),
         SIM_TOPIC: _sim(usage=month).to_json(),
     }
     rendered = 0
