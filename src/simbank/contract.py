@@ -33,6 +33,7 @@ EVENT_TYPES = (
     "sms_failed",
     "balance_low",
     "balance_restored",
+    "incoming_call",
 )
 
 ModemStateName = Literal[
@@ -316,6 +317,7 @@ ErrorCode = Literal[
     "not_permitted",
     "interrupted",
     "restricted_destination",
+    "unknown_booking",
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
@@ -358,6 +360,34 @@ class CallRequest(Request):
     number: str = Field(pattern=_NUMBER, description=_NUMBER_DOC)
     max_duration_s: int = Field(ge=1, le=86400, description="hang up after this long")
     modem: str | None = Field(default=None, pattern=_MODEM_ID, description="force this modem")
+
+
+CallOutcome = Literal["completed", "busy", "no_answer", "failed", "unknown"]
+CALL_OUTCOMES: tuple[str, ...] = get_args(CallOutcome)
+"""How a call ended (``call``'s answer, ``call/complete``'s report)."""
+
+_BOOKING = r"^[A-Za-z0-9_-]{8,64}$"
+
+
+class AuthorizeRequest(Request):
+    """``call/authorize``: check and book a call that a PBX then dials on its own port."""
+
+    number: str = Field(pattern=_NUMBER, description=_NUMBER_DOC)
+    max_duration_s: int = Field(
+        ge=1, le=86400, description="the longest the PBX may talk: reserved against the quotas"
+    )
+    modem: str | None = Field(default=None, pattern=_MODEM_ID, description="force this modem")
+
+
+class CompleteRequest(Request):
+    """``call/complete``: settle an authorized call with what really happened."""
+
+    booking: str = Field(pattern=_BOOKING, description="the id ``call/authorize`` answered")
+    duration_s: int = Field(ge=0, le=86400, description="seconds of talk, as the PBX billed it")
+    outcome: CallOutcome
+    cause: int | None = Field(
+        default=None, ge=0, le=255, description="the 3GPP 24.008 release cause, if known"
+    )
 
 
 class SmsRequest(Request):
@@ -443,6 +473,8 @@ class PauseRequest(Request):
 COMMANDS: dict[str, type[Request]] = {
     "status": StatusRequest,
     "call": CallRequest,
+    "call/authorize": AuthorizeRequest,
+    "call/complete": CompleteRequest,
     "sms/send": SmsRequest,
     "sms/list": SmsListRequest,
     "sms/ack": SmsAckRequest,

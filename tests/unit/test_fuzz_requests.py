@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from simbank.contract import (
+    CALL_OUTCOMES,
     COMMANDS,
     MAX_REQUEST_BYTES,
     MAX_TRANSACTION_DEPTH,
@@ -115,6 +116,10 @@ VALID: dict[str, st.SearchStrategy[Any]] = {
     "note": st.text(min_size=1, max_size=500).filter(lambda s: s.strip()),
     "reason": st.none() | st.text(max_size=200),
     "transaction": st.none() | st.integers() | st.text(max_size=20) | st.lists(st.integers()),
+    "booking": st.from_regex(r"\A[A-Za-z0-9_-]{8,64}\Z"),
+    "duration_s": st.integers(0, 86400),
+    "outcome": st.sampled_from(CALL_OUTCOMES),
+    "cause": st.none() | st.integers(0, 255),
     "status_report": st.none() | st.booleans(),
     "since": st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat()),
     "unread": st.booleans(),

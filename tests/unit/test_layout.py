@@ -71,6 +71,7 @@ EDGES = (
     "simbank.mosquitto",
     "simbank.web",
     "simbank.scan",
+    "simbank.agi",
 )
 
 
@@ -209,6 +210,29 @@ RULES = (
         "scan-report-is-pure",
         ("simbank.scan.findings", "simbank.scan.grouping", "simbank.scan.render"),
         "the scan's findings, grouping and output are pure: data in, text out",
+        forbidden=IO,
+    ),
+    Rule(
+        "agi-plugs-in",
+        ("simbank.agi",),
+        "the FastAGI endpoint asks an injected Authorizer; the daemon plugs it in, it never "
+        "reaches back",
+        forbidden=(
+            "simbank.daemon",
+            "simbank.store",
+            "simbank.mqtt",
+            "simbank.ctl",
+            "simbank.demo",
+            "simbank.integrations",
+            "simbank.simulator",
+            "simbank.web",
+            "simbank.scan",
+        ),
+    ),
+    Rule(
+        "agi-protocol-is-sans-io",
+        ("simbank.agi.protocol", "simbank.agi.dialplan"),
+        "the FastAGI protocol core and the channel-variable mappings are pure",
         forbidden=IO,
     ),
     Rule(

@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Self
 import phonenumbers
 from pydantic import Field, field_validator, model_validator
 
+from simbank.config.agi import AgiConfig
 from simbank.config.messaging import SmsConfig
 from simbank.config.policy import PolicyConfig
 from simbank.config.section import Section as _Section
@@ -163,6 +164,14 @@ class ModemConfig(_Section):
         default="auto", description="AT dialect; 'auto' picks it from AT+CGMI/AT+CGMM."
     )
     slots: int = Field(default=1, ge=1, le=16, description="SIM slots this modem can switch.")
+    device: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:/-]+$",
+        description="The PBX's name for this modem (e.g. the chan_quectel device 'quectel0'): "
+        "call/authorize answers it so the PBX dials on the right device.",
+    )
 
     @field_validator("baudrate")
     @classmethod
@@ -311,6 +320,9 @@ class Config(_Section):
         default_factory=HomeAssistantConfig, description="Home Assistant discovery."
     )
     sms: SmsConfig = Field(default_factory=SmsConfig, description="Received SMS.")
+    agi: AgiConfig = Field(
+        default_factory=AgiConfig, description="FastAGI endpoint for a PBX (docs/pbx.md)."
+    )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
 
     @field_validator("modems")

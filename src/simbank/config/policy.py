@@ -4,7 +4,8 @@ balance check."""
 from __future__ import annotations
 
 import re
-from typing import Self
+from pathlib import Path
+from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -77,6 +78,24 @@ class PolicyConfig(Section):
     balance_check_every_calls: int | None = Field(
         default=None, ge=1, description="Check the balance after every N calls (unset: never)."
     )
+    inbound_action: Literal["ignore", "reject", "reject_unknown"] = Field(
+        default="ignore",
+        description="What an inbound call to these SIMs meets: 'ignore' (it rings; the PBX "
+        "answers, or nobody), 'reject' (hung up, AT+CHUP else ATH, after "
+        "inbound_reject_after_rings rings) or 'reject_unknown' (only callers on "
+        "inbound_allow_file ring through; the others, withheld numbers too, are rejected). "
+        "Every call is announced as an incoming_call event and counted in sim/report.",
+    )
+    inbound_reject_after_rings: int = Field(
+        default=1, ge=1, le=20, description="Rings before a rejected inbound call is hung up."
+    )
+    inbound_allow_file: Path | None = Field(
+        default=None,
+        strict=False,
+        description="File of the numbers that ring through under inbound_action = "
+        "'reject_unknown', one per line ('#' comments; the do-not-call file's format), held "
+        "as keyed hashes; read again when it changes.",
+    )
     iccid_prefixes: list[str] = Field(
         default_factory=list,
         description="SIMs whose ICCID starts with one of these use this policy.",
@@ -101,6 +120,12 @@ class PolicyConfig(Section):
         wants = (self.balance_floor, self.balance_check_interval_s, self.balance_check_every_calls)
         if self.balance_ussd is None and any(v is not None for v in wants):
             raise ValueError("balance_floor and the balance checks need balance_ussd")
+        return self
+
+    @model_validator(mode="after")
+    def _allow_list_for_reject_unknown(self) -> Self:
+        if self.inbound_action == "reject_unknown" and self.inbound_allow_file is None:
+            raise ValueError("inbound_action = 'reject_unknown' needs inbound_allow_file")
         return self
 
     @field_validator("quiet_hours")

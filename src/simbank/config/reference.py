@@ -5,12 +5,14 @@ Run ``python -m simbank.config.reference > docs/configuration.md`` after changin
 
 from __future__ import annotations
 
+import inspect
 import types
 import typing
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from simbank.config.agi import AgiConfig
 from simbank.config.models import (
     ComplianceConfig,
     Config,
@@ -62,7 +64,7 @@ def _type_name(annotation: object) -> str:
 
 
 def _section(title: str, model: type[BaseModel]) -> list[str]:
-    doc = (model.__doc__ or "").strip()
+    doc = inspect.cleandoc(model.__doc__ or "")
     lines = [
         f"## `{title}`",
         "",
@@ -103,6 +105,7 @@ def render() -> str:
     out += _section("[metrics]", MetricsConfig)
     out += _section("[homeassistant]", HomeAssistantConfig)
     out += _section("[sms]", SmsConfig)
+    out += _section("[agi]", AgiConfig)
     out += _section("[logging]", LoggingConfig)
     return "\n".join(out).rstrip() + "\n"
 

@@ -68,6 +68,8 @@ def _where(s: Settings) -> str:
 #: simbankctl command → (MQTT command, the argparse attributes that make the payload)
 ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "call": ("call", ("number", "max_duration", "modem")),
+    "authorize": ("call/authorize", ("number", "max_duration", "modem")),
+    "complete": ("call/complete", ("booking", "duration", "outcome", "cause")),
     "sms": ("sms/send", ("number", "text", "modem", "status_report")),
     "inbox": ("sms/list", ("iccid", "modem", "since", "unread", "after", "limit")),
     "ack": ("sms/ack", ("ids", "iccid", "up_to")),
@@ -83,7 +85,7 @@ ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pause": ("traffic/pause", ("reason",)),
     "resume": ("traffic/resume", ("reason",)),
 }
-_FIELD = {"max_duration": "max_duration_s"}
+_FIELD = {"max_duration": "max_duration_s", "duration": "duration_s"}
 
 
 async def _act(args: argparse.Namespace, s: Settings) -> int:

@@ -25,6 +25,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
+from simbank.contract import CALL_OUTCOMES
 from simbank.ctl.commands import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, CtlExit, run
 from simbank.ctl.settings import settings
 from simbank.errors import ConfigError
@@ -80,6 +81,17 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("number")
     call.add_argument("--max-duration", type=int, required=True, metavar="S")
     call.add_argument("--modem")
+    authorize = cmd(
+        "authorize", "check and book a call a PBX dials itself (call/authorize; docs/pbx.md)"
+    )
+    authorize.add_argument("number")
+    authorize.add_argument("--max-duration", type=int, default=120, metavar="S", help="(120)")
+    authorize.add_argument("--modem")
+    complete = cmd("complete", "settle an authorized call (call/complete)")
+    complete.add_argument("booking")
+    complete.add_argument("--duration", type=int, required=True, metavar="S")
+    complete.add_argument("--outcome", required=True, choices=CALL_OUTCOMES)
+    complete.add_argument("--cause", type=int, help="the 24.008 release cause")
     sms = cmd("sms", "send an SMS")
     sms.add_argument("number")
     sms.add_argument("text")

@@ -45,6 +45,20 @@ def _call(d: Data) -> str:
     )
 
 
+def _authorize(d: Data) -> str:
+    """``key=value`` pairs on one line: readable, and cut apart by a dialplan's shell."""
+    keys = ("device", "booking", "modem", "iccid", "max_duration_s", "expires_at")
+    return " ".join(f"{k}={'-' if d.get(k) is None else d[k]}" for k in keys)
+
+
+def _complete(d: Data) -> str:
+    cause = f", cause {d['cause']}" if d.get("cause") is not None else ""
+    return (
+        f"booking {d.get('booking')} settled via {d.get('modem')} ({_sim(d)}): "
+        f"{d.get('outcome')}, {d.get('duration_s', 0)} s{cause}"
+    )
+
+
 def _sms(d: Data) -> str:
     segments = d.get("segments") or 1
     parts = f", {segments} segments" if segments > 1 else ""
@@ -127,6 +141,8 @@ def _resume(d: Data) -> str:
 
 ANSWERS: dict[str, Callable[[Data], str]] = {
     "call": _call,
+    "call/authorize": _authorize,
+    "call/complete": _complete,
     "sms/send": _sms,
     "sms/list": _inbox,
     "sms/ack": _ack,

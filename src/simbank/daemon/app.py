@@ -9,13 +9,17 @@ from datetime import UTC, datetime
 import structlog
 
 from simbank import __version__
+from simbank.agi import AgiServer
+from simbank.agi import serve as serve_agi
 from simbank.clock import Clock, SystemClock
 from simbank.config.loader import load_config
 from simbank.config.models import Config
 from simbank.contract import BridgeInfo, Topics, utc_now
+from simbank.daemon.agi_authority import DaemonAuthority
 from simbank.daemon.board import StatusBoard
 from simbank.daemon.commands import Handlers
 from simbank.daemon.forwarding import SmsForwarder
+from simbank.daemon.inbound_calls import InboundCalls
 from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.daemon.router import RequestRouter
 from simbank.daemon.runtime import BankRuntime
@@ -97,11 +101,15 @@ class Daemon:
             for m in config.modems
         }
         self.runtime.supervisors = self.supervisors
+        inbound = InboundCalls(self.runtime)
+        for sup in self.supervisors.values():
+            sup.calls_in.handler = inbound
         if self.metrics is not None:
             for sup in self.supervisors.values():
                 sup.at_hook = self.metrics.observe_at
                 sup.resync_hook = self.metrics.observe_resync
         handlers = Handlers(self.runtime)
+        self.pbx = handlers.pbx
         self.balance = handlers.balance
         self.forwarder: SmsForwarder | None = None
         if config.sms.forward_command:
@@ -201,9 +209,24 @@ class Daemon:
             m = self.config.metrics
             metrics_server = await serve(self.metrics, m.host, m.port, allow_remote=m.allow_remote)
             log.info("metrics_serving", host=m.host, port=metrics_server.port)
+        agi_server: AgiServer | None = None
         try:
+            if self.config.agi.enabled:
+                a = self.config.agi
+                agi_server = await serve_agi(
+                    DaemonAuthority(self.pbx, self.config.compliance.max_call_duration_s),
+                    a.host,
+                    a.port,
+                    allow_remote=a.allow_remote,
+                    max_connections=a.max_connections,
+                    read_timeout_s=a.read_timeout_s,
+                    authority_timeout_s=a.authorize_timeout_s,
+                )
             await self._run_tasks(stop)
         finally:
+            if agi_server is not None:
+                agi_server.close()
+                await agi_server.wait_closed()
             if metrics_server is not None:
                 metrics_server.close()
                 await metrics_server.wait_closed()
@@ -214,6 +237,8 @@ class Daemon:
             requests = tg.create_task(self.router.run(), name="requests")
             workers = [tg.create_task(self.runtime.run(), name="gateway")]
             workers.append(tg.create_task(self.balance.run(), name="balance"))
+            # Before the modems: after a restart, open authorizations hold their modems first.
+            workers.append(tg.create_task(self.pbx.run(), name="pbx"))
             if self.forwarder is not None:
                 workers.append(tg.create_task(self.forwarder.run(), name="sms-forward"))
             workers += [

@@ -16,6 +16,7 @@ import structlog
 from simbank.at.channel import AtChannel
 from simbank.at.results import MEDIUM, SHORT, Command, Response, Urc, line_name
 from simbank.drivers.parse.identity import clean_identity, parse_cpin, parse_imei
+from simbank.drivers.parse.incoming import CallerId, Ring, parse_clip, parse_ring
 from simbank.drivers.parse.messaging import (
     parse_cds,
     parse_cdsi,
@@ -38,7 +39,17 @@ from simbank.drivers.types import (
 )
 from simbank.errors import AtTimeout, ProtocolGarbage
 
-UrcEvent = Registration | Signal | SimStatus | CallCause | NewSms | UssdReply | DeliveryReport
+UrcEvent = (
+    Registration
+    | Signal
+    | SimStatus
+    | CallCause
+    | NewSms
+    | UssdReply
+    | DeliveryReport
+    | Ring
+    | CallerId
+)
 UrcParser = Callable[[Urc], UrcEvent | None]
 
 
@@ -91,6 +102,9 @@ class DriverBase:
             "+CUSD": lambda urc: parse_cusd(urc.text),
             "+CDS": lambda urc: parse_cds(urc.text, urc.body),
             "+CDSI": lambda urc: parse_cdsi(urc.text),
+            "RING": lambda urc: parse_ring(urc.text),
+            "+CRING": lambda urc: parse_ring(urc.text),
+            "+CLIP": lambda urc: parse_clip(urc.text),
             **self.vendor_urc_parsers(),
         }
 
@@ -179,6 +193,24 @@ class DriverBase:
         self._log.info("sms_delivery_reports_unsupported")
         if not await self._accepted("AT+CNMI=2,1,0,0,0"):
             await self._request(Command("AT+CNMI=2,1"))
+
+    async def setup_caller_id(self) -> dict[str, bool]:
+        """Ask for the caller's number with every ring (``AT+CLIP=1``) and for typed rings
+        (``AT+CRC=1``: ``+CRING: VOICE`` instead of ``RING``); capabilities ``caller_id`` and
+        ``typed_ring``. Probed, never assumed: a modem that refuses either (or says nothing)
+        keeps working, its rings then come without a number, or as plain ``RING``. Call after
+        :meth:`probe_capabilities` (which rebuilds the capabilities)."""
+        found: dict[str, bool] = {}
+        for name, text in (("caller_id", "AT+CLIP=1"), ("typed_ring", "AT+CRC=1")):
+            try:
+                found[name] = await self._accepted(text)
+            except (AtTimeout, ProtocolGarbage) as exc:
+                self._log.info("capability_probe_unanswered", command=text, error=str(exc))
+                found[name] = False
+        if not found["caller_id"]:
+            self._log.info("caller_id_unsupported")
+        self.capabilities.update(found)
+        return found
 
     # -- capabilities -------------------------------------------------------------------------
 

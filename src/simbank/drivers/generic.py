@@ -305,6 +305,15 @@ class GenericDriver(DriverBase):
         """``ATH``."""
         await self._request(Command("ATH", timeout=MEDIUM))
 
+    async def reject_call(self) -> str:
+        """Refuse a ringing call: ``AT+CHUP`` (27.007 §6.5), else ``ATH`` (V.250, which some
+        modems do not apply to a call not yet answered, and all older ones know). Returns the
+        command that was accepted; ``CommandError`` when neither was."""
+        if await self._accepted("AT+CHUP", MEDIUM):
+            return "AT+CHUP"
+        await self._request(Command("ATH", timeout=MEDIUM))
+        return "ATH"
+
     async def list_calls(self) -> list[CallInfo]:
         """``AT+CLCC``."""
         response = await self._request(Command("AT+CLCC", prefix="+CLCC", sensitive=True))

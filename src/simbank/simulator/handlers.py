@@ -15,6 +15,7 @@ from simbank.simulator.calls import (
 )
 from simbank.simulator.carrier import BlockAction
 from simbank.simulator.dialects import SlotStyle
+from simbank.simulator.incoming import IncomingCommands
 from simbank.simulator.messaging import MessagingCommands
 from simbank.simulator.registration import REG_COMMANDS, solicited
 from simbank.simulator.results import Reply, cme, plain
@@ -87,6 +88,7 @@ class CommandSet:
         table.update(slot_handlers[modem.dialect.slot_style])
         self.messaging = MessagingCommands(modem)
         table.update(self.messaging.table)
+        table.update(IncomingCommands(modem).table)
         self.table = table
         top = 3 if modem.dialect.reg_n3 else 2
         self.test_answers = {name: f"{name}: (0-{top})" for name in REG_COMMANDS} | {
@@ -100,7 +102,7 @@ class CommandSet:
         handler = self.table.get(command.name)
         if handler is None and command.name.startswith("S") and command.name[1:].isdigit():
             return _ok("000") if command.kind is Kind.READ else _ok()
-        if handler is None:
+        if handler is None or command.name in self.m.refused_commands:
             raise plain(self.m.habits.unknown_answer)  # A1/D1
         if command.kind is Kind.TEST and command.name not in ("+COPS",):
             answer = self.test_answers.get(command.name)
@@ -332,7 +334,9 @@ class CommandSet:
             return Reply(final=None)  # B2: the final result comes on answer (or never)
         return _ok()
 
-    def _hangup(self, _c: Command) -> Reply:
+    def _hangup(self, c: Command) -> Reply:
+        if self.m.call is not None:
+            self.m.hangups.append("ATH" if c.name == "H" else f"AT{c.name}")
         finish_call(self.m, None, NORMAL_CLEARING)
         return _ok()
 
@@ -340,8 +344,9 @@ class CommandSet:
         call = self.m.call
         if call is None:
             return _ok()
-        kind = 145 if call.number.startswith("+") else 129
-        return _ok(f'+CLCC: 1,0,{call.stat},0,0,"{call.number}",{kind}')
+        kind = 145 if call.number.startswith("+") else 129 if call.number else 128
+        direction = 1 if call.incoming else 0
+        return _ok(f'+CLCC: 1,{direction},{call.stat},0,0,"{call.number}",{kind}')
 
     def _ceer(self, _c: Command) -> Reply:
         """The last call's or registration's cause, in the model's shape (E3)."""

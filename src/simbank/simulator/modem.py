@@ -34,6 +34,7 @@ from simbank.simulator.carrier import BlockAction, Carrier
 from simbank.simulator.clock import SimClock
 from simbank.simulator.dialects import Dialect
 from simbank.simulator.handlers import CommandSet
+from simbank.simulator.incoming import answer, incoming_call
 from simbank.simulator.pty import PtyPort
 from simbank.simulator.registration import (
     DENIED,
@@ -126,6 +127,10 @@ class SimulatedModem:
             self._commands.test_answers["+CMGF"] = "+CMGF: (1)"
         self.awaiting_sms: str | None = None
         self.sent_sms: list[tuple[str, str]] = []
+        #: Commands this model answers ERROR as if it did not know them (``"+CLIP"``).
+        self.refused_commands: set[str] = set()
+        #: The hang-up commands (``ATH``, ``AT+CHUP``) that ended a call, in order.
+        self.hangups: list[str] = []
         self._registered = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -566,6 +571,15 @@ class SimulatedModem:
             self.urc(f"^RSSI: {rssi}")
 
     # -- operator side ---------------------------------------------------------------------
+    def incoming_call(self, number: str | None, rings: int = 3) -> None:
+        """Someone calls the SIM in the active slot (``number`` None: withheld) and gives up
+        after ``rings`` rings unless answered or hung up (:mod:`simbank.simulator.incoming`)."""
+        incoming_call(self, number, rings)
+
+    def answer(self) -> bool:
+        """Answer the ringing call as a PBX on the modem's other port would (True if one rang)."""
+        return answer(self)
+
     def sms_arrived(
         self, index: int, sender: str, text: str, scts: str, *, pdu: str = "", tpdu_length: int = 0
     ) -> None:

@@ -159,6 +159,9 @@ class Timing(_Model):
         default=1.0, ge=0, description="accepted SMS until its status report"
     )
     rssi_period_s: float = Field(default=30.0, gt=0, description="Huawei ^RSSI period")
+    incoming_ring_s: float = Field(
+        default=3.0, gt=0, description="between two RINGs of an inbound call"
+    )
 
 
 _USSD_CODE = r"^[*#][0-9*#]*#$"

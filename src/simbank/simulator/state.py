@@ -17,6 +17,8 @@ class Call:
     answered: float | None = None
     # The ATD has not had its final result yet (models that answer it late: B2).
     dial_open: bool = False
+    # Someone called us (simulator.incoming); ``number`` "" when withheld; stat 4 ringing.
+    incoming: bool = False
 
 
 @dataclass
@@ -31,3 +33,5 @@ class Settings:
     cops_format: int = 0
     cops_mode: int = 0
     cusd_n: int = 0
+    clip: int = 0  # AT+CLIP=1: +CLIP after each RING
+    crc: int = 0  # AT+CRC=1: +CRING: VOICE instead of RING

@@ -24,6 +24,7 @@ from simbank.errors import LedgerError
 from simbank.store.balances import BalanceLedger, BalanceRecord
 from simbank.store.core import dump_json
 from simbank.store.deliveries import DeliveryLedger, MessageDelivery
+from simbank.store.inbound_calls import InboundCallLedger
 from simbank.store.inbox import InboxLedger, PartStored
 from simbank.store.schema import AuditEntry, Evidence, InboundSms, SimRecord, connect, migrate
 from simbank.store.secret import (
@@ -48,7 +49,7 @@ LEDGER_FILE = "ledger.sqlite3"
 RESPONSE_TTL_S = 7 * 86400.0
 
 
-class Ledger(InboxLedger, DeliveryLedger, BalanceLedger):
+class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger):
     """The SQLite ledger; open with :meth:`open`, finish with :meth:`close`. Usage, SIM states,
     evidence, audit, settings and request de-duplication are here; the inbox, sent messages'
     delivery reports and balance checks are the parts it inherits."""

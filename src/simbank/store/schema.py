@@ -177,6 +177,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             detail TEXT
         )""",
     ),
+    # 7: inbound calls, one row per call (not per RING): the SIM rung, the caller as its keyed
+    # hash (NULL when withheld) and as the event showed it, how it ended. They never count
+    # against the outbound quotas (the usage table is not touched).
+    (
+        """CREATE TABLE inbound_calls (
+            id INTEGER PRIMARY KEY,
+            iccid TEXT NOT NULL,
+            modem TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL NOT NULL,
+            caller TEXT,
+            shown_caller TEXT NOT NULL,
+            rings INTEGER NOT NULL CHECK (rings >= 0),
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('answered', 'missed', 'rejected'))
+        )""",
+        "CREATE INDEX inbound_calls_by_sim ON inbound_calls (iccid, started_at)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,6 +8,8 @@
 - :mod:`.messages`: ``sms/list``, ``sms/ack`` (the inbox, ledger only);
 - :mod:`.balance`: ``balance/check``; :mod:`.balance_checks`: the prepaid-balance checks
   (scheduled, after N calls, on demand);
+- :mod:`.pbx`: ``call/authorize``, ``call/complete`` (a call the PBX dials; booked here,
+  settled on completion or at expiry);
 - :mod:`.access`: finding, locking, planning for and switching a modem (shared).
 
 Handlers raise ``Refused`` with a contract error code; the router turns it into the error
@@ -22,6 +24,7 @@ from simbank.daemon.commands.balance import BalanceCommands
 from simbank.daemon.commands.balance_checks import BalanceService
 from simbank.daemon.commands.control import ControlCommands
 from simbank.daemon.commands.messages import MessageCommands
+from simbank.daemon.commands.pbx import PbxCommands
 from simbank.daemon.commands.sims import SimCommands
 from simbank.daemon.commands.traffic import TrafficCommands
 from simbank.daemon.router import Handler
@@ -43,12 +46,16 @@ class Handlers:
         self.balance = BalanceService(gateway, self.access)
         self.balances = BalanceCommands(self.balance, self.access)
         self.traffic.after_call = self.balance.nudge
+        #: Its ``run()`` (restore, then expiry) is one of the daemon's tasks.
+        self.pbx = PbxCommands(gateway, self.access, self.traffic)
 
     def table(self) -> dict[str, Handler]:
         """Command name → handler (the router answers ``unknown_command`` for the rest)."""
         return {
             "status": self.control.status,
             "call": self.traffic.call,
+            "call/authorize": self.pbx.authorize,
+            "call/complete": self.pbx.complete,
             "sms/send": self.traffic.sms_send,
             "sms/list": self.messages.sms_list,
             "sms/ack": self.messages.sms_ack,

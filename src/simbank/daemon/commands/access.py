@@ -35,6 +35,9 @@ class ModemAccess:
 
     def __init__(self, runtime: BankRuntime) -> None:
         self.gw = runtime
+        #: Modems held (their lock taken) by something that outlives one request — an open
+        #: PBX authorization (:mod:`.pbx`) — and why: they refuse ``busy`` at once.
+        self.holds: dict[str, str] = {}
 
     def modem(self, modem_id: str) -> ModemSupervisor:
         sup = self.gw.supervisors.get(modem_id)
@@ -67,7 +70,11 @@ class ModemAccess:
             raise Refused("circuit_open", f"outbound traffic is paused: {self.gw.paused_reason}")
 
     async def lock(self, sup: ModemSupervisor) -> None:
-        """Take the modem's lock (the caller releases it), or refuse ``busy``."""
+        """Take the modem's lock (the caller releases it), or refuse ``busy``: at once when
+        the modem is held (see :attr:`holds`), else after :data:`MODEM_WAIT_S`."""
+        held = self.holds.get(sup.cfg.id)
+        if held is not None:
+            raise Refused("busy", f"modem {sup.cfg.id} is busy: {held}")
         try:
             async with asyncio.timeout(MODEM_WAIT_S):
                 await sup.lock.acquire()

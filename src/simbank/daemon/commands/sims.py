@@ -13,11 +13,14 @@ from simbank.bank.usage import UsageKind
 from simbank.contract import IccidRequest, ModemRequest, ReleaseRequest, Request, SelectRequest
 from simbank.daemon.commands.access import ModemAccess
 from simbank.daemon.publication import balance_info, evidence_json
+from simbank.daemon.redact import redact_text
 from simbank.daemon.runtime import BankRuntime
 from simbank.errors import Refused
 
 #: How far back ``sim/report`` lists the SIM's usage.
 REPORT_DAYS = 30
+#: How many of the SIM's last inbound calls ``sim/report`` lists.
+REPORT_CALLS_IN = 5
 
 
 class SimCommands:
@@ -150,4 +153,27 @@ class SimCommands:
                 "sent": gw.ledger.delivery_summary(iccid, since),
             },
             "balance": None if balance is None else balance.model_dump(mode="json"),
+            "calls_in": self._calls_in(iccid, since),
+        }
+
+    def _calls_in(self, iccid: str, since: float) -> dict[str, Any]:
+        """Inbound calls: counts by outcome over the report's days, the last few calls (the
+        caller as the privacy rule shows it now: masked unless show_sms_sender)."""
+        calls = self.gw.ledger
+        show = self.gw.config.compliance.show_sms_sender
+        return {
+            "days": REPORT_DAYS,
+            **calls.inbound_call_counts(iccid, since),
+            "recent": [
+                {
+                    "at": c.started_at,
+                    "outcome": c.outcome,
+                    "action": c.action,
+                    "reason": c.reason,
+                    "rings": c.rings,
+                    "caller": c.shown_caller if show else redact_text(c.shown_caller),
+                    "modem": c.modem,
+                }
+                for c in calls.inbound_calls(iccid, REPORT_CALLS_IN)
+            ],
         }

@@ -8,9 +8,10 @@ act runs inside :func:`.booking.booked`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from simbank.bank.numbers import parse_destination
+from simbank.bank.numbers import Destination, parse_destination
 from simbank.bank.rotation import Action
 from simbank.bank.sim_state import (
     MOMENTARY_RESTS,
@@ -32,6 +33,27 @@ from simbank.sms.segments import segment
 CALL_OK_OUTCOMES = frozenset({"completed", "busy", "no_answer"})
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedCall:
+    """A call request that passed :meth:`TrafficCommands.check_call`."""
+
+    gw: BankRuntime
+    destination: Destination
+    #: The destination's keyed hash (the ledger's and the do-not-call list's key).
+    digest: str
+    max_duration_s: int
+    day_start: float
+
+    def action(self) -> Action:
+        """The rotation plan's view of the call, with the destination's calls so far today
+        (read afresh: ask again under the modem's lock)."""
+        return Action(
+            UsageKind.CALL,
+            max_duration_s=self.max_duration_s,
+            destination_calls_today=self.gw.ledger.destination_calls(self.digest, self.day_start),
+        )
+
+
 class TrafficCommands:
     """``call``, ``sms/send``, ``ussd``."""
 
@@ -46,29 +68,51 @@ class TrafficCommands:
         #: The limit each resting SIM was last announced ``quota_exhausted`` for.
         self._announced: dict[str, str] = {}
 
-    async def call(self, req: Request) -> dict[str, Any]:
-        assert isinstance(req, CallRequest)
+    def check_call(self, number: str, max_duration_s: int) -> CheckedCall:
+        """The checks every call passes before a modem is chosen (``call`` and
+        ``call/authorize`` alike): the longest call allowed, the number, a stop of traffic,
+        the do-not-call list. The rest (quotas, quiet hours, the destination cap) is the
+        rotation plan's, made from :meth:`CheckedCall.action`."""
         gw = self.gw
-        if req.max_duration_s > gw.config.compliance.max_call_duration_s:
+        if max_duration_s > gw.config.compliance.max_call_duration_s:
             raise Refused(
                 "validation_error",
                 f"max_duration_s above {gw.config.compliance.max_call_duration_s}",
             )
-        destination = parse_destination(req.number, gw.config.compliance)
-        number = destination.e164  # ledger and do-not-call key; the modem dials ``.dial``
+        destination = parse_destination(number, gw.config.compliance)
+        e164 = destination.e164  # ledger and do-not-call key; the modem dials ``.dial``
         self.access.refuse_if_stopped()
-        digest = gw.ledger.hasher.hash(number)
+        digest = gw.ledger.hasher.hash(e164)
         if gw.dnc.contains_hash(digest):
             raise Refused("do_not_call", "the destination is on the do-not-call list")
         day_start, _ = local_day_bounds(gw.clock.now(), gw.tz)
+        return CheckedCall(gw, destination, digest, max_duration_s, day_start)
 
-        def action() -> Action:
-            return Action(
-                UsageKind.CALL,
-                max_duration_s=req.max_duration_s,
-                destination_calls_today=gw.ledger.destination_calls(digest, day_start),
+    def call_ended(
+        self, iccid: str, outcome: str, cause: int | None, cause_text: str | None, digest: str
+    ) -> None:
+        """A booked call's outcome, once known, feeds the block detector (a failure with a
+        cause is evidence, a call that reached the network shows the SIM works) and the
+        quota announcements; the balance check due after N calls hears of it."""
+        gw = self.gw
+        now = gw.clock.now()
+        if outcome == "failed" and cause is not None:
+            gw.apply(
+                gw.detector.on_call_failed(
+                    iccid, now, cause=cause, destination_hash=digest, raw=cause_text
+                )
             )
+        elif outcome in CALL_OK_OUTCOMES:
+            gw.detector.on_call_ok(iccid, now)
+        self._after_use(iccid)
+        self.after_call()
 
+    async def call(self, req: Request) -> dict[str, Any]:
+        assert isinstance(req, CallRequest)
+        gw = self.gw
+        checked = self.check_call(req.number, req.max_duration_s)
+        destination, number, digest = checked.destination, checked.destination.e164, checked.digest
+        action = checked.action
         sup = self.access.choose(action(), req.modem)
         await self.access.lock(sup)
         booking: Booking | None = None
@@ -93,17 +137,13 @@ class TrafficCommands:
             if booking is not None and self.on_call is not None:
                 code = cause.code if cause else None
                 self.on_call(sup.cfg.id, booking.outcome, booking.duration_s, code)
-        now = gw.clock.now()
-        if booking.outcome == "failed" and cause is not None:
-            gw.apply(
-                gw.detector.on_call_failed(
-                    iccid, now, cause=cause.code, destination_hash=digest, raw=cause.text
-                )
-            )
-        elif booking.outcome in CALL_OK_OUTCOMES:
-            gw.detector.on_call_ok(iccid, now)
-        self._after_use(iccid)
-        self.after_call()
+        self.call_ended(
+            iccid,
+            booking.outcome,
+            cause.code if cause else None,
+            cause.text if cause else None,
+            digest,
+        )
         return {
             "modem": sup.cfg.id,
             "iccid": iccid,

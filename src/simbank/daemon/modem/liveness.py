@@ -55,3 +55,4 @@ async def reboot_and_reprobe(driver: GenericDriver, clock: Clock) -> None:
     await clock.sleep(REBOOT_SETTLE_S)
     await driver.probe()
     await driver.setup_urcs()
+    await driver.setup_caller_id()

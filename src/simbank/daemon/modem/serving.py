@@ -6,7 +6,8 @@ slots (:meth:`~simbank.daemon.modem.observer.ModemObserver.modem_view`) goes thr
 action lock and announces ``sim_rotated`` (``actor`` ``rotation``, ``reason`` the state of the
 SIM it left). This covers the card selected at power-on (a PUK-locked SIM in slot 1 and a
 healthy one in slot 2) as well as a card that locks or is blocked later, with no traffic
-asking. A switch that fails is not tried again for :data:`RETRY_S` (loop time).
+asking. A switch that fails is not tried again for :data:`RETRY_S` (loop time). Nothing moves
+while an inbound call rings or is live on the modem (:mod:`~simbank.daemon.modem.ringing`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class ServingGuard:
             or not sup.ready
             or not sup.sim.known
             or sup.lock.locked()
+            or sup.calls_in.busy  # never under a ringing or live inbound call
             or asyncio.get_running_loop().time() < self._retry_at
         ):
             return None

@@ -35,8 +35,10 @@ from simbank.daemon.modem.liveness import reboot_and_reprobe, resyncs, still_ans
 from simbank.daemon.modem.network import NetworkView
 from simbank.daemon.modem.observer import ModemObserver
 from simbank.daemon.modem.reconnect import STABLE_SESSION_S, Reconnect
+from simbank.daemon.modem.ringing import IncomingCalls
 from simbank.daemon.modem.sms_pickup import SMS_SWEEP_S, SmsPickup
 from simbank.drivers.generic import GenericDriver
+from simbank.drivers.parse.incoming import CallerId, Ring
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import DRIVERS, driver_for_identity
 from simbank.drivers.types import DeliveryReport, NewSms, Registration, Signal
@@ -95,6 +97,8 @@ class ModemSession:
             clock=self.clock,
         )
         self.reconnect = Reconnect()
+        #: Inbound calls (RING/+CLIP): followed by a task of each session.
+        self.calls_in = IncomingCalls(cfg.id, self.sim, self.clock)
         self._ready_since: float | None = None
         #: Set at every registration seen (a switch waits on it).
         self.registration_changed = self.network.changed
@@ -191,6 +195,7 @@ class ModemSession:
         self.driver = None
         self.network.registrations.clear()
         self._switching = False
+        self.calls_in.lost()
         last = self.sim.last_read
         # Whatever happens to the port meanwhile, the card must be read back again.
         self.sim.changed("port closed")
@@ -294,6 +299,7 @@ class ModemSession:
         self.driver = driver
         await driver.setup_urcs()
         capabilities = await driver.probe_capabilities()
+        capabilities = {**capabilities, **await driver.setup_caller_id()}
         # A call left over from before (a crash, a restart) is ours to end: hang it up; and
         # a crash in the middle of a SIM switch may have left the radio off.
         with contextlib.suppress(CommandError, AtTimeout):
@@ -323,7 +329,15 @@ class ModemSession:
             self.board.event(
                 "modem_online", modem=self.cfg.id, model=identity.model, dialect=driver.dialect
             )
-            await self._follow(driver, channel)
+            calls_in = asyncio.create_task(
+                self.calls_in.run(driver), name=f"inbound-calls-{self.cfg.id}"
+            )
+            try:
+                await self._follow(driver, channel)
+            finally:
+                calls_in.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await calls_in
         finally:
             unsubscribe()
 
@@ -397,6 +411,10 @@ class ModemSession:
         elif isinstance(parsed, NewSms):
             self.sms.announced(parsed.index, parsed.storage)
             self._poll_now.set()
+        elif isinstance(parsed, Ring):
+            self.calls_in.on_ring(parsed)
+        elif isinstance(parsed, CallerId):
+            self.calls_in.on_caller(parsed)
         elif isinstance(parsed, DeliveryReport):
             if self.observer is not None:
                 self.observer.delivery_report(self.cfg.id, parsed)

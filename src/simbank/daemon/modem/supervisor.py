@@ -12,7 +12,8 @@ the whole of an action. Its parts, one idea each:
 - :mod:`~simbank.daemon.modem.network` — registration, operator, signal, reject causes;
 - :mod:`~simbank.daemon.modem.sms_pickup` — reading, handing over and deleting SMS;
 - :mod:`~simbank.daemon.modem.observer` — what the bank side hears;
-- :mod:`~simbank.daemon.modem.serving` — never resting on a SIM that cannot serve.
+- :mod:`~simbank.daemon.modem.serving` — never resting on a SIM that cannot serve;
+- :mod:`~simbank.daemon.modem.ringing` — inbound calls: one call per RINGs, decided, told.
 
 Every wait that stands for modem time (a call's length, a radio off, a reboot) is on the
 injected :class:`~simbank.clock.Clock`.
@@ -37,7 +38,7 @@ from simbank.drivers.procedures import (
     wait_registration,
 )
 from simbank.drivers.types import Registration, SimStatus
-from simbank.errors import ModemFault, SimStateError
+from simbank.errors import ModemFault, Refused, SimStateError
 
 log = structlog.get_logger(__name__)
 
@@ -71,8 +72,15 @@ class ModemSupervisor(ModemSession):
     async def switch_to(
         self, slot: int, *, sim_ready_timeout_s: float, registration_timeout_s: float
     ) -> SwitchResult:
-        """Select ``slot`` and identify its SIM by reading the ICCID back."""
+        """Select ``slot`` and identify its SIM by reading the ICCID back. Refused
+        (``busy``) while an inbound call rings or is live: a switch would drop it."""
         driver = self._driver()
+        if self.calls_in.busy:
+            raise Refused(
+                "busy",
+                f"modem {self.cfg.id} has an inbound call ringing or live; not switching",
+                modem=self.cfg.id,
+            )
         self._switching = True
         self._set_state("switching")
         # Until the ICCID is read back, nothing may be said of (or done to) any SIM here.
