@@ -264,3 +264,27 @@ async def test_connections_are_bounded() -> None:
 async def test_a_remote_bind_is_refused_unless_allowed() -> None:
     with pytest.raises(ConfigError, match="non-loopback"):
         await serve(Authority(), "0.0.0.0", 0)
+
+
+async def test_a_caller_gone_before_the_booking_was_set_releases_it() -> None:
+    """The channel hung up while simbank authorized: the dialplan will neither dial nor run
+    its hangup handler, so the booking is settled unused at once instead of holding the
+    modem until it expires."""
+    authority = Authority()
+    async with await serve(authority, port=0) as server:
+        peer = AsteriskPeer(hangup_after=1)  # HANGUP right after the first SET VARIABLE
+        await peer.run(server.port, "authorize", ["+15550100123", "quectel-1", "300"])
+    assert authority.calls == [
+        ("authorize", "+15550100123", "quectel-1", 300),
+        ("complete", GRANT["booking"], 0, "failed", None),
+    ]
+
+
+async def test_a_granted_channel_still_there_keeps_its_booking() -> None:
+    authority = Authority()
+    async with await serve(authority, port=0) as server:
+        variables = await AsteriskPeer().run(
+            server.port, "authorize", ["+15550100123", "quectel-1", "300"]
+        )
+    assert variables["SIMBANK_BOOKING"] == GRANT["booking"]
+    assert [c[0] for c in authority.calls] == ["authorize"]

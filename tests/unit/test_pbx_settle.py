@@ -126,6 +126,41 @@ async def test_completed_in_an_earlier_run_answers_from_the_ledger(
     assert charged(rt, row) == ("completed", 41)
 
 
+async def test_completed_but_still_listed_when_the_daemon_died(
+    gateway: tuple[BankRuntime, Handlers, ScriptedClock],
+) -> None:
+    """The row was completed, then the daemon died before it rewrote the open list: the next
+    run neither holds the modem for it nor fails on it (it used to raise LedgerError in the
+    expiry task, which stopped the daemon at every start)."""
+    rt, h, clock = gateway
+    row = left_open(rt, "crashedbooking1", 60, listed=True)
+    rt.ledger.complete(row, T0 + 30, "completed", 25)
+    await h.pbx.restore()
+    assert not h.pbx.open
+    assert rt.ledger.get_setting(OPEN_KEY) == {"open": []}
+    answer = await complete(h, "crashedbooking1")
+    assert (answer["outcome"], answer["duration_s"]) == ("completed", 25)
+    clock.t = T0 + 1000
+    assert h.pbx.expire_due() == 0
+    assert charged(rt, row) == ("completed", 25)
+
+
+async def test_a_row_completed_behind_an_open_entry_answers_its_result(
+    gateway: tuple[BankRuntime, Handlers, ScriptedClock],
+) -> None:
+    """Listed open in this run while its row is already completed: complete and expiry
+    answer from the row, they do not raise."""
+    rt, h, clock = gateway
+    row = left_open(rt, "crashedbooking2", 60, listed=True)
+    await h.pbx.restore()
+    assert "crashedbooking2" in h.pbx.open
+    rt.ledger.complete(row, T0 + 30, "completed", 25)
+    clock.t = T0 + 1000
+    assert h.pbx.expire_due() == 1  # settled from the row, no LedgerError
+    assert not h.pbx.open
+    assert charged(rt, row) == ("completed", 25)
+
+
 async def test_unknown_booking(gateway: tuple[BankRuntime, Handlers, ScriptedClock]) -> None:
     _, h, _ = gateway
     with pytest.raises(Refused) as refused:

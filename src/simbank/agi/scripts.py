@@ -23,8 +23,8 @@ from typing import Final, Protocol
 import structlog
 
 from simbank.agi import dialplan
-from simbank.agi.protocol import Environment, printable
-from simbank.agi.session import AgiSession
+from simbank.agi.protocol import AgiProtocolError, Environment, printable
+from simbank.agi.session import AgiClosed, AgiSession
 from simbank.errors import AtTimeout, Refused, SimbankError
 
 log = structlog.get_logger(__name__)
@@ -104,7 +104,28 @@ async def authorize(
         log.exception("agi_authorize_failed", channel=env.channel)
     else:
         variables = await _grant(env, authority, answer, max_s, timeout_s)
-    await session.set_all(variables)
+    booking = variables.get(dialplan.BOOKING, "")
+    try:
+        if booking and session.hung_up:
+            raise AgiClosed("the caller hung up while simbank authorized")
+        await session.set_all(variables)
+        if booking and session.hung_up:
+            raise AgiClosed("the caller hung up as the booking was set")
+    except (AgiProtocolError, OSError, TimeoutError):
+        if booking:
+            # The dialplan will never dial nor run its hangup handler: settle the booking
+            # unused now rather than hold the modem until it expires.
+            await _release_unused(authority, booking, timeout_s)
+        raise
+
+
+async def _release_unused(authority: Authorizer, booking: str, timeout_s: float) -> None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            await authority.complete(booking, 0, "failed", None)
+        log.info("agi_booking_released_unused", booking=booking)
+    except Exception:  # it expires and is settled then: book-before-act holds
+        log.warning("agi_unused_booking_kept", booking=booking, exc_info=True)
 
 
 async def _grant(
@@ -122,11 +143,7 @@ async def _grant(
         log.error("agi_authorize_unusable", channel=env.channel, error=str(exc))  # noqa: TRY400 -- a bad answer, not a crash: no traceback
         booking = answer.get("booking")
         if isinstance(booking, str) and booking:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await authority.complete(booking, 0, "failed", None)
-            except Exception:  # it expires and is settled then: book-before-act holds
-                log.warning("agi_unusable_booking_kept", booking=booking, exc_info=True)
+            await _release_unused(authority, booking, timeout_s)
         return dialplan.refusal(dialplan.UNAVAILABLE, str(exc))
     log.info(
         "agi_authorized",

@@ -36,7 +36,7 @@ from simbank.contract import AuthorizeRequest, CompleteRequest, Request
 from simbank.daemon.commands.access import ModemAccess
 from simbank.daemon.commands.traffic import TrafficCommands
 from simbank.daemon.runtime import BankRuntime
-from simbank.errors import Refused
+from simbank.errors import LedgerError, Refused
 
 log = structlog.get_logger(__name__)
 
@@ -203,7 +203,18 @@ class PbxCommands:
         The duration is charged as the PBX reports it, even beyond the reservation: the
         quotas count what the SIM really used."""
         gw = self.gw
-        gw.ledger.complete(auth.row, gw.clock.now(), outcome, duration_s)
+        try:
+            gw.ledger.complete(auth.row, gw.clock.now(), outcome, duration_s)
+        except LedgerError:
+            # Completed already: the daemon died between completing the row and rewriting
+            # the open list. The row's result stands; the authorization is over.
+            self._release(auth)
+            self._save()
+            rows = gw.ledger.bookings_for_transaction(TXN_PREFIX + auth.booking)
+            if not rows:
+                raise
+            log.warning("authorization_already_settled", booking=auth.booking)
+            return self._from_row(auth.booking, rows[0])
         self._release(auth)
         self._save()
         if self.traffic.on_call is not None and auth.modem:
@@ -237,7 +248,11 @@ class PbxCommands:
         now = self.gw.clock.now()
         due = [a for a in self.open.values() if a.expires_at <= now]
         for auth in due:
-            self._settle(auth, "unknown", auth.reserved_s, None, expired=True)
+            try:
+                self._settle(auth, "unknown", auth.reserved_s, None, expired=True)
+            except Exception:  # one bad entry must not stop the others, nor the daemon
+                log.exception("authorization_expiry_failed", booking=auth.booking)
+                self._release(auth)
         return len(due)
 
     # -- holding the modem ------------------------------------------------------------------
@@ -276,11 +291,17 @@ class PbxCommands:
             return
         self._restored = True
         stored = self.gw.ledger.get_setting(OPEN_KEY) or {}
+        dropped = 0
         for entry in stored.get("open") or []:
             try:
                 auth = Authorization(**entry)
             except TypeError:
                 log.warning("authorization_unreadable", entry=str(entry)[:200])
+                continue
+            rows = self.gw.ledger.bookings_for_transaction(TXN_PREFIX + auth.booking)
+            if rows and rows[0].completed:  # settled just before the daemon died
+                dropped += 1
+                log.info("authorization_already_settled", booking=auth.booking)
                 continue
             sup = self.gw.supervisors.get(auth.modem)
             held = sup is not None and auth.modem not in self._held and not sup.lock.locked()
@@ -288,6 +309,8 @@ class PbxCommands:
                 await sup.lock.acquire()  # free (checked just now): taken at once
             self._hold(auth, held=held or auth.modem in self._held)
             log.info("authorization_restored", booking=auth.booking, modem=auth.modem)
+        if dropped:
+            self._save()
 
     # -- the expiry loop --------------------------------------------------------------------
 

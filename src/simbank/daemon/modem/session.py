@@ -300,10 +300,13 @@ class ModemSession:
         await driver.setup_urcs()
         capabilities = await driver.probe_capabilities()
         capabilities = {**capabilities, **await driver.setup_caller_id()}
-        # A call left over from before (a crash, a restart) is ours to end: hang it up; and
-        # a crash in the middle of a SIM switch may have left the radio off.
-        with contextlib.suppress(CommandError, AtTimeout):
-            await driver.hangup()
+        # A call left over from before (a crash, a restart) is ours to end: hang it up — but
+        # not on a modem a PBX dials through (``device`` set): the radio is shared by its
+        # ports, and the call may be the PBX's, live on its own port. A crash in the middle
+        # of a SIM switch may have left the radio off.
+        if self.cfg.device is None:
+            with contextlib.suppress(CommandError, AtTimeout):
+                await driver.hangup()
         with contextlib.suppress(CommandError, AtTimeout, ProtocolGarbage):
             await driver.ensure_radio_on()
         log.info(
