@@ -26,6 +26,7 @@ from simbank.agi.protocol import (
 from simbank.agi.scripts import DEFAULT_AUTHORITY_TIMEOUT_S, SCRIPTS, Authorizer
 from simbank.agi.session import DEFAULT_TIMEOUT_S, AgiSession, read_line
 from simbank.errors import ConfigError
+from simbank.listener import Listener
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +46,7 @@ def check_host(host: str, *, allow_remote: bool) -> None:
         )
 
 
-class AgiServer:
+class AgiServer(Listener):
     """The running endpoint: ``port`` (useful with port 0), ``close()``, ``wait_closed()``."""
 
     def __init__(
@@ -56,45 +57,16 @@ class AgiServer:
         read_timeout_s: float = DEFAULT_TIMEOUT_S,
         authority_timeout_s: float = DEFAULT_AUTHORITY_TIMEOUT_S,
     ) -> None:
+        super().__init__(MAX_LINE_BYTES)
         self._authority = authority
         self._max_connections = max_connections
         self._read_timeout_s = read_timeout_s
         self._authority_timeout_s = authority_timeout_s
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
 
     @property
     def connections(self) -> int:
         """Connections being served now."""
         return len(self._handlers)
-
-    async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._handle, host, port, limit=MAX_LINE_BYTES)
-
-    def close(self) -> None:
-        """Stop listening and end the connections being served."""
-        if self._server is not None:
-            self._server.close()
-        for task in self._handlers:
-            task.cancel()
-
-    async def wait_closed(self) -> None:
-        if self._server is not None:
-            await self._server.wait_closed()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-
-    async def __aenter__(self) -> AgiServer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
-        await self.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")

@@ -15,6 +15,7 @@ import structlog
 
 from simbank.addresses import is_loopback
 from simbank.errors import ConfigError
+from simbank.listener import Listener
 
 if TYPE_CHECKING:
     from simbank.integrations.metrics.series import Metrics
@@ -29,41 +30,12 @@ READ_TIMEOUT_S: Final = 5.0
 MAX_HEADER_BYTES: Final = 8192
 
 
-class MetricsServer:
+class MetricsServer(Listener):
     """The running endpoint: ``port`` (useful with port 0), ``close()``, ``wait_closed()``."""
 
     def __init__(self, metrics: Metrics) -> None:
+        super().__init__(MAX_HEADER_BYTES)
         self._metrics = metrics
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
-
-    async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(self._handle, host, port, limit=MAX_HEADER_BYTES)
-
-    def close(self) -> None:
-        """Stop listening and end the connections being served."""
-        if self._server is not None:
-            self._server.close()
-        for task in self._handlers:
-            task.cancel()
-
-    async def wait_closed(self) -> None:
-        if self._server is not None:
-            await self._server.wait_closed()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-
-    async def __aenter__(self) -> MetricsServer:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
-        await self.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
