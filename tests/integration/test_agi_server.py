@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -288,3 +288,54 @@ async def test_a_granted_channel_still_there_keeps_its_booking() -> None:
         )
     assert variables["SIMBANK_BOOKING"] == GRANT["booking"]
     assert [c[0] for c in authority.calls] == ["authorize"]
+
+
+class SlowPeer(AsteriskPeer):
+    """Answers the first command at once, then each one ``delay_s`` late (never late enough
+    for the per-line read timeout): a peer that would hold its connection for ever."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+
+    async def run(
+        self, port: int, script: str, args: Sequence[str] = (), **_: Any
+    ) -> dict[str, str]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(environment(script, args, port=port))
+            await writer.drain()
+            while raw := await asyncio.wait_for(reader.readline(), 10):
+                lines = self.answer(raw.decode().rstrip("\n"))
+                if len(self.commands) > 1:
+                    await asyncio.sleep(self.delay_s)
+                writer.write("".join(f"{line}\n" for line in lines).encode())
+                await writer.drain()
+        except ConnectionError:
+            pass  # the server cut the connection
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        return self.variables
+
+
+async def test_a_slow_peer_is_cut_off_at_the_deadline_and_its_booking_released() -> None:
+    """Each reply comes well inside the read timeout, but the whole dialog would take longer
+    than the connection's deadline: it is closed, the grant never completed (no booking on
+    the channel, so the dialplan does not dial) and the booking is settled unused at once."""
+    authority = Authority()
+    async with await serve(
+        authority, port=0, read_timeout_s=5.0, authority_timeout_s=1.0, dialog_deadline_s=0.5
+    ) as server:
+        assert server.deadline_s == 1.5
+        peer = SlowPeer(delay_s=0.5)  # eight grant variables: 4 s, past the deadline
+        variables = await peer.run(server.port, "authorize", ["+15550100123", "quectel-1", "300"])
+        assert variables.get("SIMBANK_BOOKING", "") == ""
+        assert authority.calls == [
+            ("authorize", "+15550100123", "quectel-1", 300),
+            ("complete", GRANT["booking"], 0, "failed", None),
+        ]
+        # The listener serves on: a normal peer gets its grant.
+        ok = await AsteriskPeer().run(server.port, "authorize", ["+15550100123"])
+    assert ok["SIMBANK_BOOKING"] == GRANT["booking"]

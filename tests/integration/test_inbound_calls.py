@@ -205,5 +205,11 @@ async def test_inbound_calls_are_announced_once_rejected_per_policy_and_reported
         assert all(STRANGER not in str(c) for c in recent)
         # Inbound calls are not usage: nothing was booked against the outbound quotas.
         assert report["data"]["usage"] == []
+
+        # With show_sms_sender the live event shows the caller; the ledger still keeps only
+        # its hash and the masked form (checked in the file below).
+        shown = rig.cfg.compliance.model_copy(update={"show_sms_sender": True})
+        rig.daemon.runtime.reconfigure({"default": PolicyConfig(quiet_hours=[])}, shown)
+        await one_call(rig, m1, STRANGER, 1, outcome="missed", caller=STRANGER)
     ledger = (tmp_path / "state" / "ledger.sqlite3").read_bytes()
     assert b"15550100123" not in ledger and b"447700900456" not in ledger

@@ -30,6 +30,8 @@ from simbank.errors import AtTimeout, Refused, SimbankError
 log = structlog.get_logger(__name__)
 
 DEFAULT_AUTHORITY_TIMEOUT_S: Final = 120.0
+RELEASE_WHEN_CUT_S: Final = 5.0
+"""How long releasing a booking may take when the connection was cut off mid-grant."""
 
 
 class Authorizer(Protocol):
@@ -111,11 +113,15 @@ async def authorize(
         await session.set_all(variables)
         if booking and session.hung_up:
             raise AgiClosed("the caller hung up as the booking was set")
-    except (AgiProtocolError, OSError, TimeoutError):
+    except (AgiProtocolError, OSError, TimeoutError, asyncio.CancelledError) as exc:
         if booking:
             # The dialplan will never dial nor run its hangup handler: settle the booking
-            # unused now rather than hold the modem until it expires.
-            await _release_unused(authority, booking, timeout_s)
+            # unused now rather than hold the modem until it expires. Cut off (the
+            # connection's deadline, or the server closing), it is released in a short while.
+            cut = isinstance(exc, asyncio.CancelledError)
+            await _release_unused(
+                authority, booking, min(timeout_s, RELEASE_WHEN_CUT_S) if cut else timeout_s
+            )
         raise
 
 

@@ -34,6 +34,10 @@ DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 4573
 """FastAGI's port: ``agi://host`` without one connects here."""
 DEFAULT_MAX_CONNECTIONS: Final = 32
+DEFAULT_DIALOG_DEADLINE_S: Final = 30.0
+"""A connection's whole dialog with Asterisk (the environment block and every command, the
+daemon's own answer time not counted) ends within this: a peer that answers each line just
+before the read timeout cannot hold one of the ``max_connections`` slots for minutes."""
 
 
 def check_host(host: str, *, allow_remote: bool) -> None:
@@ -56,12 +60,15 @@ class AgiServer(Listener):
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         read_timeout_s: float = DEFAULT_TIMEOUT_S,
         authority_timeout_s: float = DEFAULT_AUTHORITY_TIMEOUT_S,
+        dialog_deadline_s: float = DEFAULT_DIALOG_DEADLINE_S,
     ) -> None:
         super().__init__(MAX_LINE_BYTES)
         self._authority = authority
         self._max_connections = max_connections
         self._read_timeout_s = read_timeout_s
         self._authority_timeout_s = authority_timeout_s
+        #: The most one connection lives: its dialog plus the longest the daemon may take.
+        self.deadline_s = dialog_deadline_s + authority_timeout_s
 
     @property
     def connections(self) -> int:
@@ -77,11 +84,17 @@ class AgiServer(Listener):
             return
         self._handlers.add(task)
         try:
-            await self._serve(reader, writer)
+            async with asyncio.timeout(self.deadline_s):
+                await self._serve(reader, writer)
         except AgiProtocolError as exc:
             log.warning("agi_connection_dropped", peer=peer, error=str(exc))
         except TimeoutError:
-            log.warning("agi_connection_timed_out", peer=peer, timeout_s=self._read_timeout_s)
+            log.warning(
+                "agi_connection_timed_out",
+                peer=peer,
+                read_timeout_s=self._read_timeout_s,
+                deadline_s=self.deadline_s,
+            )
         except Exception:  # one connection's bug must not take the listener down
             log.exception("agi_connection_failed", peer=peer)
         except asyncio.CancelledError:
@@ -130,6 +143,7 @@ async def serve(
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     read_timeout_s: float = DEFAULT_TIMEOUT_S,
     authority_timeout_s: float = DEFAULT_AUTHORITY_TIMEOUT_S,
+    dialog_deadline_s: float = DEFAULT_DIALOG_DEADLINE_S,
 ) -> AgiServer:
     """Listen for FastAGI on ``host:port``; close the returned server to stop. A non-loopback
     ``host`` is refused (:class:`ConfigError`) unless ``allow_remote``."""
@@ -139,6 +153,7 @@ async def serve(
         max_connections=max_connections,
         read_timeout_s=read_timeout_s,
         authority_timeout_s=authority_timeout_s,
+        dialog_deadline_s=dialog_deadline_s,
     )
     await server.start(host, port)
     log.info("agi_listening", host=host, port=server.port)

@@ -17,6 +17,7 @@ from simbank.config.models import Config
 from simbank.contract import BridgeInfo, Topics, utc_now
 from simbank.daemon.agi_authority import DaemonAuthority
 from simbank.daemon.board import StatusBoard
+from simbank.daemon.capacity import CapacityPublisher
 from simbank.daemon.commands import Handlers
 from simbank.daemon.forwarding import SmsForwarder
 from simbank.daemon.inbound_calls import InboundCalls
@@ -110,6 +111,7 @@ class Daemon:
                 sup.resync_hook = self.metrics.observe_resync
         handlers = Handlers(self.runtime)
         self.pbx = handlers.pbx
+        self.capacity = CapacityPublisher(self.runtime)
         self.balance = handlers.balance
         self.forwarder: SmsForwarder | None = None
         if config.sms.forward_command:
@@ -239,6 +241,7 @@ class Daemon:
             workers.append(tg.create_task(self.balance.run(), name="balance"))
             # Before the modems: after a restart, open authorizations hold their modems first.
             workers.append(tg.create_task(self.pbx.run(), name="pbx"))
+            workers.append(tg.create_task(self.capacity.run(), name="capacity"))
             if self.forwarder is not None:
                 workers.append(tg.create_task(self.forwarder.run(), name="sms-forward"))
             workers += [

@@ -98,6 +98,9 @@ class InboundCalls:
     ) -> None:
         runtime = self.runtime
         shown = self.shown_caller(call)
+        # The ledger never keeps a number in clear (only its keyed hash, and this masked form),
+        # whatever the live event may show under ``show_sms_sender``.
+        stored = redact_text(call.number) if call.number is not None else shown
         action = "reject" if outcome == "rejected" else "ring"
         reason = call.decision.reason if call.decision is not None else "undecided"
         try:
@@ -107,7 +110,7 @@ class InboundCalls:
                 started_at=call.started_at,
                 ended_at=runtime.clock.now(),
                 caller=call.number,
-                shown_caller=shown,
+                shown_caller=stored,
                 rings=call.rings,
                 action=action,
                 reason=reason,
