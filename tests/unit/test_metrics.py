@@ -272,6 +272,22 @@ def test_every_metrics_has_its_own_registry() -> None:
     assert REGISTRY.get_sample_value("simbank_mqtt_connected") is None
 
 
+def test_inbound_and_unauthorized_calls_by_modem() -> None:
+    m = Metrics()
+    m.observe_modem(_modem("m1", "ready"))
+    assert _value(m, "simbank_incoming_calls_total", modem="m1", outcome="missed") == 0
+    assert _value(m, "simbank_unauthorized_calls_total", modem="m1") == 0
+    for outcome in ("missed", "missed", "rejected", "answered", "ringing?"):
+        m.observe_event("incoming_call", {"modem": "m1", "outcome": outcome, "caller": "x"})
+    m.observe_event("incoming_call", {"outcome": "missed"})  # no modem: not counted
+    m.observe_event("unauthorized_call", {"modem": "m1", "iccid": ICCID})
+    assert _value(m, "simbank_incoming_calls_total", modem="m1", outcome="missed") == 2
+    assert _value(m, "simbank_incoming_calls_total", modem="m1", outcome="rejected") == 1
+    assert _value(m, "simbank_incoming_calls_total", modem="m1", outcome="answered") == 1
+    assert _value(m, "simbank_unauthorized_calls_total", modem="m1") == 1
+    assert not [s for s in _samples(m) if s.labels.get("outcome") == "ringing?"]
+
+
 def test_series_names() -> None:
     m = Metrics()
     m.observe_modem(_modem("m1", "ready"))

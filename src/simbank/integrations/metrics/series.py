@@ -88,6 +88,8 @@ _MODEM_STATES: tuple[str, ...] = get_args(ModemStateName)
 _SIM_STATES: tuple[str, ...] = get_args(SimStateName)
 _UP_STATES = frozenset({"ready", "switching"})
 _REQUEST_STATUSES = frozenset({"ok", *ERROR_CODES})
+#: An ``incoming_call`` event's outcomes (anything else is not counted: never a free label).
+INCOMING_OUTCOMES: Final = frozenset({"answered", "missed", "rejected"})
 
 
 class Metrics:
@@ -243,6 +245,20 @@ class Metrics:
         self.rotations = Counter(
             "simbank_rotations", "SIM switches, per modem", ["modem"], registry=r
         )
+        self.incoming_calls = Counter(
+            "simbank_incoming_calls",
+            "Inbound calls once their outcome is known, by modem and outcome (answered, "
+            "missed, rejected)",
+            ["modem", "outcome"],
+            registry=r,
+        )
+        self.unauthorized_calls = Counter(
+            "simbank_unauthorized_calls",
+            "Calls dialled on a modem without a booking (another port, a PBX that did not ask): "
+            "booked against the SIM's quotas when seen",
+            ["modem"],
+            registry=r,
+        )
         self.circuit_open = Gauge(
             "simbank_circuit_open",
             "1 while the circuit breaker stops outbound traffic (too many blocks), else 0",
@@ -299,6 +315,9 @@ class Metrics:
         """Every per-modem counter starts at 0, so ``rate()`` sees the first increase."""
         self.rotations.labels(modem=modem)
         self.at_timeouts.labels(modem=modem)
+        self.unauthorized_calls.labels(modem=modem)
+        for outcome in INCOMING_OUTCOMES:
+            self.incoming_calls.labels(modem=modem, outcome=outcome)
         self.at_resyncs.labels(modem=modem)
         for outcome in CALL_OUTCOMES:
             self.calls.labels(modem=modem, outcome=outcome)
@@ -332,8 +351,8 @@ class Metrics:
         return self.sim_sms, self.sim_sms_limit
 
     def observe_event(self, event_type: str, fields: Mapping[str, object]) -> None:
-        """A ``bridge/event``: counts ``sim_blocked`` by reason, ``sim_rotated`` by modem and
-        the delivery outcomes of sent SMS."""
+        """A ``bridge/event``: counts ``sim_blocked`` by reason, ``sim_rotated`` by modem, the
+        delivery outcomes of sent SMS, inbound calls by outcome and unauthorized calls."""
         if event_type == "sim_blocked":
             reason = fields.get("reason")
             label = name_label(reason) if isinstance(reason, str) else OTHER
@@ -344,6 +363,14 @@ class Metrics:
             modem = fields.get("modem")
             if isinstance(modem, str):
                 self.rotations.labels(modem=modem_label(modem)).inc()
+        elif event_type == "incoming_call":
+            modem, outcome = fields.get("modem"), fields.get("outcome")
+            if isinstance(modem, str) and outcome in INCOMING_OUTCOMES:
+                self.incoming_calls.labels(modem=modem_label(modem), outcome=outcome).inc()
+        elif event_type == "unauthorized_call":
+            modem = fields.get("modem")
+            if isinstance(modem, str):
+                self.unauthorized_calls.labels(modem=modem_label(modem)).inc()
 
     def observe_call(self, modem: str, outcome: str, duration_s: float, cause: int | None) -> None:
         """One dialled call's end (``TrafficCommands.on_call``): counted by outcome; an
