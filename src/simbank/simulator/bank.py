@@ -78,6 +78,8 @@ class SimulatedBank:
                 signal=spec.signal,
                 active_slot=spec.active_slot,
                 seed=scenario.seed,
+                ports=spec.ports,
+                urc_port=spec.urc_port,
             )
         self._started = False
         self._concat_reference = 0  # the last reference a concatenated inbound message used
@@ -112,6 +114,14 @@ class SimulatedBank:
     def sim(self, iccid: str) -> SimCard:
         """The SIM with this ICCID (``KeyError`` if unknown)."""
         return self.sims[iccid]
+
+    def aux_port(self, modem_id: str) -> Path:
+        """The stable path of a modem's second AT port (``<directory>/<id>.at2``), where a PBX
+        dials; ``KeyError`` for an unknown modem, ``ValueError`` for a one-port modem."""
+        link = self.modems[modem_id].aux_link
+        if link is None:
+            raise ValueError(f"{modem_id} has one AT port (scenario: ports = 2)")
+        return link
 
     def holder(self, iccid: str) -> tuple[SimulatedModem, int] | None:
         """The modem and slot holding this SIM, if any."""

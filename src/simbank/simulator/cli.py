@@ -23,7 +23,8 @@ async def _run(scenario: Scenario, directory: Path) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with SimulatedBank(scenario, directory=directory) as bank:
         for modem in bank.modems.values():
-            print(f"{modem.id} {modem.dialect.name} {modem.path}", flush=True)
+            second = f" {modem.aux_link}" if modem.aux_link is not None else ""
+            print(f"{modem.id} {modem.dialect.name} {modem.path}{second}", flush=True)
         await stop.wait()
 
 
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", type=Path, help="scenario TOML (default: built-in demo)")
     parser.add_argument("--dir", type=Path, help="directory for the modem symlinks")
     args = parser.parse_args(argv)
-    # stdout carries exactly one line per modem; logs go to stderr.
+    # stdout carries exactly one line per modem (a fourth field: its second AT port, if any);
+    # logs go to stderr.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     try:
         scenario = load_scenario(args.scenario) if args.scenario else demo_scenario()

@@ -47,6 +47,8 @@ class Dialect:
     cend: bool = False
     rssi_urc_period_s: float | None = None
     qind_csq: bool = False
+    #: ``AT+CLCC=1`` reports every call state change as a ``+CLCC`` URC (SIMCom: A5/B4).
+    clcc_urc: bool = False
     habits: Habits = field(default=PLAIN)
 
     @property
@@ -95,6 +97,7 @@ SIMCOM = Dialect(
     iccid_commands=(("+CICCID", "exec", "+ICCID"),),
     boot_lines=("RDY",),
     sim_ready_lines=("+CPIN: READY", "SMS DONE", "PB DONE"),
+    clcc_urc=True,
 )
 
 HUAWEI = Dialect(

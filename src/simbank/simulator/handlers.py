@@ -6,13 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from simbank.simulator.at_server import DIAL_RE, Command, Kind
-from simbank.simulator.calls import (
-    BARRING,
-    NORMAL_CLEARING,
-    UNSPECIFIED,
-    finish_call,
-    start_call,
-)
+from simbank.simulator.calls import BARRING, UNSPECIFIED, clcc_line, hang_up, start_call
 from simbank.simulator.carrier import BlockAction
 from simbank.simulator.dialects import SlotStyle
 from simbank.simulator.incoming import IncomingCommands
@@ -96,6 +90,8 @@ class CommandSet:
             "+CMEE": "+CMEE: (0-2)",
             "+CMGF": "+CMGF: (0,1)",
         }
+        if modem.dialect.clcc_urc:
+            self.test_answers["+CLCC"] = "+CLCC: (0-1)"  # A5: SIM7600, not a bare OK
 
     def execute(self, command: Command) -> Reply:
         """Run one command; unknown → ``ERROR``; bad arguments → ``ERROR`` / CME 50."""
@@ -117,7 +113,11 @@ class CommandSet:
         value = c.int_arg(0, 0)
         if value not in (0, 1):
             raise plain()
-        self.m.settings.echo = value == 1
+        aux = self.m.serving_aux
+        if aux is not None:
+            aux.echo = value == 1
+        else:
+            self.m.settings.echo = value == 1
         return _ok()
 
     def _verbose(self, c: Command) -> Reply:
@@ -131,7 +131,11 @@ class CommandSet:
         return _ok()
 
     def _reset(self, _c: Command) -> Reply:
-        self.m.reset_settings()
+        aux = self.m.serving_aux
+        if aux is not None:
+            aux.reset_settings()  # the second port's own echo and CMEE only
+        else:
+            self.m.reset_settings()
         return _ok()
 
     def _info(self, _c: Command) -> Reply:
@@ -139,12 +143,16 @@ class CommandSet:
         return _ok(d.manufacturer, d.model, f"Revision: {d.revision}")
 
     def _cmee(self, c: Command) -> Reply:
+        aux = self.m.serving_aux
         if c.kind is Kind.READ:
-            return _ok(f"+CMEE: {self.m.settings.cmee}")
+            return _ok(f"+CMEE: {self.m.cmee}")
         value = c.int_arg(0, 0)
         if value not in (0, 1, 2):
             raise plain()
-        self.m.settings.cmee = int(value or 0)
+        if aux is not None:
+            aux.cmee = int(value or 0)
+        else:
+            self.m.settings.cmee = int(value or 0)
         return _ok()
 
     # -- SIM -----------------------------------------------------------------------------------
@@ -324,29 +332,34 @@ class CommandSet:
             current is not None and current.action is BlockAction.BAR
         ):
             m.carrier.stats.calls_rejected += 1
-            start_call(m, number, fail_cause=BARRING)
+            start_call(m, number, fail_cause=BARRING, port=m.serving_port)
         elif block is not None or current is not None:
             m.carrier.stats.calls_rejected += 1
-            start_call(m, number, fail_cause=UNSPECIFIED)
+            start_call(m, number, fail_cause=UNSPECIFIED, port=m.serving_port)
         else:
-            start_call(m, number)
+            start_call(m, number, port=m.serving_port)
         if m.habits.dial_ok != "immediate":
             return Reply(final=None)  # B2: the final result comes on answer (or never)
         return _ok()
 
     def _hangup(self, c: Command) -> Reply:
-        if self.m.call is not None:
-            self.m.hangups.append("ATH" if c.name == "H" else f"AT{c.name}")
-        finish_call(self.m, None, NORMAL_CLEARING)
+        hang_up(self.m, self.m.serving_port, "ATH" if c.name == "H" else f"AT{c.name}")
         return _ok()
 
-    def _clcc(self, _c: Command) -> Reply:
-        call = self.m.call
-        if call is None:
+    def _clcc(self, c: Command) -> Reply:
+        """``AT+CLCC`` lists the one call; ``AT+CLCC=<0|1>`` / ``AT+CLCC?`` switch and show the
+        URC on a model that has it (SIMCom; elsewhere the set form is ``ERROR``)."""
+        m = self.m
+        if c.kind is Kind.SET:
+            value = c.int_arg(0)
+            if not m.dialect.clcc_urc or value not in (0, 1):
+                raise plain()
+            m.settings.clcc = int(value or 0)
             return _ok()
-        kind = 145 if call.number.startswith("+") else 129 if call.number else 128
-        direction = 1 if call.incoming else 0
-        return _ok(f'+CLCC: 1,{direction},{call.stat},0,0,"{call.number}",{kind}')
+        if c.kind is Kind.READ and m.dialect.clcc_urc:
+            return _ok(f"+CLCC: {m.settings.clcc}")
+        call = m.call
+        return _ok() if call is None else _ok(clcc_line(call))
 
     def _ceer(self, _c: Command) -> Reply:
         """The last call's or registration's cause, in the model's shape (E3)."""

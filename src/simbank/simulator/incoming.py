@@ -7,7 +7,11 @@ simulated time, each followed by ``+CLIP: "<number>",145,,,,0`` after ``AT+CLIP=
 ``SimulatedModem.answer`` for a PBX on another port), hung up (``ATH``/``AT+CHUP``: recorded in
 ``SimulatedModem.hangups``) or the caller gives up after ``rings`` rings (nothing more is said,
 as on most modems). ``AT+CLCC`` lists it as ``+CLCC: 1,1,4,…`` (incoming) while it rings and
-``…,1,0,…`` once answered; an answered call ends after ``Timing.talk_s`` with ``NO CARRIER``.
+``…,1,0,…`` once answered; an answered call ends after ``Timing.talk_s`` with ``NO CARRIER``
+(on the port whose ``ATA`` answered it; on the URC port after the hook). The rings go to the
+modem's URC port only; ``ATA`` on any of its AT ports answers. After ``AT+CLCC=1`` (SIMCom)
+``+CLCC: 1,1,4,…`` comes before the first ring, ``…,1,0,…`` on answer and ``…,1,6,…`` when the
+caller gives up.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from simbank.simulator.at_server import Command, Kind
-from simbank.simulator.calls import NORMAL_CLEARING, finish_call
+from simbank.simulator.calls import NORMAL_CLEARING, STAT_DISCONNECT, finish_call, report_state
 from simbank.simulator.results import Reply, cme, plain
 from simbank.simulator.state import Call
 
@@ -50,6 +54,7 @@ def incoming_call(modem: SimulatedModem, number: str | None, rings: int) -> None
         raise RuntimeError(f"{modem.id} already carries a call")
     call = Call(number=number or "", stat=STAT_INCOMING, started=modem.clock.now(), incoming=True)
     modem.call = call
+    report_state(modem, call)
     modem.run_named("call", _ringing(modem, call, rings))
 
 
@@ -60,8 +65,9 @@ async def _ringing(modem: SimulatedModem, call: Call, rings: int) -> None:
         for line in ring_lines(modem, call):
             modem.urc(line)
         await modem.clock.sleep(modem.timing.incoming_ring_s)
-    if modem.call is call:  # the caller gave up: the modem says nothing more
+    if modem.call is call:  # the caller gave up: the modem says nothing more (but +CLCC)
         modem.call = None
+        report_state(modem, call, STAT_DISCONNECT)
 
 
 def answer(modem: SimulatedModem) -> bool:
@@ -72,6 +78,7 @@ def answer(modem: SimulatedModem) -> bool:
         return False
     call.stat = STAT_ACTIVE
     call.answered = modem.clock.now()
+    report_state(modem, call)
     modem.run_named("call", _talk(modem, call))
     return True
 
@@ -111,4 +118,6 @@ class IncomingCommands:
     def _ata(self, _c: Command) -> Reply:
         if not answer(self.m):
             raise cme(3) if self.m.call is not None else plain("NO CARRIER")
+        if self.m.call is not None:
+            self.m.call.port = self.m.serving_port  # its end is reported to this port
         return Reply()

@@ -115,19 +115,19 @@ class MessagingCommands:
         m = self.m
         sim = m.sim
         if sim is None or not m.reg.registered:
-            return Reply(final=cms(331).render(m.settings.cmee))
+            return Reply(final=cms(331).render(m.cmee))
         submit: Submit | None = None
         if number == PDU_TARGET:
             try:
                 submit = decode_submit(text, self._pdu_length)
             except PduError as error:
                 m.log.info("simulator_bad_pdu", reason=str(error))
-                return Reply(final=cms(304).render(m.settings.cmee))
+                return Reply(final=cms(304).render(m.cmee))
             number, text = submit.destination, submit.text
         m.carrier.sms_attempt(sim.iccid, sim.operator)
         if m.carrier.is_blocked(sim.iccid) or sim.behaviour is Behaviour.BARRED:
             m.carrier.stats.sms_rejected += 1
-            return Reply(final=cms(500).render(m.settings.cmee))
+            return Reply(final=cms(500).render(m.cmee))
         m.message_ref = (m.message_ref + 1) % 256
         m.sent_sms.append((number, text))
         concat = submit.concat if submit is not None else None
@@ -179,20 +179,18 @@ class MessagingCommands:
         answer = sim.ussd(request)
         line = cusd_line(answer, habits.ussd_coding)
         if answer.status == 4 and habits.ussd_unsupported_cme:
-            return Reply([line], cme(100).render(m.settings.cmee))
-        m.run_named("ussd", self._ussd_reply(line, release=answer.status == 0))
+            return Reply([line], cme(100).render(m.cmee))
+        m.run_named("ussd", self._ussd_reply(line, m.serving_port, release=answer.status == 0))
         return Reply(final=None) if habits.ussd_before_ok else _ok()
 
-    async def _ussd_reply(self, line: str, *, release: bool = False) -> None:
+    async def _ussd_reply(self, line: str, port: int, *, release: bool = False) -> None:
         """The network's answer after ``Timing.ussd_s``: a URC after the ``OK``, or the
-        ``+CUSD`` line then the held ``OK`` (B15); a bare ``+CUSD: 2`` after a completed answer
-        on a model that releases the session so (F6)."""
+        ``+CUSD`` line then the held ``OK`` on the asking ``port`` (B15); a bare ``+CUSD: 2``
+        after a completed answer on a model that releases the session so (F6)."""
         m = self.m
         await m.clock.sleep(m.timing.ussd_s)
         if m.habits.ussd_before_ok:
-            if not m.hung:
-                m.write(f"\r\n{line}\r\n".encode("latin-1"))
-                m.final("OK")
+            m.late_answer(line, "OK", port)
         else:
             m.urc(line)
         if release and m.habits.ussd_extra_release:

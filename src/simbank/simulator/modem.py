@@ -4,7 +4,9 @@ Past 400 lines because it is one object's life: boot, the command loop, the SIM'
 (re)initialisation, the registration timeline and the faults all act on the same tasks, output
 buffer and state, and the command handlers (``handlers``, ``calls``, ``messaging``,
 ``sim_gate``) already live in their own modules; the cause texts come from the one 24.008 table
-(:mod:`simbank.drivers.parse.causes`).
+(:mod:`simbank.drivers.parse.causes`). A second AT port (``ports=2``) is only a wire
+(:mod:`simbank.simulator.aux_port`): its commands run here, against the same state, with
+``serving_port`` telling the handlers which port asked; unsolicited lines go to ``urc_port``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from simbank.simulator.at_server import (
     SmsText,
     parse_line,
 )
+from simbank.simulator.aux_port import AuxPort
 from simbank.simulator.calls import finish_call
 from simbank.simulator.carrier import BlockAction, Carrier
 from simbank.simulator.clock import SimClock
@@ -80,7 +83,11 @@ class SimulatedModem:
         signal: int = 20,
         active_slot: int = 1,
         seed: int = 0,
+        ports: int = 1,
+        urc_port: int = 1,
     ) -> None:
+        if ports not in (1, 2) or urc_port not in range(1, ports + 1):
+            raise ValueError(f"{modem_id}: ports {ports}, urc_port {urc_port} (1-2, <= ports)")
         self.id = modem_id
         self.dialect = dialect
         self.habits = dialect.habits
@@ -132,12 +139,37 @@ class SimulatedModem:
         #: The hang-up commands (``ATH``, ``AT+CHUP``) that ended a call, in order.
         self.hangups: list[str] = []
         self._registered = asyncio.Event()
+        #: The AT port (1 or 2) whose command runs now: handlers are synchronous, so this is
+        #: the port of the command being executed.
+        self.serving_port = 1
+        #: The AT port unsolicited lines go to (RING, +CREG, +CMTI, +CLCC…).
+        self.urc_port = urc_port
+        #: The second AT port (``ports = 2``) sharing this modem's radio, or None.
+        self.aux: AuxPort | None = (
+            AuxPort(self, directory / f"{modem_id}.at2") if ports == 2 else None
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
     def plugged(self) -> bool:
         """True while the PTY exists."""
         return self._port.is_open
+
+    @property
+    def aux_link(self) -> Path | None:
+        """The second AT port's stable symlink (``<directory>/<id>.at2``), None if one port."""
+        return self.aux.link if self.aux is not None else None
+
+    @property
+    def serving_aux(self) -> AuxPort | None:
+        """The second port while one of its commands runs (its own echo and CMEE), else None."""
+        return self.aux if self.serving_port == 2 else None
+
+    @property
+    def cmee(self) -> int:
+        """The ``AT+CMEE`` setting of the port whose command runs now (how its errors read)."""
+        aux = self.serving_aux
+        return self.settings.cmee if aux is None else aux.cmee
 
     @property
     def sim(self) -> SimCard | None:
@@ -149,6 +181,9 @@ class SimulatedModem:
         """Plug in and power on (the first power-on is instant)."""
         self._port.open()
         self._spawn_named("processor", self._process())
+        if self.aux is not None:
+            self.aux.open()
+            self._spawn_named("processor2", self.aux.process())
         self._power_on(0.0)
         # The first power-on happened before anyone looked: the SIM has long settled.
         self.sim_settle_until = 0.0
@@ -196,6 +231,9 @@ class SimulatedModem:
     def _boot_now(self) -> None:
         self.reset_settings()
         self._framer = LineFramer()
+        if self.aux is not None:
+            self.aux.reset_settings()
+            self.aux.reset_input()
         self.awaiting_sms = None
         self.cfun = 1
         self.booting = False
@@ -268,9 +306,15 @@ class SimulatedModem:
             await asyncio.sleep(CHUNK_GAP_S)
 
     def urc(self, line: str) -> None:
-        """Emit an unsolicited line (dropped while hung, booting or unplugged): framed
-        ``\r\r\n`` by a ``crcrlf`` model (B7), held for the next final result or echo by a
-        gluing one (B8/B13)."""
+        """Emit an unsolicited line on the URC port (dropped while hung, booting or unplugged):
+        framed ``\r\r\n`` by a ``crcrlf`` model (B7), held for the next final result or echo by
+        a gluing one (B8/B13) on port 1."""
+        if self.urc_port == 2 and self.aux is not None:
+            self.aux.line(line)
+        else:
+            self._primary_urc(line)
+
+    def _primary_urc(self, line: str) -> None:
         if self.hung or self.booting or not self.plugged:
             return
         end = "\r\r\n" if self.habits.crcrlf else "\r\n"
@@ -298,12 +342,35 @@ class SimulatedModem:
         if held and not self.hung:
             self.write(held)
 
-    def final(self, result: str) -> None:
-        """A final result that completes a command later (a dial's ``OK``/``CONNECT``), with
-        held URCs glued after it."""
+    def final(self, result: str, port: int | None = 1) -> None:
+        """A final result that completes a command later (a dial's ``OK``/``CONNECT``) on AT
+        port ``port`` (None: the URC port), with held URCs glued after it on port 1."""
         if self.hung:
             return
+        if (port or self.urc_port) == 2 and self.aux is not None:
+            self.aux.write(f"\r\n{result}\r\n".encode("latin-1"))
+            return
         self.write(f"\r\n{result}\r\n".encode("latin-1") + self._take_held())
+
+    def late_answer(self, line: str, result: str, port: int) -> None:
+        """An information line and the final result of a command answered late on ``port``
+        (B15: the ``+CUSD`` line and the ``OK`` of ``AT+CUSD=1``)."""
+        if self.hung:
+            return
+        if port == 2 and self.aux is not None:
+            self.aux.write(f"\r\n{line}\r\n".encode("latin-1"))
+        else:
+            self.write(f"\r\n{line}\r\n".encode("latin-1"))
+        self.final(result, port)
+
+    def call_line(self, line: str, port: int | None) -> None:
+        """A call's end (``NO CARRIER``, ``BUSY``…) on the AT port that dialled or answered it
+        (None: the URC port), framed like a URC."""
+        target = port or self.urc_port
+        if target == 2 and self.aux is not None:
+            self.aux.line(line)
+        else:
+            self._primary_urc(line)
 
     def _reply(self, reply: Reply) -> None:
         out = "".join(f"\r\n{line}\r\n" for line in reply.lines)
@@ -339,15 +406,22 @@ class SimulatedModem:
                 continue
             if self.slow_s > 0:
                 await asyncio.sleep(self.slow_s)
-            try:
-                reply = self._handle(event)
-            except Exception:  # never let a command kill the modem
-                self.log.exception("simulator_command_crashed")
-                reply = Reply(final="ERROR")
+            reply = self.handle_event(event, 1)
             if reply is not None and not self.hung:
                 self._reply(reply)
                 if reply.prompt:
                     self._framer.enter_text_mode()
+
+    def handle_event(self, event: Event, port: int) -> Reply | None:
+        """Run one event from AT port ``port`` (1 or 2) against the modem's one state."""
+        self.serving_port = port
+        try:
+            return self._handle(event)
+        except Exception:  # never let a command kill the modem
+            self.log.exception("simulator_command_crashed", port=port)
+            return Reply(final="ERROR")
+        finally:
+            self.serving_port = 1
 
     def _handle(self, event: Event) -> Reply | None:
         if isinstance(event, Overflow):
@@ -369,7 +443,7 @@ class SimulatedModem:
             try:
                 reply = self._commands.execute(command)
             except AtCommandError as failure:
-                return Reply(lines, failure.render(self.settings.cmee))
+                return Reply(lines, failure.render(self.cmee))
             lines += reply.lines
             if reply.final != "OK" or reply.prompt:
                 return Reply(lines, reply.final, reply.prompt)
@@ -517,12 +591,14 @@ class SimulatedModem:
     def unplug(self) -> None:
         """USB gone: the client gets EIO; the stable path disappears."""
         for name in list(self._named):
-            if name != "processor":
+            if name not in ("processor", "processor2"):
                 self.cancel(name)
         self.call = None
         self._split_buffer.clear()
         self._take_held()
         self._port.close()
+        if self.aux is not None:
+            self.aux.close()  # the USB device is gone with all its interfaces
 
     def replug(self) -> None:
         """USB back: a new PTY behind the same stable path; the modem boots."""
@@ -533,6 +609,11 @@ class SimulatedModem:
         self._port.open()
         if "processor" not in self._named:
             self._spawn_named("processor", self._process())
+        if self.aux is not None:
+            self.aux.reset_input()
+            self.aux.open()
+            if "processor2" not in self._named:
+                self._spawn_named("processor2", self.aux.process())
         self._power_on(self.timing.boot_s)
 
     def inject_garbage(self, data: bytes | int) -> bytes:

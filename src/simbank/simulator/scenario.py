@@ -120,6 +120,15 @@ class ModemSpec(_Model):
     imei: str | None = Field(default=None, pattern=r"^\d{15}$", description="IMEI (derived)")
     active_slot: int = Field(default=1, ge=1, description="slot selected at power-on (1-based)")
     slots: list[SimSpec] = Field(min_length=1, description="slot 1, slot 2, ...")
+    ports: int = Field(
+        default=1,
+        ge=1,
+        le=2,
+        description="AT ports sharing the one radio: 2 adds <directory>/<id>.at2 (a PBX's port)",
+    )
+    urc_port: int = Field(
+        default=1, ge=1, le=2, description="the AT port unsolicited lines go to (1 or 2)"
+    )
 
     @model_validator(mode="after")
     def _slots_fit(self) -> Self:
@@ -128,6 +137,8 @@ class ModemSpec(_Model):
             raise ValueError(f"dialect {self.dialect} has {limit} slot(s)")
         if self.active_slot > len(self.slots):
             raise ValueError("active_slot beyond the slots given")
+        if self.urc_port > self.ports:
+            raise ValueError(f"urc_port {self.urc_port} but the modem has {self.ports} port(s)")
         return self
 
 

@@ -19,6 +19,10 @@ class Call:
     dial_open: bool = False
     # Someone called us (simulator.incoming); ``number`` "" when withheld; stat 4 ringing.
     incoming: bool = False
+    # The AT port (1 or 2) that dialled or answered it: its final results and call-end lines
+    # (``NO CARRIER``, ``BUSY``…) go there. None: nobody on a port owns it yet (ringing, or
+    # answered by the ``SimulatedModem.answer`` hook): they go to the URC port.
+    port: int | None = None
 
 
 @dataclass
@@ -35,3 +39,4 @@ class Settings:
     cusd_n: int = 0
     clip: int = 0  # AT+CLIP=1: +CLIP after each RING
     crc: int = 0  # AT+CRC=1: +CRING: VOICE instead of RING
+    clcc: int = 0  # AT+CLCC=1 (SIMCom): a +CLCC URC on every call state change
