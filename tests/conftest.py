@@ -84,6 +84,7 @@ LONG_TESTS: dict[str, float] = {
     "test_supervisor_modem_time.py::test_reset_and_reattach": 13,
     "test_daemon.py::test_unplug_fails_fast": 8,
     "test_dashboard_browser.py::": 6,
+    "test_fleet_e2e.py::": 6,
 }
 USUAL_S = 0.1
 

@@ -34,6 +34,7 @@ EVENT_TYPES = (
     "balance_low",
     "balance_restored",
     "incoming_call",
+    "unauthorized_call",
 )
 
 ModemStateName = Literal[
@@ -65,6 +66,8 @@ class Topics:
         self.bridge_event = f"{self.root}/bridge/event"
         self.request_prefix = f"{self.root}/bridge/request/"
         self.response_prefix = f"{self.root}/bridge/response/"
+        #: Retained: what the gateway can do now (fleet clients pick a gateway by it).
+        self.capacity = f"{self.root}/capacity"
 
     def modem(self, modem_id: str) -> str:
         return f"{self.root}/modem/{modem_id}"
@@ -107,6 +110,31 @@ class BridgeInfo(_Payload):
     gateway: str
     started_at: datetime
     config: dict[str, Any] = Field(description="config summary without secrets")
+
+
+class ActionCapacity(_Payload):
+    """One action's room in ``capacity``."""
+
+    #: SIMs on ready modems that the policy lets do the action now.
+    eligible: int = Field(ge=0)
+    #: Ready modems, not busy, holding at least one such SIM.
+    modems: int = Field(ge=0)
+    #: When the next SIM refused now may act again; null: none refused, or none frees by itself.
+    next_free_at: datetime | None = None
+
+
+class Capacity(_Payload):
+    """``capacity`` — retained: what the gateway can do now, by its own policy."""
+
+    gateway: str
+    modems_ready: int = Field(ge=0)
+    #: Ready modems whose lock is taken (a call, an open PBX authorization, a switch).
+    modems_busy: int = Field(ge=0)
+    #: The circuit breaker is open or an operator paused traffic (nothing is eligible).
+    traffic_stopped: bool = False
+    call: ActionCapacity
+    sms: ActionCapacity
+    computed_at: datetime
 
 
 class RegistrationInfo(_Payload):
@@ -373,8 +401,12 @@ class AuthorizeRequest(Request):
     """``call/authorize``: check and book a call that a PBX then dials on its own port."""
 
     number: str = Field(pattern=_NUMBER, description=_NUMBER_DOC)
-    max_duration_s: int = Field(
-        ge=1, le=86400, description="the longest the PBX may talk: reserved against the quotas"
+    max_duration_s: int | None = Field(
+        default=None,
+        ge=1,
+        le=86400,
+        description="the longest the PBX may talk: reserved against the quotas "
+        "(default: [compliance] max_call_duration_s)",
     )
     modem: str | None = Field(default=None, pattern=_MODEM_ID, description="force this modem")
 

@@ -11,8 +11,10 @@ from simbank.contract import (
     COMMANDS,
     ERROR_CODES,
     EVENT_TYPES,
+    ActionCapacity,
     BridgeInfo,
     BridgeState,
+    Capacity,
     ModemState,
     SimState,
     Topics,
@@ -26,7 +28,9 @@ def test_every_event_type_documented(event_type: str) -> None:
     assert f"| `{event_type}` |" in DOC
 
 
-@pytest.mark.parametrize("model", [BridgeState, BridgeInfo, ModemState, SimState])
+@pytest.mark.parametrize(
+    "model", [BridgeState, BridgeInfo, ModemState, SimState, Capacity, ActionCapacity]
+)
 def test_every_payload_field_documented(model: type[BaseModel]) -> None:
     missing = [name for name in model.model_fields if f"| `{name}` |" not in DOC]
     assert not missing
@@ -40,6 +44,7 @@ def test_every_topic_documented() -> None:
         topics.bridge_event,
         topics.modem("<modem_id>"),
         topics.sim("<iccid>"),
+        topics.capacity,
     ):
         assert f"`{topic}`" in DOC
 

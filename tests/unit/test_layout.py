@@ -72,6 +72,7 @@ EDGES = (
     "simbank.web",
     "simbank.scan",
     "simbank.agi",
+    "simbank.fleet",
 )
 
 
@@ -177,6 +178,26 @@ RULES = (
             "simbank.simulator",
             "simbank.demo",
         ),
+    ),
+    Rule(
+        "fleet-speaks-the-contract",
+        ("simbank.fleet",),
+        "the fleet client picks a gateway from the broker's retained state, never the daemon's",
+        forbidden=(
+            "simbank.daemon",
+            "simbank.store",
+            "simbank.integrations",
+            "simbank.simulator",
+            "simbank.demo",
+            "simbank.ctl",
+            "simbank.web",
+        ),
+    ),
+    Rule(
+        "fleet-choice-is-pure",
+        ("simbank.fleet.choice",),
+        "choosing a gateway is a function of what the broker shows",
+        forbidden=IO,
     ),
     Rule(
         "web-speaks-the-contract",

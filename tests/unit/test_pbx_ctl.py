@@ -22,7 +22,7 @@ def payload(*argv: str) -> tuple[str, dict[str, object]]:
 def test_authorize_arguments() -> None:
     assert payload("authorize", "+15550100123") == (
         "call/authorize",
-        {"number": "+15550100123", "max_duration_s": 120},
+        {"number": "+15550100123"},  # the daemon applies its compliance maximum
     )
     assert payload("authorize", "+15550100123", "--modem", "m2", "--max-duration", "30")[1] == {
         "number": "+15550100123",
@@ -39,6 +39,13 @@ def test_complete_arguments() -> None:
     )
     with pytest.raises(SystemExit):  # not one of the contract's outcomes
         _parser().parse_args(["complete", "kq3Jb9yX0c2PZt7M", "--duration", "1", "--outcome", "ok"])
+    # What a dialplan's --cause=${HANGUPCAUSE} gives before anything hung up, or without a
+    # known cause: no cause, not an argument error that would leave the booking open.
+    for empty in ("--cause=", "--cause=0", "--cause= "):
+        assert "cause" not in payload(*argv, empty)[1]
+    for bad in ("--cause=abc", "--cause=256", "--cause=-1"):
+        with pytest.raises(SystemExit):
+            _parser().parse_args([*argv, bad])
 
 
 def test_answers_print_for_a_dialplan() -> None:

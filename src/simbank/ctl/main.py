@@ -26,8 +26,9 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from simbank.contract import CALL_OUTCOMES
+from simbank.ctl import fleet
 from simbank.ctl.commands import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, CtlExit, run
-from simbank.ctl.settings import settings
+from simbank.ctl.settings import Settings, settings
 from simbank.errors import ConfigError
 from simbank.mqtt import BrokerError
 
@@ -39,6 +40,17 @@ def _seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
     return value
+
+
+def _cause(text: str) -> int | None:
+    """A release cause as a dialplan passes it: Asterisk's ``HANGUPCAUSE`` is empty before
+    anything hung up and 0 when no cause is known — both mean none."""
+    text = text.strip()
+    if text in ("", "0"):
+        return None
+    if not text.isdigit() or int(text) > 255:
+        raise argparse.ArgumentTypeError(f"{text[:16]!r} is not a cause (1-255)")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,13 +97,28 @@ def _parser() -> argparse.ArgumentParser:
         "authorize", "check and book a call a PBX dials itself (call/authorize; docs/pbx.md)"
     )
     authorize.add_argument("number")
-    authorize.add_argument("--max-duration", type=int, default=120, metavar="S", help="(120)")
+    authorize.add_argument(
+        "--max-duration",
+        type=int,
+        metavar="S",
+        help="the longest talk time (default: the gateway's [compliance] max_call_duration_s)",
+    )
     authorize.add_argument("--modem")
+    authorize.add_argument(
+        "--fleet",
+        action="store_true",
+        help="ask the gateway of the fleet with room (retained capacity); prints gateway=",
+    )
+    cmd("capacity", "every gateway's capacity: SIMs eligible now per action, next free")
     complete = cmd("complete", "settle an authorized call (call/complete)")
     complete.add_argument("booking")
     complete.add_argument("--duration", type=int, required=True, metavar="S")
     complete.add_argument("--outcome", required=True, choices=CALL_OUTCOMES)
-    complete.add_argument("--cause", type=int, help="the 24.008 release cause")
+    complete.add_argument(
+        "--cause",
+        type=_cause,
+        help="the 24.008 release cause; empty or 0: none (so --cause=${HANGUPCAUSE} is safe)",
+    )
     sms = cmd("sms", "send an SMS")
     sms.add_argument("number")
     sms.add_argument("text")
@@ -143,12 +170,21 @@ def _leaf(exc: BaseException) -> BaseException:
     return exc
 
 
+async def _carry_out(args: argparse.Namespace, s: Settings) -> int:
+    """The fleet's commands (:mod:`.fleet`), else one gateway's (:func:`.commands.run`)."""
+    if args.command == "capacity":
+        return await fleet.capacity(args, s)
+    if args.command == "authorize" and args.fleet:
+        return await fleet.authorize(args, s)
+    return await run(args, s)
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         try:
             s = settings(args, os.environ if environ is None else environ)
-            return asyncio.run(run(args, s))
+            return asyncio.run(_carry_out(args, s))
         except BaseExceptionGroup as group:
             raise _leaf(group) from None
     except CtlExit as exc:

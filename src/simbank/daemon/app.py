@@ -22,6 +22,7 @@ from simbank.daemon.commands import Handlers
 from simbank.daemon.forwarding import SmsForwarder
 from simbank.daemon.inbound_calls import InboundCalls
 from simbank.daemon.modem.supervisor import ModemSupervisor
+from simbank.daemon.outbound_calls import OutboundCalls
 from simbank.daemon.router import RequestRouter
 from simbank.daemon.runtime import BankRuntime
 from simbank.errors import ConfigError
@@ -111,6 +112,11 @@ class Daemon:
                 sup.resync_hook = self.metrics.observe_resync
         handlers = Handlers(self.runtime)
         self.pbx = handlers.pbx
+        # Calls seen on a modem that simbank did not place: matched to an authorization, or
+        # booked as unauthorized usage.
+        self.outbound = OutboundCalls(self.runtime, handlers.pbx, handlers.traffic)
+        for sup in self.supervisors.values():
+            sup.call_watch.handler = self.outbound
         self.capacity = CapacityPublisher(self.runtime)
         self.balance = handlers.balance
         self.forwarder: SmsForwarder | None = None

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from simbank.contract import Event, ModemState, SimState, Topics, utc_now
+from simbank.contract import Capacity, Event, ModemState, SimState, Topics, utc_now
 from simbank.mqtt import Publisher
 
 log = structlog.get_logger(__name__)
@@ -82,6 +82,11 @@ class StatusBoard:
         for watcher in self.watchers:
             watcher.observe_sim(new)
         return new
+
+    def publish_capacity(self, capacity: Capacity) -> None:
+        """The gateway's retained ``capacity`` summary (:mod:`simbank.daemon.capacity`); not
+        shown to the watchers (it is made from what they already saw)."""
+        self._pub.set_retained(self._topics.capacity, capacity.to_json())
 
     def event(self, event_type: str, **fields: Any) -> Event:
         event = Event(type=event_type, ts=self._now(), **fields)

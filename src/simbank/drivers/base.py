@@ -15,6 +15,7 @@ import structlog
 
 from simbank.at.channel import AtChannel
 from simbank.at.results import MEDIUM, SHORT, Command, Response, Urc, line_name
+from simbank.drivers.parse.calls import CallReport, parse_clcc_report
 from simbank.drivers.parse.identity import clean_identity, parse_cpin, parse_imei
 from simbank.drivers.parse.incoming import CallerId, Ring, parse_clip, parse_ring
 from simbank.drivers.parse.messaging import (
@@ -49,6 +50,7 @@ UrcEvent = (
     | DeliveryReport
     | Ring
     | CallerId
+    | CallReport
 )
 UrcParser = Callable[[Urc], UrcEvent | None]
 
@@ -72,6 +74,9 @@ class DriverBase:
     #: dialects (``registry.VENDOR_URC_NAMES``). Here: boot URCs of modem families with no
     #: dialect of their own (Cinterion ``^SYSSTART``).
     urc_names: ClassVar[frozenset[str]] = frozenset({"^SYSSTART"})
+    #: The command that makes the modem report every call's changes as ``+CLCC`` URCs on
+    #: this port (SIMCom ``AT+CLCC=1``); None: the dialect has none (calls are polled).
+    call_reports_command: ClassVar[str | None] = None
 
     def __init__(self, channel: AtChannel, slots: int = 1) -> None:
         if slots < 1:
@@ -105,6 +110,7 @@ class DriverBase:
             "RING": lambda urc: parse_ring(urc.text),
             "+CRING": lambda urc: parse_ring(urc.text),
             "+CLIP": lambda urc: parse_clip(urc.text),
+            "+CLCC": lambda urc: parse_clcc_report(urc.text),
             **self.vendor_urc_parsers(),
         }
 
@@ -211,6 +217,24 @@ class DriverBase:
             self._log.info("caller_id_unsupported")
         self.capabilities.update(found)
         return found
+
+    async def setup_call_reports(self) -> bool:
+        """Ask for a ``+CLCC`` URC at every change of a call (:attr:`call_reports_command`,
+        SIMCom's ``AT+CLCC=1``); capability ``call_reports``. Probed, never assumed: a refusal,
+        garbage or silence means absent (the calls are still polled with ``AT+CLCC``), and
+        the URCs may be routed to the modem's other port all the same. Call after
+        :meth:`probe_capabilities` (which rebuilds the capabilities)."""
+        command = self.call_reports_command
+        present = False
+        if command is not None:
+            try:
+                present = await self._accepted(command)
+            except (AtTimeout, ProtocolGarbage) as exc:
+                self._log.info("capability_probe_unanswered", command=command, error=str(exc))
+            if not present:
+                self._log.info("call_reports_unsupported")
+        self.capabilities["call_reports"] = present
+        return present
 
     # -- capabilities -------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ class SimcomDriver(GenericDriver):
             "+PACSP", "+SIMCARD",
         }
     )  # fmt: skip
+    # SIM7600 manual §AT+CLCC: ``AT+CLCC=1`` reports each call's changes as +CLCC URCs.
+    call_reports_command: ClassVar[str | None] = "AT+CLCC=1"
     # SIM7600/SIM7100/SIM800 are 2G-4G modems: no +C5GREG.
     domains: ClassVar[tuple[Domain, ...]] = (Domain.CS, Domain.PS, Domain.EPS)
 

@@ -3,12 +3,18 @@ lock, and switching its SIM. Shared by the traffic and SIM commands.
 
 The decisions are :mod:`simbank.bank.rotation`'s and :mod:`simbank.bank.refusal`'s; this
 module does the waiting and the switching, and records what it did.
+
+No slot is switched under a live call (:attr:`ModemSupervisor.in_call`: an inbound call, or
+any call the modem lists, whoever dialled it): without a forced modem, one with no call, no
+hold and no action under way is preferred; a plan that must switch a modem whose call is live
+waits for the call's end (at most :data:`CALL_WAIT_S`), then plans again, else refuses
+``busy``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import structlog
 
@@ -28,6 +34,11 @@ MODEM_WAIT_S = 120.0
 WAIT_ROUNDS = 3
 #: Wall-clock margin after such a wait, so the re-check sees the SIM free.
 WAIT_SLACK_S = 0.05
+#: How long a switch waits for a live call on the modem to end (loop seconds).
+CALL_WAIT_S = 30.0
+#: While waiting for a modem's lock, whether an open authorization took it is checked this
+#: often (loop seconds): then the wait is over at once.
+HOLD_CHECK_S = 0.25
 
 
 class ModemAccess:
@@ -38,6 +49,7 @@ class ModemAccess:
         #: Modems held (their lock taken) by something that outlives one request — an open
         #: PBX authorization (:mod:`.pbx`) — and why: they refuse ``busy`` at once.
         self.holds: dict[str, str] = {}
+        self.call_wait_s = CALL_WAIT_S
 
     def modem(self, modem_id: str) -> ModemSupervisor:
         sup = self.gw.supervisors.get(modem_id)
@@ -71,15 +83,49 @@ class ModemAccess:
 
     async def lock(self, sup: ModemSupervisor) -> None:
         """Take the modem's lock (the caller releases it), or refuse ``busy``: at once when
-        the modem is held (see :attr:`holds`), else after :data:`MODEM_WAIT_S`."""
-        held = self.holds.get(sup.cfg.id)
-        if held is not None:
-            raise Refused("busy", f"modem {sup.cfg.id} is busy: {held}")
-        try:
-            async with asyncio.timeout(MODEM_WAIT_S):
-                await sup.lock.acquire()
-        except TimeoutError as exc:
-            raise Refused("busy", f"modem {sup.cfg.id} is busy") from exc
+        the modem is held (see :attr:`holds`) or becomes held while waited for, else after
+        :data:`MODEM_WAIT_S`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MODEM_WAIT_S
+        while True:
+            held = self.holds.get(sup.cfg.id)
+            if held is not None:
+                raise Refused("busy", f"modem {sup.cfg.id} is busy: {held}")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise Refused("busy", f"modem {sup.cfg.id} is busy")
+            try:
+                async with asyncio.timeout(min(remaining, HOLD_CHECK_S)):
+                    await sup.lock.acquire()
+            except TimeoutError:
+                continue
+            return
+
+    async def acquire(
+        self, action: Callable[[], Action], modem: str | None, *, needs: str | None = None
+    ) -> tuple[ModemSupervisor, str]:
+        """Choose the modem, take its lock, plan and switch: the modem (locked: the caller
+        releases it) and the ICCID that is to act. ``action`` is asked afresh each time (the
+        usage may move while waiting). Without a forced ``modem``, a modem an open
+        authorization takes while it is waited for is left for another one."""
+        passed: set[str] = set()
+        while True:
+            sup = self.choose(action(), modem, needs=needs, passed=passed)
+            try:
+                await self.lock(sup)
+            except Refused as exc:
+                if modem is not None or exc.reason != "busy" or sup.cfg.id not in self.holds:
+                    raise
+                log.info("modem_taken_meanwhile", modem=sup.cfg.id)
+                passed.add(sup.cfg.id)
+                continue
+            try:
+                self.refuse_if_stopped()
+                iccid = await self.prepare(sup, action())
+            except BaseException:
+                sup.lock.release()
+                raise
+            return sup, iccid
 
     def plan(self, modem_id: str, action: Action, *, rebalance: bool = False) -> Plan:
         """This modem's plan for ``action`` now; a ``none`` plan raises its refusal."""
@@ -101,38 +147,53 @@ class ModemAccess:
         return decision
 
     def choose(
-        self, action: Action, modem: str | None, *, needs: str | None = None
+        self,
+        action: Action,
+        modem: str | None,
+        *,
+        needs: str | None = None,
+        passed: Iterable[str] = (),
     ) -> ModemSupervisor:
         """The modem for an action (the plan itself is made again under the modem's lock).
         ``needs``: a capability the modem must not lack (``pdu_mode`` for a text outside
-        GSM-7): a modem whose probe found it absent is not chosen."""
+        GSM-7): a modem whose probe found it absent is not chosen. Without ``modem``, the
+        modems that are free (no action under way, no open authorization, no call) are
+        planned first, then those without an action under way; ``passed`` are left out."""
         if modem is not None:
             sup = self.ready(modem)
             self.plan(modem, action)
             return sup
         now = self.gw.clock.now()
         rot = self.gw.config.rotation
-        up = [m for m, s in self.gw.supervisors.items() if s.ready]
+        sups = self.gw.supervisors
+        up = [m for m, s in sups.items() if s.ready]
         ready = [m for m in up if not (needs and self._lacks(m, needs))]
         if up and not ready:
             raise Refused(
                 "validation_error", f"no ready modem has {needs} (probed): this cannot be sent"
             )
-        idle = [m for m in ready if not self.gw.supervisors[m].lock.locked()] or ready
-        choice = best_for_gateway(
-            [self.gw.modem_view(m, now) for m in idle],
-            now,
-            tz=self.gw.tz,
-            action=action,
-            min_dwell_s=rot.min_dwell_s,
-            wait_limit_s=rot.wait_for_active_s,
-        )
-        if choice.modem is None:
-            if not choice.plans:
-                raise Refused("no_eligible_sim", "no modem is ready")
-            refusals = [r for p in choice.plans.values() for r in p.refusals.values()]
-            raise with_segments(gateway_refusal(choice), refusals)
-        return self.gw.supervisors[choice.modem]
+        left_out = set(passed)
+        if ready and left_out.issuperset(ready):
+            raise Refused("busy", "every modem that could act is busy with an authorized call")
+        ready = [m for m in ready if m not in left_out]
+        idle = [m for m in ready if not sups[m].lock.locked()] or ready
+        free = [m for m in idle if m not in self.holds and not sups[m].in_call]
+        tiers = [free, idle] if free and free != idle else [idle]
+        for tier in tiers:
+            choice = best_for_gateway(
+                [self.gw.modem_view(m, now) for m in tier],
+                now,
+                tz=self.gw.tz,
+                action=action,
+                min_dwell_s=rot.min_dwell_s,
+                wait_limit_s=rot.wait_for_active_s,
+            )
+            if choice.modem is not None:
+                return sups[choice.modem]
+        if not choice.plans:
+            raise Refused("no_eligible_sim", "no modem is ready")
+        refusals = [r for p in choice.plans.values() for r in p.refusals.values()]
+        raise with_segments(gateway_refusal(choice), refusals)
 
     def _lacks(self, modem_id: str, capability: str) -> bool:
         driver = self.gw.supervisors[modem_id].driver
@@ -140,7 +201,41 @@ class ModemAccess:
 
     async def prepare(self, sup: ModemSupervisor, action: Action) -> str:
         """Inside the modem lock: plan again (usage may have moved) and switch if needed;
-        returns the ICCID that is to act."""
+        returns the ICCID that is to act. A switch waits for a live call on the modem to end
+        (at most :attr:`call_wait_s`), then the plan is made again."""
+        decision = await self._settled_plan(sup, action)
+        if decision.decision == "switch" and sup.in_call:
+            await self._call_ended(sup)
+            decision = await self._settled_plan(sup, action)
+        if decision.decision == "switch":
+            assert decision.slot is not None
+            await self.switch(sup, decision.slot, "rotation", checked=True)
+        iccid = sup.iccid
+        if iccid is None:
+            raise Refused("no_eligible_sim", f"modem {sup.cfg.id} has no SIM")
+        return iccid
+
+    async def _call_ended(self, sup: ModemSupervisor) -> None:
+        """Inside the modem lock: until no call is live on the modem, or refuse ``busy``
+        after :attr:`call_wait_s` (loop seconds)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.call_wait_s
+        log.info("switch_waits_for_call", modem=sup.cfg.id, at_most_s=self.call_wait_s)
+        while sup.in_call:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise Refused(
+                    "busy",
+                    f"modem {sup.cfg.id} has a live call that did not end within "
+                    f"{self.call_wait_s:g} s; its SIM is not switched under a call",
+                    modem=sup.cfg.id,
+                )
+            # The watch says when its calls change; an inbound call is looked at each step.
+            await sup.call_watch.changed(min(remaining, HOLD_CHECK_S * 2))
+        log.info("switch_call_ended", modem=sup.cfg.id)
+
+    async def _settled_plan(self, sup: ModemSupervisor, action: Action) -> Plan:
+        """This modem's plan, waited for while it says the active SIM frees up in a moment."""
         decision = self.plan(sup.cfg.id, action)
         for _ in range(WAIT_ROUNDS):
             if decision.decision != "wait" or decision.wait_until is None:
@@ -153,13 +248,7 @@ class ModemAccess:
             decision = self.plan(sup.cfg.id, action)
         if decision.decision == "wait":
             raise with_segments(plan_refusal(decision), decision.refusals.values())
-        if decision.decision == "switch":
-            assert decision.slot is not None
-            await self.switch(sup, decision.slot, "rotation", checked=True)
-        iccid = sup.iccid
-        if iccid is None:
-            raise Refused("no_eligible_sim", f"modem {sup.cfg.id} has no SIM")
-        return iccid
+        return decision
 
     async def switch(
         self,

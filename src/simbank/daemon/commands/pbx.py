@@ -4,7 +4,7 @@ A call centre's PBX (Asterisk with chan_quectel, FreeSWITCH, a dialer) places th
 modem's own audio/AT port; simbank is asked first. ``call/authorize`` runs the checks of
 ``call`` (:meth:`.traffic.TrafficCommands.check_call`, then the rotation plan under the modem's
 lock, switching slots first when needed), books the call in the ledger with
-``max_duration_s`` reserved, and answers the modem, its PBX device name, the ICCID and an
+``max_duration_s`` reserved (``[compliance] max_call_duration_s`` when the request names none), and answers the modem, its PBX device name, the ICCID and an
 opaque booking id. The modem's lock stays taken until the booking is settled, so nothing
 switches that modem's SIM under the PBX's call (a request that needs the modem is refused
 ``busy`` at once; the serving guard and the slot inventory skip a locked modem).
@@ -84,6 +84,9 @@ class PbxCommands:
         #: Modems whose lock an open authorization holds.
         self._held: set[str] = set()
         self._settled: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: Each modem's last settled authorization and when (clock): a call the watch sees
+        #: just after its ``call/complete`` is still that booking's.
+        self._last_settled: dict[str, tuple[Authorization, float]] = {}
         self._changed = asyncio.Event()
         self._restored = False
 
@@ -92,20 +95,18 @@ class PbxCommands:
     async def authorize(self, req: Request) -> dict[str, Any]:
         assert isinstance(req, AuthorizeRequest)
         gw = self.gw
-        checked = self.traffic.check_call(req.number, req.max_duration_s)
-        sup = self.access.choose(checked.action(), req.modem)
-        await self.access.lock(sup)
+        max_duration_s = req.max_duration_s or gw.config.compliance.max_call_duration_s
+        checked = self.traffic.check_call(req.number, max_duration_s)
+        sup, iccid = await self.access.acquire(checked.action, req.modem)
         auth: Authorization | None = None
         try:
-            self.access.refuse_if_stopped()
-            iccid = await self.access.prepare(sup, checked.action())
             booking = secrets.token_hex(8)  # never starts with "-": a safe argument
             now = gw.clock.now()
             row = gw.ledger.book(
                 iccid,
                 UsageKind.CALL,
                 now,
-                reserved_s=req.max_duration_s,
+                reserved_s=max_duration_s,
                 destination=checked.destination.e164,
                 modem=sup.cfg.id,
                 transaction=TXN_PREFIX + booking,
@@ -115,9 +116,9 @@ class PbxCommands:
                 row,
                 sup.cfg.id,
                 iccid,
-                req.max_duration_s,
+                max_duration_s,
                 now,
-                now + req.max_duration_s + self.grace_s,
+                now + max_duration_s + self.grace_s,
                 checked.digest,
             )
             self._hold(auth, held=True)
@@ -175,8 +176,16 @@ class PbxCommands:
         return self._settle(auth, req.outcome, req.duration_s, req.cause)
 
     def _from_row(self, booking: str, row: UsageRecord) -> dict[str, Any]:
-        """The first result, as the ledger row keeps it (the cause is not kept there)."""
-        expired = row.outcome == "unknown" and row.duration_s == row.reserved_s
+        """The first result, as the ledger row keeps it (the cause is not kept there). An
+        expiry settles at or after ``booked_at + reserved_s + grace``; a real complete (which
+        may report ``unknown`` and the whole duration too) came before that."""
+        expires_at = row.booked_at + row.reserved_s + self.grace_s
+        expired = (
+            row.outcome == "unknown"
+            and row.duration_s == row.reserved_s
+            and row.completed_at is not None
+            and row.completed_at >= expires_at
+        )
         return {
             "booking": booking,
             "modem": row.modem,
@@ -185,7 +194,7 @@ class PbxCommands:
             "duration_s": row.duration_s,
             "cause": None,
             "expired": expired,
-            "expires_at": iso(row.booked_at + row.reserved_s + self.grace_s),
+            "expires_at": iso(expires_at),
         }
 
     # -- settling ---------------------------------------------------------------------------
@@ -267,8 +276,21 @@ class PbxCommands:
             )
         self._changed.set()
 
+    def authorization_on(self, modem_id: str, *, settled_within_s: float) -> Authorization | None:
+        """The open authorization on ``modem_id`` (the latest), else the one settled there at
+        most ``settled_within_s`` ago (clock seconds): the booking a call seen there is
+        (:mod:`simbank.daemon.outbound_calls`)."""
+        mine = [a for a in self.open.values() if a.modem == modem_id]
+        if mine:
+            return max(mine, key=lambda a: a.booked_at)
+        last = self._last_settled.get(modem_id)
+        if last is not None and self.gw.clock.now() - last[1] <= settled_within_s:
+            return last[0]
+        return None
+
     def _release(self, auth: Authorization) -> None:
-        self.open.pop(auth.booking, None)
+        if self.open.pop(auth.booking, None) is not None and auth.modem:
+            self._last_settled[auth.modem] = (auth, self.gw.clock.now())
         if auth.modem in self._held and not any(a.modem == auth.modem for a in self.open.values()):
             self._held.discard(auth.modem)
             self.access.holds.pop(auth.modem, None)

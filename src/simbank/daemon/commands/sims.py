@@ -12,6 +12,7 @@ from simbank.bank.sim_state import operator_transition
 from simbank.bank.usage import UsageKind
 from simbank.contract import IccidRequest, ModemRequest, ReleaseRequest, Request, SelectRequest
 from simbank.daemon.commands.access import ModemAccess
+from simbank.daemon.outbound_calls import unauthorized
 from simbank.daemon.publication import balance_info, evidence_json
 from simbank.daemon.redact import redact_text
 from simbank.daemon.runtime import BankRuntime
@@ -118,6 +119,7 @@ class SimCommands:
         gw = self.gw
         iccid = self.access.sim(req.iccid)
         since = gw.clock.now() - REPORT_DAYS * 86400
+        records = gw.ledger.usage_records(iccid, since)
         usage = [
             {
                 "id": r.id,
@@ -128,8 +130,9 @@ class SimCommands:
                 "duration_s": r.duration_s,
                 "destination": r.destination[:12] if r.destination else None,
                 "modem": r.modem,
+                **({"unauthorized": True} if unauthorized(r.transaction) else {}),
             }
-            for r in gw.ledger.usage_records(iccid, since)
+            for r in records
         ]
         record = gw.ledger.sim_states().get(iccid)
         info = gw.sims[iccid]
@@ -154,6 +157,8 @@ class SimCommands:
             },
             "balance": None if balance is None else balance.model_dump(mode="json"),
             "calls_in": self._calls_in(iccid, since),
+            # Calls seen on the modem that nobody asked simbank for (booked as usage).
+            "calls_unauthorized": sum(1 for r in records if unauthorized(r.transaction)),
         }
 
     def _calls_in(self, iccid: str, since: float) -> dict[str, Any]:

@@ -112,14 +112,10 @@ class TrafficCommands:
         gw = self.gw
         checked = self.check_call(req.number, req.max_duration_s)
         destination, number, digest = checked.destination, checked.destination.e164, checked.digest
-        action = checked.action
-        sup = self.access.choose(action(), req.modem)
-        await self.access.lock(sup)
+        sup, iccid = await self.access.acquire(checked.action, req.modem)
         booking: Booking | None = None
         cause = None
         try:
-            self.access.refuse_if_stopped()
-            iccid = await self.access.prepare(sup, action())
             async with booked(
                 gw,
                 iccid,

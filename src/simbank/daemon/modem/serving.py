@@ -7,7 +7,8 @@ action lock and announces ``sim_rotated`` (``actor`` ``rotation``, ``reason`` th
 SIM it left). This covers the card selected at power-on (a PUK-locked SIM in slot 1 and a
 healthy one in slot 2) as well as a card that locks or is blocked later, with no traffic
 asking. A switch that fails is not tried again for :data:`RETRY_S` (loop time). Nothing moves
-while an inbound call rings or is live on the modem (:mod:`~simbank.daemon.modem.ringing`).
+while a call rings or is live on the modem, whoever dialled it
+(:mod:`~simbank.daemon.modem.ringing`, :mod:`~simbank.daemon.modem.call_watch`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from simbank.bank.rotation import ServingMove, serving_move
-from simbank.errors import CommandError, ProtocolGarbage
+from simbank.errors import CommandError, ProtocolGarbage, Refused
 
 if TYPE_CHECKING:
     from simbank.daemon.modem.supervisor import ModemSupervisor
@@ -48,7 +49,7 @@ class ServingGuard:
             or not sup.ready
             or not sup.sim.known
             or sup.lock.locked()
-            or sup.calls_in.busy  # never under a ringing or live inbound call
+            or sup.in_call  # never under a ringing or live call, whoever dialled it
             or asyncio.get_running_loop().time() < self._retry_at
         ):
             return None
@@ -74,7 +75,7 @@ class ServingGuard:
                     sim_ready_timeout_s=rotation.sim_ready_timeout_s,
                     registration_timeout_s=rotation.registration_timeout_s,
                 )
-            except (CommandError, ProtocolGarbage) as exc:
+            except (CommandError, ProtocolGarbage, Refused) as exc:  # Refused: a call began
                 self._retry_at = asyncio.get_running_loop().time() + RETRY_S
                 log.warning("serving_switch_failed", slot=move.slot, error=str(exc))
                 return

@@ -30,6 +30,7 @@ from simbank.clock import Clock, SystemClock
 from simbank.config.models import ModemConfig
 from simbank.contract import ModemStateName, RegistrationInfo, SignalInfo
 from simbank.daemon.board import StatusBoard
+from simbank.daemon.modem.call_watch import CallWatch
 from simbank.daemon.modem.identify import SimIdentification, sim_urc_ready, sim_urc_voids
 from simbank.daemon.modem.liveness import reboot_and_reprobe, resyncs, still_answers
 from simbank.daemon.modem.network import NetworkView
@@ -38,6 +39,7 @@ from simbank.daemon.modem.reconnect import STABLE_SESSION_S, Reconnect
 from simbank.daemon.modem.ringing import IncomingCalls
 from simbank.daemon.modem.sms_pickup import SMS_SWEEP_S, SmsPickup
 from simbank.drivers.generic import GenericDriver
+from simbank.drivers.parse.calls import CallReport
 from simbank.drivers.parse.incoming import CallerId, Ring
 from simbank.drivers.port import open_port
 from simbank.drivers.registry import DRIVERS, driver_for_identity
@@ -99,6 +101,11 @@ class ModemSession:
         self.reconnect = Reconnect()
         #: Inbound calls (RING/+CLIP): followed by a task of each session.
         self.calls_in = IncomingCalls(cfg.id, self.sim, self.clock)
+        #: Every call on the modem, whoever dialled it (``AT+CLCC`` polls, ``+CLCC`` URCs):
+        #: followed by a task of each session, while no switch is under way.
+        self.call_watch = CallWatch(
+            cfg.id, self.sim, self.clock, steady=lambda: not self._switching
+        )
         self._ready_since: float | None = None
         #: Set at every registration seen (a switch waits on it).
         self.registration_changed = self.network.changed
@@ -143,6 +150,12 @@ class ModemSession:
     @property
     def ready(self) -> bool:
         return self.driver is not None and self._online
+
+    @property
+    def in_call(self) -> bool:
+        """A call rings or is live on the modem (inbound, or any call ``AT+CLCC`` lists):
+        its slot must not be switched now."""
+        return self.calls_in.busy or self.call_watch.live
 
     @property
     def registration(self) -> Registration | None:
@@ -300,6 +313,7 @@ class ModemSession:
         await driver.setup_urcs()
         capabilities = await driver.probe_capabilities()
         capabilities = {**capabilities, **await driver.setup_caller_id()}
+        capabilities["call_reports"] = await driver.setup_call_reports()
         # A call left over from before (a crash, a restart) is ours to end: hang it up — but
         # not on a modem a PBX dials through (``device`` set): the radio is shared by its
         # ports, and the call may be the PBX's, live on its own port. A crash in the middle
@@ -335,12 +349,17 @@ class ModemSession:
             calls_in = asyncio.create_task(
                 self.calls_in.run(driver), name=f"inbound-calls-{self.cfg.id}"
             )
+            call_watch = asyncio.create_task(
+                self.call_watch.run(driver), name=f"call-watch-{self.cfg.id}"
+            )
             try:
                 await self._follow(driver, channel)
             finally:
-                calls_in.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await calls_in
+                for task in (calls_in, call_watch):
+                    task.cancel()
+                for task in (calls_in, call_watch):
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         finally:
             unsubscribe()
 
@@ -418,6 +437,8 @@ class ModemSession:
             self.calls_in.on_ring(parsed)
         elif isinstance(parsed, CallerId):
             self.calls_in.on_caller(parsed)
+        elif isinstance(parsed, CallReport):
+            self.call_watch.on_report(parsed)
         elif isinstance(parsed, DeliveryReport):
             if self.observer is not None:
                 self.observer.delivery_report(self.cfg.id, parsed)

@@ -13,7 +13,8 @@ the whole of an action. Its parts, one idea each:
 - :mod:`~simbank.daemon.modem.sms_pickup` — reading, handing over and deleting SMS;
 - :mod:`~simbank.daemon.modem.observer` — what the bank side hears;
 - :mod:`~simbank.daemon.modem.serving` — never resting on a SIM that cannot serve;
-- :mod:`~simbank.daemon.modem.ringing` — inbound calls: one call per RINGs, decided, told.
+- :mod:`~simbank.daemon.modem.ringing` — inbound calls: one call per RINGs, decided, told;
+- :mod:`~simbank.daemon.modem.call_watch` — every call the modem lists, whoever dialled it.
 
 Every wait that stands for modem time (a call's length, a radio off, a reboot) is on the
 injected :class:`~simbank.clock.Clock`.
@@ -73,13 +74,13 @@ class ModemSupervisor(ModemSession):
         self, slot: int, *, sim_ready_timeout_s: float, registration_timeout_s: float
     ) -> SwitchResult:
         """Select ``slot`` and identify its SIM by reading the ICCID back. Refused
-        (``busy``) while an inbound call rings or is live: a switch would drop it."""
+        (``busy``) while a call rings or is live on the modem (inbound, or any call
+        ``AT+CLCC`` lists, whoever dialled it): a switch would drop it."""
         driver = self._driver()
-        if self.calls_in.busy:
+        if self.in_call:
+            what = "an inbound call ringing or live" if self.calls_in.busy else "a live call"
             raise Refused(
-                "busy",
-                f"modem {self.cfg.id} has an inbound call ringing or live; not switching",
-                modem=self.cfg.id,
+                "busy", f"modem {self.cfg.id} has {what}; not switching", modem=self.cfg.id
             )
         self._switching = True
         self._set_state("switching")
@@ -111,9 +112,10 @@ class ModemSupervisor(ModemSession):
 
     async def call(self, number: str, max_duration_s: float) -> CallResult:
         """Dial ``number`` for at most ``max_duration_s`` of talk (clock seconds, as is the
-        duration reported)."""
+        duration reported). The call it places is booked already: the watch does not tell it."""
         try:
-            return await place_call(self._driver(), number, max_duration_s, self.clock)
+            with self.call_watch.own_call():
+                return await place_call(self._driver(), number, max_duration_s, self.clock)
         except SimStateError as exc:
             self._sim_refused(exc)
             raise

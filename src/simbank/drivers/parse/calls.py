@@ -1,9 +1,10 @@
-"""Voice calls: +CLCC (27.007 §7.18), +CEER text → 3GPP TS 24.008 cause number (Annex H, table
+"""Voice calls: +CLCC (27.007 §7.18; also as a URC after SIMCom's ``AT+CLCC=1``), +CEER text → 3GPP TS 24.008 cause number (Annex H, table
 10.5.123), Quectel's ``"CC INFO"`` form, Huawei ``^CEND``."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from simbank.drivers.parse.causes import CALL_CAUSES
 from simbank.drivers.parse.fields import body_of, is_decimal, opt_int, split_fields, to_int, unquote
@@ -135,3 +136,28 @@ def parse_clcc(line: str) -> CallInfo:
         number=number or None,
         number_type=opt_int(fields[6]) if len(fields) > 6 else None,
     )
+
+
+#: ``<stat>`` SIMCom's ``+CLCC`` URC gives a call that has just ended (27.007 stops at 5).
+DISCONNECTED = 6
+
+
+@dataclass(frozen=True, slots=True)
+class CallReport:
+    """One ``+CLCC:`` URC (SIMCom after ``AT+CLCC=1``): a call's new state, reported when it
+    changes. ``info`` is None for a call that has just ended (``<stat>`` 6)."""
+
+    call_id: int
+    info: CallInfo | None
+
+
+def parse_clcc_report(line: str) -> CallReport:
+    """``+CLCC: <id>,<dir>,<stat>,…`` as a URC: the 27.007 line, or ``<stat>`` 6 (ended)."""
+    _prefix, body = body_of(line, ("+CLCC",))
+    fields = split_fields(body, raw=line)
+    if len(fields) < 3:
+        raise ProtocolGarbage("+CLCC needs at least 3 fields", raw=line)
+    call_id = to_int(fields[0], raw=line, what="<id>")
+    if to_int(fields[2], raw=line, what="<stat>") == DISCONNECTED:
+        return CallReport(call_id, None)
+    return CallReport(call_id, parse_clcc(line))
