@@ -99,6 +99,13 @@ def test_only_no_room_refusals_move_on() -> None:
         assert not moves_on({"status": "error", "code": code})
     assert not moves_on({"status": "ok", "data": {}})
     assert set(NO_ROOM_CODES) <= set(ERROR_CODES)  # every one a code a gateway answers
+    # No answer is not "no room": the gateway may still book (or send) it.
+    assert not moves_on({"status": "error", "code": "timeout"})
+    # A failed SIM switch refuses an authorize before its booking: the next gateway may try;
+    # a call or a text may have reached the modem before it failed: final.
+    assert moves_on({"status": "error", "code": "modem_error"}, "call/authorize")
+    assert not moves_on({"status": "error", "code": "modem_error"}, "call")
+    assert not moves_on({"status": "error", "code": "modem_error"}, "sms/send")
 
 
 def test_the_fleet_refusal_names_each_gateway_and_the_first_to_free() -> None:

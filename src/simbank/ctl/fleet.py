@@ -18,6 +18,7 @@ from simbank.ctl.commands import (
     EXIT_NOTHING,
     EXIT_OK,
     EXIT_REFUSED,
+    EXIT_TEMPFAIL,
     EXIT_USAGE,
     CtlExit,
     _scrub,
@@ -119,7 +120,8 @@ async def authorize(args: argparse.Namespace, s: Settings) -> int:
             print(_scrub(output.error_line(response), number), file=sys.stderr)
             for gateway, why in ((response.get("detail") or {}).get("gateways") or {}).items():
                 print(_scrub(f"  {gateway}: {why}", number), file=sys.stderr)
-        return EXIT_REFUSED
+        # No answer in time: the gateway may still book it (75, as without --fleet).
+        return EXIT_TEMPFAIL if response.get("code") == "timeout" else EXIT_REFUSED
     if not args.json:
         line = output.answer("call/authorize", answer.data)
         print(_scrub(f"{line} gateway={answer.gateway}", number))

@@ -8,6 +8,11 @@ modems first (calls that could start now), then the most eligible SIMs, ties in 
 order. A gateway's refusal that means "no room here" (:data:`NO_ROOM_CODES`) sends the request
 on to the next; any other refusal (the number is invalid, on the do-not-call list, over its
 per-destination cap) is the answer: asking another gateway would only shop around the rule.
+
+No answer in time is an answer too, never a reason to ask the next gateway: the first one may
+still act on the request (a slow SIM switch, a request queued in a bridge while the uplink was
+down), and the same call would then be booked — or the same text sent — twice. A booking
+nobody hears of is settled as used at its expiry: the quotas stay true.
 """
 
 from __future__ import annotations
@@ -24,18 +29,14 @@ from simbank.contract import Capacity
 FleetAction = Literal["call", "sms"]
 
 #: Refusals that mean "this gateway has no room now": the request goes on to the next one.
-#: ``timeout`` is also what the fleet client reports for a gateway that did not answer.
+#: Each is answered before anything was booked or done.
 NO_ROOM_CODES = frozenset(
-    {
-        "no_eligible_sim",
-        "quota_exhausted",
-        "busy",
-        "circuit_open",
-        "quiet_hours",
-        "modem_error",
-        "timeout",
-    }
+    {"no_eligible_sim", "quota_exhausted", "busy", "circuit_open", "quiet_hours"}
 )
+#: Also "no room" for a command that books before the modem acts, and so fails on the modem
+#: only before its booking: ``call/authorize`` (a SIM switch that failed). For ``call`` or
+#: ``sms/send`` a ``modem_error`` may come after the modem dialled or sent: final.
+BEFORE_BOOKING_CODES: Mapping[str, frozenset[str]] = {"call/authorize": frozenset({"modem_error"})}
 #: A summary older than this (seconds, the client's clock) is stale: three missed refreshes.
 STALE_AFTER_S = 180.0
 
@@ -125,9 +126,13 @@ def ranked(
     return [gateway for _key, gateway in sorted(keyed)]
 
 
-def moves_on(response: Mapping[str, Any]) -> bool:
-    """Whether an answer is a refusal that sends the request to the next gateway."""
-    return response.get("status") != "ok" and response.get("code") in NO_ROOM_CODES
+def moves_on(response: Mapping[str, Any], command: str = "call/authorize") -> bool:
+    """Whether an answer to ``command`` is a refusal that sends the request to the next
+    gateway (never an answer that did not come: see the module's doc)."""
+    if response.get("status") == "ok":
+        return False
+    code = response.get("code")
+    return code in NO_ROOM_CODES or code in BEFORE_BOOKING_CODES.get(command, frozenset())
 
 
 def attempt(gateway: str, response: Mapping[str, Any]) -> Attempt:

@@ -191,7 +191,9 @@ class FleetClient:
         timeout: float = 30.0,  # noqa: ASYNC109 - a deadline per gateway asked is the API
     ) -> FleetAnswer:
         """Send ``command`` to the best gateway for ``action``; on a "no room here" refusal
-        (or no answer within ``timeout``) to the next; the first other answer is the answer."""
+        to the next; the first other answer is the answer. No answer within ``timeout`` is
+        answered ``timeout`` with that gateway named, and no other gateway is asked: the
+        first may still act on the request (see :mod:`simbank.fleet.choice`)."""
         attempts: list[Attempt] = []
         for gateway in self.candidates(action):
             try:
@@ -201,9 +203,10 @@ class FleetClient:
                 response = {
                     "status": "error",
                     "code": "timeout",
-                    "error": f"no answer within {timeout:g} s",
+                    "error": f"{gateway} did not answer within {timeout:g} s; it may still "
+                    "act on the request, so no other gateway was asked",
                 }
-            if not moves_on(response):
+            if not moves_on(response, command):
                 return FleetAnswer(gateway, response, attempts)
             attempts.append(attempt(gateway, response))
         answer = refusal(
