@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,24 @@ async def running(
     *,
     time_scale: float = 1.0,
     start: float | None = None,
+    devices: Mapping[str, str] | None = None,
+    before: Callable[[SimulatedBank], Awaitable[None]] | None = None,
+    tune: Callable[[Daemon], None] | None = None,
     **config: Any,
 ) -> AsyncIterator[BankRig]:
+    """The daemon over ``scenario``'s simulated bank. ``devices``: PBX device names by modem
+    id (``[[modems]] device``); ``before`` runs on the bank before the daemon starts; ``tune``
+    on the daemon before it runs (faster timings)."""
     async with SimulatedBank(scenario, directory=tmp_path / "ports") as bank:
+        if before is not None:
+            await before(bank)
         cfg = make_config(tmp_path, broker, base_topic, bank, **config)
+        if devices:
+            modems = [m.model_copy(update={"device": devices.get(m.id)}) for m in cfg.modems]
+            cfg = cfg.model_copy(update={"modems": modems})
         daemon = Daemon(cfg, clock=ScaledClock(time_scale, start))
+        if tune is not None:
+            tune(daemon)
         topics = Topics(base_topic, "gw1")
         watcher = StateWatcher(cfg.mqtt, base_topic, f"watch-{base_topic}", gateway="gw1")
         stop = asyncio.Event()
@@ -154,6 +168,29 @@ async def running(
             await asyncio.wait_for(daemon_task, 30)
             watch_task.cancel()
             await asyncio.gather(watch_task, return_exceptions=True)
+
+
+async def simbankctl(*args: str) -> tuple[int, str, str]:
+    """``simbankctl`` as a dialplan runs it (no SIMBANK_* from the test's environment): its
+    exit status, stdout and stderr."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIMBANK_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "simbank.ctl.main",
+        *args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 def config_text(

@@ -9,15 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bankrig import make_config
+from bankrig import make_config, simbankctl
 
 from simbank.clock import ScaledClock
 from simbank.config.models import MqttConfig, PolicyConfig
@@ -70,27 +67,6 @@ async def gateway(
         finally:
             stop.set()
             await asyncio.wait_for(task, 30)
-
-
-async def simbankctl(*args: str) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIMBANK_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "simbank.ctl.main",
-        *args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=clean,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def until(predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> None:

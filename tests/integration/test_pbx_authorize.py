@@ -8,24 +8,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from bankrig import BankRig, make_config
+from bankrig import BankRig, running
+from bankrig import simbankctl as run_ctl
 
-from simbank.clock import ScaledClock
 from simbank.config.models import ComplianceConfig, PolicyConfig
-from simbank.contract import Topics
-from simbank.daemon.app import Daemon
 from simbank.daemon.commands.pbx import PbxCommands
 from simbank.mosquitto import PrivateMosquitto
-from simbank.mqtt import RequestClient, StateWatcher
-from simbank.simulator import Scenario, SimulatedBank
+from simbank.simulator import Scenario
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
 
 pytestmark = pytest.mark.integration
@@ -45,55 +39,19 @@ async def pbx_rig(
     tmp_path: Path, broker: PrivateMosquitto, base: str, scenario: Scenario, **config: Any
 ) -> AsyncIterator[tuple[BankRig, PbxCommands]]:
     """``bankrig.running`` with m1 given a PBX device name; yields the rig and the handler."""
-    async with SimulatedBank(scenario, directory=tmp_path / "ports") as sim:
-        cfg = make_config(tmp_path, broker, base, sim, policy=POLICY, **config)
-        cfg = cfg.model_copy(
-            update={"modems": [m.model_copy(update={"device": "quectel0"}) for m in cfg.modems]}
-        )
-        daemon = Daemon(cfg, clock=ScaledClock(1.0))
-        pbx = daemon.pbx
-        topics = Topics(base, "gw1")
-        watcher = StateWatcher(cfg.mqtt, base, f"watch-{base}", gateway="gw1")
-        stop = asyncio.Event()
-        tasks = [
-            asyncio.create_task(watcher.run(), name="test-watcher"),
-            asyncio.create_task(daemon.run(stop), name="test-daemon"),
-        ]
-        try:
-            await asyncio.wait_for(daemon.bridge.wait_connected(), 20)
-            # The daemon runs the expiry task itself.
-            assert any(t.get_name() == "pbx" for t in asyncio.all_tasks())
-            async with RequestClient(cfg.mqtt, topics, f"client-{base}") as client:
-                rig = BankRig(sim, daemon, watcher, client, topics)
-                await rig.until(rig.modems_ready)
-                yield rig, pbx
-        finally:
-            stop.set()
-            await asyncio.wait_for(tasks[1], 30)
-            tasks[0].cancel()
-            await asyncio.gather(tasks[0], return_exceptions=True)
+    async with running(
+        tmp_path, broker, base, scenario, devices={"m1": "quectel0"}, policy=POLICY, **config
+    ) as rig:
+        # The daemon runs the expiry task itself.
+        assert any(t.get_name() == "pbx" for t in asyncio.all_tasks())
+        await rig.until(rig.modems_ready)
+        yield rig, rig.daemon.pbx
 
 
 async def simbankctl(*args: str) -> tuple[int, str]:
     """``simbankctl`` as a dialplan runs it: exit status and stdout (stderr appended)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIMBANK_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "simbank.ctl.main",
-        *args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=clean,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode() + err.decode()
+    code, out, err = await run_ctl(*args)
+    return code, out + err
 
 
 def seconds_today(rig: BankRig, iccid: str) -> Any:
