@@ -9,9 +9,12 @@ for a call dialled on the modem's other port. In one run:
 - while it is live, ``sim/select`` is refused ``busy``, the serving guard does not move the
   modem off its (now disabled) SIM, and an authorize without a modem goes to ``m2``;
 - an authorize forced onto ``m1`` that needs a switch waits for the call to end, then switches;
-- a call on ``m1`` while that authorization is open is matched to it, not booked again;
+- a call on ``m1`` while that authorization is open is matched to it, not booked again; a
+  second one is not covered by it: booked unauthorized;
 - while an incoming call the PBX answered is live on ``m1``, an authorize without a modem goes
-  to ``m2`` although ``m1``'s SIM has more headroom.
+  to ``m2`` although ``m1``'s SIM has more headroom;
+- an authorize forced onto ``m2`` (no switch needed) while an answered incoming call is live
+  there waits for its end: no call is placed beside it.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ FAST = Timing(
 POLICY = PolicyConfig(
     quiet_hours=[],
     min_call_gap_s=0,
-    calls_per_hour=4,
+    calls_per_hour=8,
     call_seconds_per_day=100_000,
     calls_per_destination_per_day=10,
 )
@@ -165,11 +168,17 @@ async def test_calls_dialled_past_simbank(
         assert report["data"]["usage"][0]["unauthorized"] is True
         await r.until(lambda: r.sim(A1).get("usage", {}).get("calls_hour") == 1)
 
-        # 4. Dialled while that authorization is open: its booking, nothing booked again.
+        # 4. Dialled while that authorization is open: its booking, nothing booked again. A
+        # second call on it is not covered: booked unauthorized.
         outbound = r.daemon.outbound
         start_call(m1, "+15550100144")
         await r.until(lambda: outbound._matched)
         assert len(rows(A2)) == 1 and len(r.events("unauthorized_call")) == 1
+        finish_call(m1, "NO CARRIER", NORMAL_CLEARING)
+        await r.until(lambda: not sup.in_call)
+        start_call(m1, "+15550100144")
+        await r.until(lambda: len(r.events("unauthorized_call")) == 2)
+        assert len(rows(A2)) == 2 and not outbound._matched
         finish_call(m1, "NO CARRIER", NORMAL_CLEARING)
         await r.until(lambda: not sup.in_call)
         settled = await r.request(
@@ -177,7 +186,7 @@ async def test_calls_dialled_past_simbank(
             {"booking": answer["data"]["booking"], "duration_s": 4, "outcome": "completed"},
         )
         assert settled["status"] == "ok", settled
-        assert len(rows(A2)) == 1 and len(r.events("unauthorized_call")) == 1
+        assert len(rows(A2)) == 2 and len(r.events("unauthorized_call")) == 2
 
         # 5. A call the PBX answered on m1: an authorize without a modem goes to m2, although
         # m1's SIM (one call this hour) has more headroom than m2's (three).
@@ -187,6 +196,29 @@ async def test_calls_dialled_past_simbank(
         await r.until(lambda: any(c.active_since for c in sup.call_watch.tracker.calls.values()))
         pick = await r.request("call/authorize", {"number": "+15550100145"})
         assert pick["status"] == "ok" and pick["data"]["modem"] == "m2", pick
-        assert len(r.events("unauthorized_call")) == 1  # an incoming call is never booked
+        assert len(r.events("unauthorized_call")) == 2  # an incoming call is never booked
         finish_call(m1, "NO CARRIER", NORMAL_CLEARING)
         await r.until(lambda: not sup.in_call)
+        done = await r.request(
+            "call/complete",
+            {"booking": pick["data"]["booking"], "duration_s": 2, "outcome": "completed"},
+        )
+        assert done["status"] == "ok", done
+
+        # 6. No call is placed beside a live one, even where no switch is needed: an authorize
+        # forced onto m2 (one slot) while a call the PBX answered is up there waits for its end.
+        m2, sup2 = r.bank.modems["m2"], r.daemon.supervisors["m2"]
+        m2.incoming_call("+447700900457", rings=50)
+        await r.until(lambda: sup2.in_call)
+        assert m2.answer()
+        await r.until(lambda: any(c.active_since for c in sup2.call_watch.tracker.calls.values()))
+        beside = asyncio.create_task(
+            r.request("call/authorize", {"number": "+15550100147", "modem": "m2"}, timeout=60)
+        )
+        for _ in range(10):  # half a second of the call still live: no answer
+            await asyncio.sleep(0.05)
+            assert not beside.done() and sup2.in_call
+        finish_call(m2, "NO CARRIER", NORMAL_CLEARING)
+        granted = await beside
+        assert granted["status"] == "ok" and granted["data"]["modem"] == "m2", granted
+        assert not sup2.in_call

@@ -69,7 +69,9 @@ async def test_every_dialect_probed_identified_and_registered(rig: Rig) -> None:
         assert state["active_slot"] == sim_modem.active_slot
         if manufacturer:
             assert manufacturer.lower() in state["manufacturer"].lower()
-        assert state["signal"]["rssi_dbm"] is not None
+        # The signal poll and the online event may land a moment after the ready state.
+        await rig.until(lambda m=modem_id: rig.modem(m)["signal"]["rssi_dbm"] is not None)
+        await rig.until(lambda m=modem_id: rig.events("modem_online", modem=m))
         assert rig.events("modem_online", modem=modem_id)[0]["dialect"] == dialect
         await rig.until(lambda iccid=expected_iccid: rig.sim(iccid).get("state") == "active")
         assert rig.sim(expected_iccid)["modem"] == modem_id

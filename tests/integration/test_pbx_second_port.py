@@ -21,19 +21,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from bankrig import BankRig, make_config
+from bankrig import BankRig, running
 
 from simbank.agi.asterisk import AsteriskPeer
 from simbank.bank.usage import UsageKind, UsageRecord
-from simbank.clock import ScaledClock
 from simbank.config.agi import AgiConfig
 from simbank.config.models import ComplianceConfig, PolicyConfig
-from simbank.contract import Topics
 from simbank.daemon.app import Daemon
 from simbank.daemon.commands.pbx import TXN_PREFIX
 from simbank.daemon.outbound_calls import unauthorized
 from simbank.mosquitto import PrivateMosquitto, free_port
-from simbank.mqtt import RequestClient, StateWatcher
 from simbank.simulator import Scenario, SimulatedBank
 from simbank.simulator.pbx import Pbx
 from simbank.simulator.scenario import ModemSpec, SimSpec, Timing, make_iccid
@@ -44,18 +41,19 @@ FAST = Timing(boot_s=0.3, sim_init_s=0.2, ring_s=0.1, talk_s=600.0, rssi_period_
 POLICY = PolicyConfig(
     quiet_hours=[], min_call_gap_s=0, calls_per_hour=10, calls_per_destination_per_day=5
 )
-S1, S2 = make_iccid(1801), make_iccid(1802)
+S1, S2, S3 = make_iccid(1801), make_iccid(1802), make_iccid(1803)
 DEVICES = {"m1": "simcom0", "m2": "quectel1"}
 
 
-def scenario() -> Scenario:
+def scenario(m1_slots: int = 1) -> Scenario:
     def one(iccid: str) -> list[SimSpec]:
         return [SimSpec(iccid=iccid, registration_delay_s=0.1)]
 
+    m1 = one(S1) + (one(S3) if m1_slots == 2 else [])
     return Scenario(
         timing=FAST,
         modems=[
-            ModemSpec(id="m1", dialect="simcom", slots=one(S1), ports=2, urc_port=1),  # type: ignore[arg-type]
+            ModemSpec(id="m1", dialect="simcom", slots=m1, ports=2, urc_port=1),  # type: ignore[arg-type]
             ModemSpec(id="m2", dialect="quectel-ec21", slots=one(S2), ports=2, urc_port=2),  # type: ignore[arg-type]
         ],
     )
@@ -68,49 +66,35 @@ async def rig(
     base: str,
     agi_port: int,
     before: Callable[[SimulatedBank], Awaitable[None]] | None = None,
+    *,
+    m1_slots: int = 1,
+    poll_s: float = 0.2,
 ) -> AsyncIterator[BankRig]:
-    """The gateway over the simulated bank; ``before`` runs on the bank before the daemon
-    starts."""
-    async with SimulatedBank(scenario(), directory=tmp_path / "ports") as sim:
-        if before is not None:
-            await before(sim)
-        cfg = make_config(
-            tmp_path,
-            broker,
-            base,
-            sim,
-            policy=POLICY,
-            slots={"m1": 1, "m2": 1},  # one SIM each: no empty slot toured
-            compliance=ComplianceConfig(max_call_duration_s=600),
-            agi=AgiConfig(enabled=True, port=agi_port),
-        )
-        cfg = cfg.model_copy(
-            update={"modems": [m.model_copy(update={"device": DEVICES[m.id]}) for m in cfg.modems]}
-        )
-        daemon = Daemon(cfg, clock=ScaledClock(1.0))
+    """The gateway over the simulated bank, both modems ready; ``before`` runs on the bank
+    before the daemon starts. ``m1_slots``: 2 puts a second SIM in ``m1`` (its inventory
+    tour then wants to switch); ``poll_s``: the watch's idle poll (a call listed: 0.2 s)."""
+
+    def fast(daemon: Daemon) -> None:
         for sup in daemon.supervisors.values():
-            sup.call_watch.poll_s = sup.call_watch.live_poll_s = 0.2
-        watcher = StateWatcher(cfg.mqtt, base, f"watch-{base}", gateway="gw1")
-        stop = asyncio.Event()
-        tasks = [
-            asyncio.create_task(watcher.run(), name="test-watcher"),
-            asyncio.create_task(daemon.run(stop), name="test-daemon"),
-        ]
-        try:
-            await asyncio.wait_for(daemon.bridge.wait_connected(), 20)
-            topics = Topics(base, "gw1")
-            async with RequestClient(cfg.mqtt, topics, f"client-{base}") as client:
-                bank_rig = BankRig(sim, daemon, watcher, client, topics)
-                sups = daemon.supervisors.values()
-                await bank_rig.until(
-                    lambda: all(s.ready and s.iccid and s.registration for s in sups), 30
-                )
-                yield bank_rig
-        finally:
-            stop.set()
-            await asyncio.wait_for(tasks[1], 30)
-            tasks[0].cancel()
-            await asyncio.gather(tasks[0], return_exceptions=True)
+            sup.call_watch.poll_s = poll_s
+            sup.call_watch.live_poll_s = 0.2
+
+    async with running(
+        tmp_path,
+        broker,
+        base,
+        scenario(m1_slots),
+        devices=DEVICES,
+        before=before,
+        tune=fast,
+        policy=POLICY,
+        slots={"m1": m1_slots, "m2": 1},  # every slot holds a SIM: no empty slot toured
+        compliance=ComplianceConfig(max_call_duration_s=600),
+        agi=AgiConfig(enabled=True, port=agi_port),
+    ) as bank_rig:
+        sups = bank_rig.daemon.supervisors.values()
+        await bank_rig.until(lambda: all(s.ready and s.iccid and s.registration for s in sups), 30)
+        yield bank_rig
 
 
 async def talk(pbx: Pbx, number: str, seconds: float) -> None:
@@ -193,9 +177,12 @@ async def test_a_pbx_on_the_second_port_is_seen_booked_or_matched(
 async def test_a_call_up_on_a_pbx_modem_at_start_is_left_up_and_booked(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
 ) -> None:
-    """simbankd (re)starts while the PBX talks on ``m1``: the call may be the PBX's, live on
-    its own port, so simbankd does not hang it up as it would on a modem no PBX uses; it sees
-    the call, and books it (nobody authorized it in this run)."""
+    """simbankd (re)starts while the PBX talks on ``m1``, a two-slot modem: the call may be
+    the PBX's, live on its own port, so simbankd does not hang it up as it would on a modem no
+    PBX uses; it asks ``AT+CLCC`` before it identifies the SIM (the idle poll is 30 s away
+    here), so the call is known before anything could switch: the inventory tour of the
+    other slot, which starts at once, is refused and the call stays up. It is booked (nobody
+    authorized it in this run)."""
     ports: list[Pbx] = []
 
     async def pbx_talking(bank: SimulatedBank) -> None:
@@ -206,13 +193,20 @@ async def test_a_call_up_on_a_pbx_modem_at_start_is_left_up_and_booked(
         await pbx.dial("+15550100154")
         await pbx.wait_connected()
 
-    async with rig(tmp_path, mosquitto, base_topic, free_port(), before=pbx_talking) as r:
+    async with rig(
+        tmp_path, mosquitto, base_topic, free_port(), before=pbx_talking, m1_slots=2, poll_s=30.0
+    ) as r:
         try:
+            sup = r.daemon.supervisors["m1"]
+            assert sup.in_call  # known by the time the modem is ready
             await r.until(lambda: r.events("unauthorized_call", modem="m1"))
             [event] = r.events("unauthorized_call", modem="m1")
             assert event["iccid"] == S1
+            gw = r.daemon.runtime
+            # The tour was started when the SIM was read (before ready): it is over, refused.
+            await r.until(lambda: not any(t.get_name() == "inventory-m1" for t in gw._background))
             m1 = r.bank.modems["m1"]
             assert m1.call is not None and m1.hangups == []  # still up: not ours to end
-            assert r.daemon.supervisors["m1"].in_call
+            assert sup.active_slot == 1 and sup.in_call
         finally:
             await ports[0].close()

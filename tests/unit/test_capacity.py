@@ -110,3 +110,17 @@ def test_the_payload_and_topic_are_documented() -> None:
     for model in (Capacity, ActionCapacity):
         missing = [name for name in model.model_fields if f"`{name}`" not in doc]
         assert not missing, model
+
+
+def test_a_modem_in_a_call_counts_busy_for_calls_only() -> None:
+    m1, m2 = modem("m1", slot(1, "active")), modem("m2", slot(2, "active"))
+    cap = gateway_capacity(
+        [m1, m2], frozenset(), NOW, tz=UTC, traffic_stopped=False, in_call=frozenset({"m2"})
+    )
+    assert (cap.modems_ready, cap.modems_busy) == (2, 1)
+    assert (cap.actions["call"].eligible, cap.actions["call"].modems) == (2, 1)
+    assert (cap.actions["sms"].eligible, cap.actions["sms"].modems) == (2, 2)
+    locked = gateway_capacity(
+        [m1, m2], frozenset({"m2"}), NOW, tz=UTC, traffic_stopped=False, in_call=frozenset({"m2"})
+    )
+    assert locked.modems_busy == 1 and locked.actions["sms"].modems == 1

@@ -57,7 +57,9 @@ async def rig(
     recorder = Recorder()
     board = StatusBoard(recorder, Topics("simbank", "gw1"))
     rt = BankRuntime(config, ledger, board, ScriptedClock(T0))
-    modem = SimpleNamespace(ready=True, lock=asyncio.Lock(), usable_slots=1, active_slot=1)
+    modem = SimpleNamespace(
+        ready=True, lock=asyncio.Lock(), usable_slots=1, active_slot=1, in_call=False
+    )
     rt.supervisors = {"m1": modem}  # type: ignore[dict-item]
     rt.slots[("m1", 1)] = ICCID
     rt.sims[ICCID] = SimInfo(ICCID, modem="m1", slot=1)
@@ -115,3 +117,17 @@ async def test_publishes_the_summary_on_change_and_on_the_refresh(
     publisher.publish(T0 + 10 + 3601)
     down = recorder.capacity()[-1]
     assert down["modems_ready"] == 0 and down["call"]["eligible"] == 0
+
+
+async def test_a_modem_in_a_call_is_busy_for_calls_not_for_sms(
+    rig: tuple[BankRuntime, CapacityPublisher, Recorder, Any],
+) -> None:
+    _, publisher, recorder, modem = rig
+    before = publisher._signature()
+    modem.in_call = True  # a call dialled past simbank (or an inbound one) is live
+    assert publisher._signature() != before  # looked at once a second: the change is seen
+    publisher.publish(T0)
+    busy = recorder.capacity()[-1]
+    assert busy["modems_busy"] == 1
+    assert busy["call"] == {"eligible": 1, "modems": 0, "next_free_at": None}
+    assert busy["sms"] == {"eligible": 1, "modems": 1, "next_free_at": None}  # SMS still goes

@@ -65,7 +65,8 @@ def action_capacity(
     action: Action,
 ) -> ActionCapacity:
     """How many SIMs of ``modems`` (the ready ones) may do ``action`` now; ``busy``: modems
-    whose lock is taken (a call, an open PBX authorization, a switch)."""
+    that cannot start it now (their lock taken: a call, an open PBX authorization, a switch;
+    for a call, also a call ringing or live on them)."""
     eligible = 0
     free_modems = 0
     frees: list[float] = []
@@ -99,14 +100,16 @@ def gateway_capacity(
     *,
     tz: ZoneInfo,
     traffic_stopped: bool,
+    in_call: frozenset[str] = frozenset(),
 ) -> GatewayCapacity:
     """The summary over the gateway's ready ``modems``. ``traffic_stopped``: the circuit
     breaker is open or an operator paused traffic (every SIM is refused, none frees by
-    itself)."""
+    itself). ``in_call``: modems with a call ringing or live (whoever dialled it): busy for a
+    call (none is placed beside it), not for an SMS (sent during a call)."""
     actions = {
         name: action_capacity(
             modems,
-            busy,
+            busy | in_call if nominal.kind is UsageKind.CALL else busy,
             now,
             tz=tz,
             action=replace(nominal, circuit_open=traffic_stopped),
@@ -114,4 +117,4 @@ def gateway_capacity(
         for name, nominal in NOMINAL.items()
     }
     ready = {m.modem for m in modems}
-    return GatewayCapacity(len(ready), len(ready & busy), traffic_stopped, actions)
+    return GatewayCapacity(len(ready), len(ready & (busy | in_call)), traffic_stopped, actions)

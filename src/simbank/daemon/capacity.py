@@ -4,8 +4,9 @@ The numbers are :func:`simbank.bank.capacity.gateway_capacity`'s, made from the 
 views of the ready modems (:meth:`.runtime.BankRuntime.modem_view`). They are computed again
 
 - when the board publishes a change (this publisher is one of its watchers: every SIM and
-  modem state, usage included, and every event), or a modem's lock or the traffic switch
-  changes (looked at once a second: no ledger read);
+  modem state, usage included, and every event), or a modem's lock, whether it has a call
+  (busy for calls, not for SMS), or the traffic switch changes (looked at once a second: no
+  ledger read);
 - when the first ``next_free_at`` passes (a rest or a quota window ends by the clock alone);
 - at least every :data:`REFRESH_S` of the gateway's clock, so ``computed_at`` shows the
   summary is alive (a fleet client treats an old one as stale).
@@ -38,7 +39,7 @@ POLL_S = 1.0
 #: Gateway-clock seconds after which an unchanged summary is published again.
 REFRESH_S = 60.0
 
-Signature = tuple[tuple[tuple[str, bool, bool], ...], bool]
+Signature = tuple[tuple[tuple[str, bool, bool, bool], ...], bool]
 
 
 class CapacityPublisher:
@@ -64,17 +65,21 @@ class CapacityPublisher:
 
     # -- computing ------------------------------------------------------------------------------
     def _signature(self) -> Signature:
-        """What changes without the board hearing of it: each modem ready / busy, the switch."""
+        """What changes without the board hearing of it: each modem ready / busy / in a call,
+        the switch."""
         sups = self.runtime.supervisors
-        modems = tuple((m, s.ready, s.lock.locked()) for m, s in sorted(sups.items()))
+        modems = tuple((m, s.ready, s.lock.locked(), s.in_call) for m, s in sorted(sups.items()))
         return modems, self.runtime.traffic_stopped
 
     def compute(self, now: float) -> GatewayCapacity:
         gw = self.runtime
         ready = [m for m, s in sorted(gw.supervisors.items()) if s.ready]
         busy = frozenset(m for m in ready if gw.supervisors[m].lock.locked())
+        in_call = frozenset(m for m in ready if gw.supervisors[m].in_call)
         views = [gw.modem_view(m, now) for m in ready]
-        return gateway_capacity(views, busy, now, tz=gw.tz, traffic_stopped=gw.traffic_stopped)
+        return gateway_capacity(
+            views, busy, now, tz=gw.tz, traffic_stopped=gw.traffic_stopped, in_call=in_call
+        )
 
     def payload(self, summary: GatewayCapacity, now: float) -> Capacity:
         return Capacity(

@@ -4,9 +4,11 @@ A modem's :class:`~simbank.daemon.modem.call_watch.CallWatch` tells :meth:`Outbo
 of every outgoing call it sees that the daemon's own ``call`` did not place (a PBX on the
 modem's other port, a person with a terminal), once the SIM in the slot is known:
 
-- with an open ``call/authorize`` on that modem (or one settled there a moment ago,
-  :data:`MATCH_AFTER_S`), the call is that booking's: logged, nothing new booked;
-- otherwise it is **unauthorized usage**, booked at once on the SIM read back in the slot:
+- a call to the destination an open ``call/authorize`` on that modem booked (or one settled
+  there a moment ago, :data:`MATCH_AFTER_S`), or one whose number the modem does not list, is
+  that booking's — **one call per booking**: logged, nothing new booked;
+- anything else is **unauthorized usage** (another number, a second call on the same
+  booking, a call with no booking), booked at once on the SIM read back in the slot:
   a ledger ``call`` row (so every quota counts it) with ``usage.txn`` =
   ``unauthorized:<token>``, the destination's keyed hash when the number parses, and
   ``[compliance] max_call_duration_s`` reserved until the call ends; an
@@ -15,10 +17,18 @@ modem's other port, a person with a terminal), once the SIM in the slot is known
 
 When the watch no longer lists it, :meth:`OutboundCalls.ended` completes the row with the talk
 time measured (first seen active → seen gone) and feeds the detector and the quota
-announcements as a ``call``'s end. A daemon stopped mid-call leaves the row uncompleted: it
-counts in full (:mod:`simbank.bank.usage`). The open rows are listed in the ledger's settings
-(:data:`OPEN_KEY`): after a restart, the same call still listed on the same modem and SIM is
-adopted, not booked twice.
+announcements as a ``call``'s end. A call that ended before its SIM was ever known
+(:meth:`OutboundCalls.unattributed`) is booked then, completed, on the SIM the inventory last
+saw in the active slot (announced all the same; with no such SIM, only announced).
+
+A daemon stopped mid-call leaves the row uncompleted: it counts in full
+(:mod:`simbank.bank.usage`). The open rows are listed in the ledger's settings
+(:data:`OPEN_KEY`), written in the booking's own commit. After a restart, an entry is taken
+over (not booked twice) only by a call listed in that modem's **first** ``AT+CLCC`` answer of
+the new run, on the same SIM and destination; entries no call took over then are dropped from
+the list and stay uncompleted (they count in full): a later call, even to the same number, is
+a new call.
+
 """
 
 from __future__ import annotations
@@ -81,21 +91,24 @@ class OutboundCalls:
         #: The calls of this run: booked (an :class:`OpenCall`) or matched (a booking id).
         self._booked: dict[WatchedCall, OpenCall] = {}
         self._matched: dict[WatchedCall, str] = {}
+        #: Each modem's authorizations a call was matched to (one call per booking); pruned
+        #: to those a call could still be matched to.
+        self._used: dict[str, set[str]] = {}
         #: Open entries an earlier run left, not adopted yet.
         self._orphans: list[OpenCall] | None = None
 
     # -- CallHandler ----------------------------------------------------------------------------
     def started(self, modem_id: str, call: WatchedCall) -> None:
-        auth = self.pbx.authorization_on(modem_id, settled_within_s=MATCH_AFTER_S)
-        if auth is not None:
-            self._matched[call] = auth.booking
-            log.info("pbx_call_seen", modem=modem_id, iccid=call.iccid, booking=auth.booking)
-            return
         assert call.iccid is not None  # the watch tells a call once its SIM is known
         gw = self.gw
         e164 = self._e164(call.number)
         digest = gw.ledger.hasher.hash(e164) if e164 is not None else None
-        entry = self._adopt(modem_id, call.iccid, digest)
+        booking = self._match(modem_id, call, digest)
+        if booking is not None:
+            self._matched[call] = booking
+            log.info("pbx_call_seen", modem=modem_id, iccid=call.iccid, booking=booking)
+            return
+        entry = self._adopt(modem_id, call, digest)
         if entry is not None:
             self._booked[call] = entry
             log.info("unauthorized_call_adopted", modem=modem_id, booking=entry.token)
@@ -103,7 +116,15 @@ class OutboundCalls:
         now = gw.clock.now()
         reserved = gw.config.compliance.max_call_duration_s
         token = secrets.token_hex(8)
-        row = gw.ledger.book(
+        entry = OpenCall(token, 0, modem_id, call.iccid, now, reserved, digest)
+
+        def listed(row: int) -> tuple[str, dict[str, Any]]:
+            # In the booking's own commit: a daemon that dies right after the booking still
+            # finds it open after its restart.
+            entry.row = row
+            return OPEN_KEY, self._open_list(entry)
+
+        gw.ledger.book(
             call.iccid,
             UsageKind.CALL,
             now,
@@ -111,21 +132,10 @@ class OutboundCalls:
             destination=e164,
             modem=modem_id,
             transaction=TXN_PREFIX + token,
+            setting=listed,
         )
-        entry = OpenCall(token, row, modem_id, call.iccid, now, reserved, digest)
         self._booked[call] = entry
-        self._save()
-        log.warning("unauthorized_call", modem=modem_id, iccid=call.iccid, booking=token)
-        gw.board.event(
-            "unauthorized_call",
-            modem=modem_id,
-            iccid=call.iccid,
-            number=self.shown_number(call.number),
-            destination=digest[:12] if digest else None,
-            booking=token,
-            reserved_s=reserved,
-        )
-        gw.publish_sim(call.iccid)
+        self._announce(modem_id, call.iccid, call.number, digest, token=token, reserved_s=reserved)
 
     def ended(self, modem_id: str, ended: Ended) -> None:
         call = ended.call
@@ -156,9 +166,39 @@ class OutboundCalls:
             outcome=ended.outcome,
             talk_s=ended.talk_s,
         )
-        if self.traffic.on_call is not None:
-            self.traffic.on_call(modem_id, ended.outcome, ended.talk_s, None)
-        self.traffic.call_ended(entry.iccid, ended.outcome, None, None, entry.destination or "")
+        self._call_over(modem_id, entry.iccid, ended, entry.destination)
+
+    def unattributed(self, modem_id: str, ended: Ended) -> None:
+        """An outgoing call (not the daemon's) that ended before the SIM in the slot was ever
+        known: booked now, completed, on the SIM the inventory last saw in the modem's active
+        slot, and announced; with no such SIM, only announced (``iccid`` and ``booking``
+        null) — never dropped unseen."""
+        call = ended.call
+        gw = self.gw
+        sup = gw.supervisors.get(modem_id)
+        slot = sup.active_slot if sup is not None else None
+        iccid = gw.slots.get((modem_id, slot)) if slot is not None else None
+        e164 = self._e164(call.number)
+        digest = gw.ledger.hasher.hash(e164) if e164 is not None else None
+        if iccid is None:
+            log.warning("unauthorized_call_unattributed", modem=modem_id, talk_s=ended.talk_s)
+            self._announce(modem_id, None, call.number, digest, token=None, reserved_s=ended.talk_s)
+            return
+        now = gw.clock.now()
+        token = secrets.token_hex(8)
+        row = gw.ledger.book(
+            iccid,
+            UsageKind.CALL,
+            now,
+            reserved_s=ended.talk_s,
+            destination=e164,
+            modem=modem_id,
+            transaction=TXN_PREFIX + token,
+        )
+        gw.ledger.complete(row, now, ended.outcome, ended.talk_s)
+        log.warning("unauthorized_call_on_last_known_sim", modem=modem_id, slot=slot, iccid=iccid)
+        self._announce(modem_id, iccid, call.number, digest, token=token, reserved_s=ended.talk_s)
+        self._call_over(modem_id, iccid, ended, digest)
 
     # -- helpers --------------------------------------------------------------------------------
     def shown_number(self, number: str | None) -> str:
@@ -169,6 +209,48 @@ class OutboundCalls:
             return number
         return redact_text(number)
 
+    def _announce(
+        self,
+        modem_id: str,
+        iccid: str | None,
+        number: str | None,
+        digest: str | None,
+        *,
+        token: str | None,
+        reserved_s: int,
+    ) -> None:
+        log.warning("unauthorized_call", modem=modem_id, iccid=iccid, booking=token)
+        self.gw.board.event(
+            "unauthorized_call",
+            modem=modem_id,
+            iccid=iccid,
+            number=self.shown_number(number),
+            destination=digest[:12] if digest else None,
+            booking=token,
+            reserved_s=reserved_s,
+        )
+        if iccid is not None:
+            self.gw.publish_sim(iccid)
+
+    def _call_over(self, modem_id: str, iccid: str, ended: Ended, digest: str | None) -> None:
+        """A booked call's end, as a ``call``'s: the metrics, the detector, the quotas."""
+        if self.traffic.on_call is not None:
+            self.traffic.on_call(modem_id, ended.outcome, ended.talk_s, None)
+        self.traffic.call_ended(iccid, ended.outcome, None, None, digest or "")
+
+    def _match(self, modem_id: str, call: WatchedCall, digest: str | None) -> str | None:
+        """The authorization on the modem this call is (see the module's doc), else None."""
+        candidates = self.pbx.authorizations_on(modem_id, settled_within_s=MATCH_AFTER_S)
+        used = self._used.setdefault(modem_id, set())
+        used &= {a.booking for a in candidates}  # those no call can match any more: dropped
+        for auth in candidates:
+            if auth.booking in used:
+                continue
+            if call.number is None or auth.destination is None or auth.destination == digest:
+                used.add(auth.booking)
+                return auth.booking
+        return None
+
     def _e164(self, number: str | None) -> str | None:
         if not number:
             return None
@@ -177,15 +259,38 @@ class OutboundCalls:
         except (SimbankError, ValueError):
             return None  # a short code, a restricted or garbled number: kept without one
 
-    def _adopt(self, modem_id: str, iccid: str, digest: str | None) -> OpenCall | None:
-        """An entry an earlier run left open for this modem, SIM and destination."""
-        if self._orphans is None:
-            self._orphans = self._load()
-        for entry in self._orphans:
-            if (entry.modem, entry.iccid, entry.destination) == (modem_id, iccid, digest):
-                self._orphans.remove(entry)
+    def _first_answer(self, modem_id: str, call: WatchedCall) -> bool:
+        """Whether ``call`` is told from the modem's first ``AT+CLCC`` answer of this run and
+        no URC spoke of it before: only such a call may be one an earlier run booked. (A URC
+        tells a change: a call it reports first, even before that answer, is taken as new.)"""
+        sup = self.gw.supervisors.get(modem_id)
+        return sup is not None and sup.call_watch.polls == 1 and call.reported_at == 0
+
+    def _adopt(self, modem_id: str, call: WatchedCall, digest: str | None) -> OpenCall | None:
+        """An entry an earlier run left open for this modem, SIM and destination, when the
+        call was in the modem's first answer (see the module's doc)."""
+        orphans = self._pruned_orphans()
+        if not self._first_answer(modem_id, call):
+            return None
+        for entry in orphans:
+            if (entry.modem, entry.iccid, entry.destination) == (modem_id, call.iccid, digest):
+                orphans.remove(entry)
                 return entry
         return None
+
+    def _pruned_orphans(self) -> list[OpenCall]:
+        """The entries an earlier run left that a call may still take over: those of modems
+        whose first answer has not passed yet (an answer after the first one only lists calls
+        of this run)."""
+        if self._orphans is None:
+            self._orphans = self._load()
+        sups = self.gw.supervisors
+        kept = [e for e in self._orphans if e.modem in sups and sups[e.modem].call_watch.polls < 2]
+        for entry in self._orphans:
+            if entry not in kept:
+                log.info("unauthorized_call_left_open", booking=entry.token, modem=entry.modem)
+        self._orphans = kept
+        return kept
 
     def _load(self) -> list[OpenCall]:
         stored = self.gw.ledger.get_setting(OPEN_KEY) or {}
@@ -204,9 +309,12 @@ class OutboundCalls:
                 kept.append(entry)
         return kept
 
-    def _save(self) -> None:
-        if self._orphans is None:
-            self._orphans = self._load()
+    def _open_list(self, new: OpenCall | None = None) -> dict[str, Any]:
         entries: list[dict[str, Any]] = [asdict(e) for e in self._booked.values()]
-        entries += [asdict(e) for e in self._orphans]
-        self.gw.ledger.put_setting(OPEN_KEY, {"open": entries}, self.gw.clock.now())
+        entries += [asdict(e) for e in self._pruned_orphans()]
+        if new is not None:
+            entries.append(asdict(new))
+        return {"open": entries}
+
+    def _save(self) -> None:
+        self.gw.ledger.put_setting(OPEN_KEY, self._open_list(), self.gw.clock.now())

@@ -23,7 +23,7 @@ from typing import ClassVar
 from simbank.at.codes import SIM_ABSENT_CODES
 from simbank.at.results import LONG, MEDIUM, Command, Response, ResultKind, line_name
 from simbank.drivers.base import DriverBase, info_lines
-from simbank.drivers.parse.calls import parse_ceer, parse_clcc
+from simbank.drivers.parse.calls import parse_ceer, parse_clcc_report
 from simbank.drivers.parse.fields import first_int
 from simbank.drivers.parse.identity import (
     parse_cops,
@@ -315,9 +315,22 @@ class GenericDriver(DriverBase):
         return "ATH"
 
     async def list_calls(self) -> list[CallInfo]:
-        """``AT+CLCC``."""
+        """``AT+CLCC``: the calls listed. A line that cannot be read (a ``<stat>`` 27.007 does
+        not know, a field missing) is logged and skipped, not the whole answer; so is a call
+        listed as just ended (SIMCom's ``<stat>`` 6)."""
         response = await self._request(Command("AT+CLCC", prefix="+CLCC", sensitive=True))
-        return [parse_clcc(line) for line in info_lines(response, "+CLCC")]
+        calls: list[CallInfo] = []
+        for line in info_lines(response, "+CLCC"):
+            try:
+                report = parse_clcc_report(line)
+            except ProtocolGarbage:  # neither the line nor the error: they may hold a number
+                self._log.warning("clcc_line_skipped", reason="unreadable", length=len(line))
+                continue
+            if report.info is None:
+                self._log.info("clcc_line_skipped", call_id=report.call_id, reason="ended")
+                continue
+            calls.append(report.info)
+        return calls
 
     async def _ceer_line(self) -> str | None:
         """The ``+CEER`` line; None from a modem without ``+CEER``, or one that answers it

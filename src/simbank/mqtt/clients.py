@@ -16,12 +16,16 @@ from simbank.config.models import MqttConfig
 from simbank.contract import Topics
 from simbank.mqtt.options import client_options
 
+#: Events a :class:`StateWatcher` keeps: a gateway of 8 modems coming up (probes, two-slot
+#: tours, registrations) says ~50 things before its first call; a view of the day needs more.
+EVENTS_KEPT = 1000
+
 
 class StateWatcher:
     """A read-only client (simbankctl, the demo): keeps the latest retained payload per topic.
 
     ``state`` maps topic → decoded JSON object for every gateway under ``base`` (or only
-    ``gateway``); events are kept in ``events`` (bounded).
+    ``gateway``); the latest :data:`EVENTS_KEPT` events are kept in ``events``.
     """
 
     def __init__(
@@ -32,7 +36,7 @@ class StateWatcher:
         self._options = options
         self._filter = f"{base}/{gateway or '+'}/#"
         self.state: dict[str, dict[str, object]] = {}
-        self.events: deque[dict[str, object]] = deque(maxlen=50)
+        self.events: deque[dict[str, object]] = deque(maxlen=EVENTS_KEPT)
         self.changed = asyncio.Event()
 
     def gateways(self) -> list[str]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +101,13 @@ class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger):
         destination: str | None = None,
         modem: str | None = None,
         transaction: str | None = None,
+        setting: Callable[[int], tuple[str, Mapping[str, object]]] | None = None,
     ) -> int:
         """Record intended usage, committed durably before returning; returns the booking id.
 
-        ``destination`` is the number in clear: only its keyed hash is stored.
+        ``destination`` is the number in clear: only its keyed hash is stored. ``setting``:
+        given the new booking id, a (key, document) stored as :meth:`put_setting` does, in
+        the same commit (a list of open bookings that must never miss one that is booked).
         """
         digest = None if destination is None else self.hasher.hash(destination)
         with self._write() as conn:
@@ -113,6 +117,10 @@ class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger):
                 (iccid, UsageKind(kind).value, now, reserved_s, digest, modem, transaction),
             )
             booking = cursor.lastrowid
+            assert booking is not None
+            if setting is not None:
+                key, value = setting(booking)
+                _put_setting(conn, key, value, now)
         assert booking is not None
         return booking
 
@@ -242,11 +250,7 @@ class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger):
     def put_setting(self, key: str, value: Mapping[str, object], now: float) -> None:
         """Store a small JSON document under ``key`` (replacing the previous one)."""
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key)"
-                " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (key, dump_json(value), now),
-            )
+            _put_setting(conn, key, value, now)
 
     def get_setting(self, key: str) -> dict[str, Any] | None:
         """The document stored under ``key``, if any."""
@@ -307,6 +311,16 @@ class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger):
             "SELECT response FROM responses WHERE command = ? AND txn = ?", (command, transaction)
         )
         return bytes(rows[0][0]) if rows else None
+
+
+def _put_setting(
+    conn: sqlite3.Connection, key: str, value: Mapping[str, object], now: float
+) -> None:
+    conn.execute(
+        "INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key)"
+        " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (key, dump_json(value), now),
+    )
 
 
 def _floor(since: float | None) -> float:

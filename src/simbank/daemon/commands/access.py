@@ -4,11 +4,14 @@ lock, and switching its SIM. Shared by the traffic and SIM commands.
 The decisions are :mod:`simbank.bank.rotation`'s and :mod:`simbank.bank.refusal`'s; this
 module does the waiting and the switching, and records what it did.
 
-No slot is switched under a live call (:attr:`ModemSupervisor.in_call`: an inbound call, or
-any call the modem lists, whoever dialled it): without a forced modem, one with no call, no
-hold and no action under way is preferred; a plan that must switch a modem whose call is live
-waits for the call's end (at most :data:`CALL_WAIT_S`), then plans again, else refuses
-``busy``.
+No slot is switched under a live call, and no call is placed beside one
+(:attr:`ModemSupervisor.in_call`: an inbound call ringing or live, or any call the modem
+lists, whoever dialled it): without a forced modem, one with no call, no hold and no action
+under way is preferred; a plan that must switch a modem whose call is live, or a voice action
+(``call``, ``call/authorize``) that lands on one (forced, or no modem without a call can
+serve), waits for the call's end (at most :data:`CALL_WAIT_S`), then plans again, else refuses
+``busy``. An SMS or USSD may use a modem in a call when it need not switch (the radio sends
+them during a call).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import structlog
 from simbank.bank.policy import Refusal
 from simbank.bank.refusal import gateway_refusal, plan_refusal
 from simbank.bank.rotation import Action, Plan, best_for_gateway, plan
+from simbank.bank.usage import UsageKind
 from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.daemon.runtime import BankRuntime
 from simbank.drivers.procedures import SwitchResult
@@ -201,11 +205,17 @@ class ModemAccess:
 
     async def prepare(self, sup: ModemSupervisor, action: Action) -> str:
         """Inside the modem lock: plan again (usage may have moved) and switch if needed;
-        returns the ICCID that is to act. A switch waits for a live call on the modem to end
-        (at most :attr:`call_wait_s`), then the plan is made again."""
+        returns the ICCID that is to act. A switch, or a voice action, waits for a live call
+        on the modem to end (at most :attr:`call_wait_s`), then the plan is made again."""
         decision = await self._settled_plan(sup, action)
-        if decision.decision == "switch" and sup.in_call:
-            await self._call_ended(sup)
+        voice = action.kind is UsageKind.CALL
+        if sup.in_call and (voice or decision.decision == "switch"):
+            await self._call_ended(
+                sup,
+                "no second call is placed beside it"
+                if voice
+                else "its SIM is not switched under it",
+            )
             decision = await self._settled_plan(sup, action)
         if decision.decision == "switch":
             assert decision.slot is not None
@@ -215,24 +225,27 @@ class ModemAccess:
             raise Refused("no_eligible_sim", f"modem {sup.cfg.id} has no SIM")
         return iccid
 
-    async def _call_ended(self, sup: ModemSupervisor) -> None:
+    async def _call_ended(
+        self, sup: ModemSupervisor, what: str = "its SIM is not switched under it"
+    ) -> None:
         """Inside the modem lock: until no call is live on the modem, or refuse ``busy``
-        after :attr:`call_wait_s` (loop seconds)."""
+        after :attr:`call_wait_s` (loop seconds). ``what``: what is not done under the call
+        (the refusal says so)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.call_wait_s
-        log.info("switch_waits_for_call", modem=sup.cfg.id, at_most_s=self.call_wait_s)
+        log.info("action_waits_for_call", modem=sup.cfg.id, at_most_s=self.call_wait_s)
         while sup.in_call:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise Refused(
                     "busy",
                     f"modem {sup.cfg.id} has a live call that did not end within "
-                    f"{self.call_wait_s:g} s; its SIM is not switched under a call",
+                    f"{self.call_wait_s:g} s; {what}",
                     modem=sup.cfg.id,
                 )
             # The watch says when its calls change; an inbound call is looked at each step.
             await sup.call_watch.changed(min(remaining, HOLD_CHECK_S * 2))
-        log.info("switch_call_ended", modem=sup.cfg.id)
+        log.info("modem_call_ended", modem=sup.cfg.id)
 
     async def _settled_plan(self, sup: ModemSupervisor, action: Action) -> Plan:
         """This modem's plan, waited for while it says the active SIM frees up in a moment."""

@@ -68,6 +68,10 @@ class Authorization:
     destination: str | None = None
 
 
+def _booked_at(auth: Authorization) -> float:
+    return auth.booked_at
+
+
 def iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat()
 
@@ -276,17 +280,15 @@ class PbxCommands:
             )
         self._changed.set()
 
-    def authorization_on(self, modem_id: str, *, settled_within_s: float) -> Authorization | None:
-        """The open authorization on ``modem_id`` (the latest), else the one settled there at
-        most ``settled_within_s`` ago (clock seconds): the booking a call seen there is
-        (:mod:`simbank.daemon.outbound_calls`)."""
-        mine = [a for a in self.open.values() if a.modem == modem_id]
-        if mine:
-            return max(mine, key=lambda a: a.booked_at)
+    def authorizations_on(self, modem_id: str, *, settled_within_s: float) -> list[Authorization]:
+        """The bookings a call seen on ``modem_id`` may be (:mod:`simbank.daemon.outbound_calls`):
+        the open authorizations there, oldest first, then the one settled there at most
+        ``settled_within_s`` ago (clock seconds), if any."""
+        mine = sorted((a for a in self.open.values() if a.modem == modem_id), key=_booked_at)
         last = self._last_settled.get(modem_id)
         if last is not None and self.gw.clock.now() - last[1] <= settled_within_s:
-            return last[0]
-        return None
+            mine.append(last[0])
+        return mine
 
     def _release(self, auth: Authorization) -> None:
         if self.open.pop(auth.booking, None) is not None and auth.modem:

@@ -331,6 +331,12 @@ class ModemSession:
         )
         unsubscribe = channel.subscribe_all(self._on_urc)
         try:
+            # The calls up now, before anything may switch a slot (identify() starts the
+            # inventory tour and the serving guard): a PBX's call on a modem it dials through
+            # (not hung up above), or one a lost port left followed (ended, or still up?).
+            self.call_watch.session_started()
+            if self.cfg.device is not None or self.call_watch.live:
+                await self.call_watch.poll(driver)
             self.board.update_modem(
                 self.cfg.id,
                 model=identity.model,

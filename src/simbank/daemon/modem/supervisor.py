@@ -75,15 +75,24 @@ class ModemSupervisor(ModemSession):
     ) -> SwitchResult:
         """Select ``slot`` and identify its SIM by reading the ICCID back. Refused
         (``busy``) while a call rings or is live on the modem (inbound, or any call
-        ``AT+CLCC`` lists, whoever dialled it): a switch would drop it."""
+        ``AT+CLCC`` lists, whoever dialled it): a switch would drop it. The modem is asked
+        ``AT+CLCC`` right before (the last poll may be seconds old, or not made yet after a
+        restart); only a call it lists refuses the switch — a refusal, a timeout or garbage
+        does not (nor is a modem that refuses ``AT+CLCC`` for good asked again)."""
         driver = self._driver()
-        if self.in_call:
-            what = "an inbound call ringing or live" if self.calls_in.busy else "a live call"
-            raise Refused(
-                "busy", f"modem {self.cfg.id} has {what}; not switching", modem=self.cfg.id
-            )
+        self._refuse_if_in_call()
+        # Switching from here (no await before): nothing else polls or acts on the modem.
         self._switching = True
         self._set_state("switching")
+        if not self.call_watch.backed_off:
+            try:
+                await self.call_watch.poll(driver)
+                self._refuse_if_in_call()
+            except BaseException:
+                self._switching = False
+                if self.driver is not None:
+                    self._set_state("ready")
+                raise
         # Until the ICCID is read back, nothing may be said of (or done to) any SIM here.
         self._sim_changed("switch")
         registration: Registration | None = None
@@ -110,11 +119,19 @@ class ModemSupervisor(ModemSession):
         self._poll_now.set()
         return SwitchResult(slot, status, iccid, registration)
 
+    def _refuse_if_in_call(self) -> None:
+        if self.in_call:
+            what = "an inbound call ringing or live" if self.calls_in.busy else "a live call"
+            raise Refused(
+                "busy", f"modem {self.cfg.id} has {what}; not switching", modem=self.cfg.id
+            )
+
     async def call(self, number: str, max_duration_s: float) -> CallResult:
         """Dial ``number`` for at most ``max_duration_s`` of talk (clock seconds, as is the
-        duration reported). The call it places is booked already: the watch does not tell it."""
+        duration reported). The call it places is booked already: the watch does not tell it
+        (only it: another outgoing call that appears meanwhile, with another number, is told)."""
         try:
-            with self.call_watch.own_call():
+            with self.call_watch.own_call(number):
                 return await place_call(self._driver(), number, max_duration_s, self.clock)
         except SimStateError as exc:
             self._sim_refused(exc)
