@@ -58,18 +58,18 @@ def base_topic() -> str:
 #: changes much; a stale figure only makes the run a little longer, never wrong.
 LONG_TESTS: dict[str, float] = {
     "test_fault_soak.py::test_two_minutes": 122,
-    "test_restart_safety.py::test_sigkill_at_random_points": 49,
+    "test_restart_safety.py::test_sigkill_at_random_points": 30,
     "test_bank_durability.py::test_a_day_of_demand": 44,
-    "test_daemon.py::test_a_modem_that_stays_hung": 33,
+    "test_daemon.py::test_a_modem_that_stays_hung": 37,
     "test_real_modems.py::test_a_hang_is_noticed_after_one_missed_poll": 24,
     "test_simulator_models.py::test_a_switch_on_a_model_busy": 20,
     "test_bank_e2e.py::test_operator_commands": 18,
     "test_demo.py::test_demo_runs_a_call_centre_day": 16,
     "test_demo.py::test_demo_shows_all_eight": 12,
     "test_daemon.py::test_hang_escalates": 17,
-    "test_ctl.py::test_an_operator_session": 17,
+    "test_ctl.py::test_an_operator_session": 20,
     "test_real_modems.py::test_the_sim_that_never_registers": 16,
-    "test_supervisor_modem_time.py::test_a_hang_is_checked": 16,
+    "test_supervisor_modem_time.py::test_a_hang_is_checked": 7,
     "test_simulator_models.py::test_a_bank_of_every_model": 15,
     "test_simulator_models.py::test_the_probed_capabilities": 14,
     "test_mqtt_security.py::test_an_intruders_flood": 13,
@@ -85,6 +85,9 @@ LONG_TESTS: dict[str, float] = {
     "test_daemon.py::test_unplug_fails_fast": 8,
     "test_dashboard_browser.py::": 6,
     "test_fleet_e2e.py::": 6,
+    "test_inbound_calls.py::test_inbound_calls_are_announced": 13,
+    "test_call_watch_e2e.py::": 7,
+    "test_pbx_second_port.py::test_a_pbx_on_the_second_port": 4,
 }
 USUAL_S = 0.1
 

@@ -175,9 +175,10 @@ def _nothing_lost_or_repeated(loop: KillLoop, kills: int) -> Figures:
 async def test_sigkill_at_random_points_keeps_ledger_identity_and_idempotency(
     tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
 ) -> None:
-    """The default-suite version: a few dozen kills (SIMBANK_KILLS_QUICK, default 20); a
-    tight call quota, so refusals across restarts are exercised too."""
-    kills = int(os.environ.get("SIMBANK_KILLS_QUICK", "20"))
+    """The default-suite version: a dozen kills (SIMBANK_KILLS_QUICK, default 12; the soak
+    below makes a thousand); a tight call quota, so refusals across restarts are exercised
+    too."""
+    kills = int(os.environ.get("SIMBANK_KILLS_QUICK", "12"))
     loop = await _kill_loop(tmp_path, mosquitto, base_topic, kills, Policy(calls_per_hour=6))
     figures = _nothing_lost_or_repeated(loop, kills)
     assert figures.retried > 0
