@@ -225,6 +225,11 @@ class IncomingCalls:
         grace = self._awaits_caller(call) and loop.time() - call.last_ring < CLIP_GRACE_S
         if call.decision is None and not grace:
             decision = self._decide(call)
+            if decision.verdict is Verdict.REJECT and await self._another_call_up(driver):
+                # AT+CHUP / ATH would end the call already up (the PBX's, on the same radio)
+                # with this one: it is left to ring (call waiting) and followed as any other.
+                log.warning("incoming_call_not_rejected", reason="another_call_up")
+                decision = Decision(Verdict.RING, "another_call_up")
             if decision.verdict is Verdict.REJECT:
                 call.decision = decision
                 hangup = await driver.reject_call()
@@ -253,6 +258,20 @@ class IncomingCalls:
         if self.handler is None:
             return Decision(Verdict.RING, "no_policy")
         return self.handler.decide(self.modem_id, call, caller_id=self.caller_id)
+
+    @staticmethod
+    async def _another_call_up(driver: GenericDriver) -> bool:
+        """Whether ``AT+CLCC`` lists a call besides the one ringing in (an outgoing call, or
+        an answered one): hanging up would end it too. Unknown (refused, garbled): no."""
+        try:
+            calls = await driver.list_calls()
+        except (AtTimeout, CommandError, ProtocolGarbage):
+            return False
+        return any(
+            info.direction is CallDirection.MOBILE_ORIGINATED
+            or info.state not in (CallState.INCOMING, CallState.WAITING)
+            for info in calls
+        )
 
     @staticmethod
     async def _listed(driver: GenericDriver) -> Literal["live", "ringing", "none"]:
