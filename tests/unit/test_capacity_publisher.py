@@ -18,7 +18,7 @@ import pytest
 from simbank.bank.usage import UsageKind
 from simbank.clock import ScriptedClock
 from simbank.config.models import Config, GatewayConfig, PolicyConfig
-from simbank.contract import Capacity, Topics
+from simbank.contract import Capacity, RegistrationInfo, SignalInfo, Topics
 from simbank.daemon.board import StatusBoard
 from simbank.daemon.capacity import REFRESH_S, CapacityPublisher
 from simbank.daemon.inventory import SimInfo
@@ -131,3 +131,23 @@ async def test_a_modem_in_a_call_is_busy_for_calls_not_for_sms(
     assert busy["modems_busy"] == 1
     assert busy["call"] == {"eligible": 1, "modems": 0, "next_free_at": None}
     assert busy["sms"] == {"eligible": 1, "modems": 1, "next_free_at": None}  # SMS still goes
+
+
+async def test_only_changes_that_matter_ask_for_a_new_summary(
+    rig: tuple[BankRuntime, CapacityPublisher, Recorder, Any],
+) -> None:
+    """The board republishes a modem at every signal poll: on a big gateway, recomputing for
+    each would take the loop every second. State, SIM, slot and registration count."""
+    rt, publisher, _, _ = rig
+    board = rt.board
+    board.add_modem("m1", "/dev/ttyUSB2")
+    board.update_modem("m1", state="ready", iccid=ICCID, active_slot=1)
+    publisher._dirty.clear()
+    board.update_modem("m1", signal=SignalInfo(rssi_dbm=-71, quality=3))
+    board.event("sms_received", modem="m1")
+    assert not publisher._dirty.is_set()
+    board.update_modem("m1", state="switching")
+    assert publisher._dirty.is_set()
+    publisher._dirty.clear()
+    board.update_modem("m1", registration=RegistrationInfo(state="denied"))
+    assert publisher._dirty.is_set()

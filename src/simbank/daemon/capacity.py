@@ -51,17 +51,25 @@ class CapacityPublisher:
         self.published: Capacity | None = None
         #: Wall-clock seconds between two computations at most (tests shorten it).
         self.coalesce_s = COALESCE_S
+        #: Each modem's last (state, ICCID, slot, registration) seen.
+        self._modems: dict[str, tuple[object, ...]] = {}
         runtime.board.watchers.append(self)
 
-    # -- BoardWatcher: any change may change the capacity ------------------------------------
+    # -- BoardWatcher: what may change the capacity ------------------------------------------
     def observe_modem(self, state: ModemState) -> None:
-        self._dirty.set()
+        """A modem's state, SIM or registration changed (not its signal, which the board
+        publishes every poll: on a big gateway that would recompute every second)."""
+        seen = (state.state, state.iccid, state.active_slot, state.registration.state)
+        if self._modems.get(state.id) != seen:
+            self._modems[state.id] = seen
+            self._dirty.set()
 
     def observe_sim(self, state: SimState) -> None:
-        self._dirty.set()
+        self._dirty.set()  # its state or its usage: both may change what it can do
 
     def observe_event(self, event_type: str, fields: Mapping[str, object]) -> None:
-        self._dirty.set()
+        """Events add nothing: what they announce reaches the SIM and modem states (or the
+        traffic switch, looked at once a second)."""
 
     # -- computing ------------------------------------------------------------------------------
     def _signature(self) -> Signature:
