@@ -84,12 +84,7 @@ class AuxPort:
         self.write(f"{end}{text}{end}".encode("latin-1"))
 
     def _reply(self, reply: Reply) -> None:
-        out = "".join(f"\r\n{line}\r\n" for line in reply.lines)
-        if reply.final is not None:
-            out += f"\r\n{reply.final}\r\n"
-        if reply.prompt:
-            out += "\r\n> "
-        self.write(out.encode("latin-1"))
+        self.write(reply.framed().encode("latin-1"))
 
     # -- input -----------------------------------------------------------------------------
     def _on_data(self, data: bytes) -> None:

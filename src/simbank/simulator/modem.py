@@ -373,12 +373,7 @@ class SimulatedModem:
             self._primary_urc(line)
 
     def _reply(self, reply: Reply) -> None:
-        out = "".join(f"\r\n{line}\r\n" for line in reply.lines)
-        if reply.final is not None:
-            out += f"\r\n{reply.final}\r\n"
-        if reply.prompt:
-            out += "\r\n> "
-        data = out.encode("latin-1")
+        data = reply.framed().encode("latin-1")
         if reply.final is not None:
             data += self._take_held()  # B8: \r\nOK\r\n\r\n+CMTI: "ME",1\r\n in one write
         self.write(data)

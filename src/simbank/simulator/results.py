@@ -86,3 +86,13 @@ class Reply:
     lines: list[str] = field(default_factory=list)
     final: str | None = "OK"
     prompt: bool = False
+
+    def framed(self) -> str:
+        """As a modem writes it on the wire (V.250 framing, ATV1): each line between CR LFs,
+        then the final result, then the ``> `` prompt if any."""
+        out = "".join(f"\r\n{line}\r\n" for line in self.lines)
+        if self.final is not None:
+            out += f"\r\n{self.final}\r\n"
+        if self.prompt:
+            out += "\r\n> "
+        return out
