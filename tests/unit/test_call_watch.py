@@ -301,7 +301,7 @@ class ScriptedDriver:
     def __init__(self, script: list[list[CallInfo] | Exception], timeouts: int = 0) -> None:
         self.script = script
         self.asked = 0
-        self.channel = SimpleNamespace(consecutive_timeouts=timeouts)
+        self.channel = SimpleNamespace(consecutive_timeouts=timeouts, idle=True)
 
     async def list_calls(self) -> list[CallInfo]:
         self.asked += 1

@@ -170,7 +170,7 @@ class ScriptedDriver:
     def __init__(self, script: list[list[CallInfo] | Exception]) -> None:
         self.script = script
         self.asked = 0
-        self.channel = SimpleNamespace(consecutive_timeouts=0)
+        self.channel = SimpleNamespace(consecutive_timeouts=0, idle=True)
 
     async def list_calls(self) -> list[CallInfo]:
         self.asked += 1

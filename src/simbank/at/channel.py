@@ -182,6 +182,12 @@ class AtChannel(asyncio.Protocol):
         return response
 
     @property
+    def idle(self) -> bool:
+        """No command in flight and none queued: a background poll may go out without
+        waiting behind (or delaying) anything — nor behind a command about to time out."""
+        return self._current is None and not self._queue
+
+    @property
     def urc_names(self) -> frozenset[str]:
         """The names taken as URCs in the middle of an answer (standard and added)."""
         return self._codec.urc_names

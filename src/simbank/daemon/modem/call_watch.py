@@ -60,6 +60,10 @@ Outcome = Literal["completed", "no_answer", "unknown"]
 POLL_S = 5.0
 #: ...and this often while one is (its end is awaited: a switch may be waiting for it).
 LIVE_POLL_S = 2.0
+#: A poll waits this long at most (loop seconds) for the port to have nothing in flight, so it
+#: does not queue behind a command that may be about to time out; it looks this often.
+IDLE_WAIT_S = 1.0
+IDLE_STEP_S = 0.05
 #: A modem that refuses ``AT+CLCC`` (a plain ``ERROR``) this many times running, never having
 #: answered it in the session...
 REFUSALS_TO_BACK_OFF = 3
@@ -378,6 +382,15 @@ class CallWatch:
         self._answered = False
         self._refusals = 0
 
+    @staticmethod
+    async def _until_idle(driver: GenericDriver) -> None:
+        """Until no command is in flight or queued on the port, for at most
+        :data:`IDLE_WAIT_S` (then the poll queues as any command does)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(IDLE_WAIT_S):
+                while not driver.channel.idle:  # noqa: ASYNC110 -- a flag of the channel, looked at for a second at most
+                    await asyncio.sleep(IDLE_STEP_S)
+
     async def run(self, driver: GenericDriver) -> None:
         """Poll until cancelled (the session cancels it when it ends). A call already listed
         (seen by the session's first question, or left from the last session) is asked about
@@ -393,6 +406,9 @@ class CallWatch:
             self._wake.clear()
             if not self._steady() or self.backed_off:
                 continue
+            if not driver.channel.idle:
+                # Not behind the session's commands: one of them may be about to time out.
+                await self._until_idle(driver)
             if driver.channel.consecutive_timeouts:
                 # The modem let a command time out: the session's liveness checks (bare ATs,
                 # then a re-sync or a reboot) have the port until it answers again.
