@@ -282,6 +282,35 @@ def test_report_sections() -> None:
     assert "  2026-11-28 20:14:03  operator  sim_disable" in lines
 
 
+def test_report_marks_unauthorized_calls_and_lists_inbound_calls() -> None:
+    at = NOW.timestamp()
+    text = output.report(
+        {
+            "iccid": ICCID_C,
+            "state": "active",
+            "usage": [
+                {"kind": "call", "booked_at": at, "outcome": "completed", "duration_s": 40,
+                 "destination": "a1b2c3d4e5f6", "modem": "m1", "unauthorized": True},
+            ],
+            "calls_unauthorized": 1,
+            "calls_in": {
+                "days": 30, "answered": 1, "missed": 2, "rejected": 0,
+                "recent": [{"at": at, "outcome": "missed", "action": "ring",
+                            "reason": "policy_ignore", "rings": 3, "caller": "+15*******23",
+                            "modem": "m1"}],
+            },
+        }
+    )  # fmt: skip
+    lines = text.splitlines()
+    table = lines[lines.index("usage, last 30 days (1 record(s)):") + 1 :]
+    assert table[1].split()[2:4] == ["call", "(unauthorized)"]
+    assert "  1 unauthorized call(s): dialled past simbank, booked as usage" in lines
+    assert "inbound calls, last 30 days: 1 answered, 2 missed, 0 rejected" in lines
+    assert (
+        "  2026-11-28 20:14:03  missed  +15*******23  3 ring(s)  ring (policy_ignore)  m1" in lines
+    )
+
+
 def test_when() -> None:
     assert output.when(None) == "-"
     assert output.when(0) == "1970-01-01 00:00:00"

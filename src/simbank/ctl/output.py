@@ -193,7 +193,8 @@ def _evidence_details(entry: Data) -> str:
 
 
 def report(data: Data) -> str:
-    """The ``sim/report`` answer as sections: identity, usage timeline, evidence, audit."""
+    """The ``sim/report`` answer as sections: identity, usage timeline (unauthorized calls
+    marked), inbound calls, evidence, audit."""
     out = [
         f"SIM {data.get('iccid')}",
         f"  state   {data.get('state')}"
@@ -211,7 +212,7 @@ def report(data: Data) -> str:
         rows = [
             (
                 when(u.get("booked_at")),
-                str(u.get("kind") or "-"),
+                str(u.get("kind") or "-") + (" (unauthorized)" if u.get("unauthorized") else ""),
                 str(u.get("outcome") or "pending"),
                 f"{u.get('duration_s') or 0} s" if u.get("kind") == "call" else "-",
                 str(u.get("destination") or "-")[:8],
@@ -221,6 +222,20 @@ def report(data: Data) -> str:
         ]
         columns = ("TIME (UTC)", "KIND", "OUTCOME", "DURATION", "DEST", "MODEM")
         out.append(_indent(render_table(rows, columns)))
+    unauthorized = data.get("calls_unauthorized")
+    if unauthorized:
+        out.append(f"  {unauthorized} unauthorized call(s): dialled past simbank, booked as usage")
+    calls_in = data.get("calls_in")
+    if isinstance(calls_in, Mapping):
+        counts = ", ".join(
+            f"{calls_in.get(k) or 0} {k}" for k in ("answered", "missed", "rejected")
+        )
+        out += ["", f"inbound calls, last {calls_in.get('days') or '-'} days: {counts}"]
+        out.extend(
+            f"  {when(c.get('at'))}  {c.get('outcome')}  {c.get('caller')}  "
+            f"{c.get('rings')} ring(s)  {c.get('action')} ({c.get('reason')})  {c.get('modem')}"
+            for c in calls_in.get("recent") or []
+        )
     evidence = list(data.get("evidence") or [])
     out += ["", f"block evidence ({len(evidence)}):"]
     out.extend(
