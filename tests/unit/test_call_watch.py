@@ -23,6 +23,7 @@ from simbank.daemon.board import StatusBoard
 from simbank.daemon.commands import Handlers
 from simbank.daemon.commands.pbx import OPEN_KEY as PBX_OPEN_KEY
 from simbank.daemon.commands.pbx import TXN_PREFIX as PBX_PREFIX
+from simbank.daemon.modem import call_watch
 from simbank.daemon.modem.call_watch import CallTracker, CallWatch, Ended, WatchedCall
 from simbank.daemon.outbound_calls import OPEN_KEY, TXN_PREFIX, OutboundCalls, unauthorized
 from simbank.daemon.runtime import BankRuntime
@@ -385,3 +386,17 @@ async def test_nothing_is_asked_during_a_switch_and_a_lost_port_ends_the_watch()
     lost = ScriptedDriver([PortLost("gone"), [info(CallState.ACTIVE)]])
     _, told = await watch_until(lost)
     assert lost.asked == 1 and not told.started
+
+
+async def test_a_poll_never_queues_behind_a_busy_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command in flight may be about to time out (a list of stored SMS waits 40 s): the
+    poll waits a moment for the port, then leaves it to the next round, never queued behind
+    it; once the port is idle it asks."""
+    monkeypatch.setattr(call_watch, "IDLE_WAIT_S", 0.02)
+    busy = ScriptedDriver([[info(CallState.ACTIVE)]])
+    busy.channel.idle = False
+    _, told = await watch_until(busy)
+    assert busy.asked == 0 and not told.started
+    idle = ScriptedDriver([[info(CallState.ACTIVE)]])
+    _, told = await watch_until(idle)
+    assert idle.asked >= 1 and [c.iccid for c in told.started] == [ICCID]

@@ -385,7 +385,7 @@ class CallWatch:
     @staticmethod
     async def _until_idle(driver: GenericDriver) -> None:
         """Until no command is in flight or queued on the port, for at most
-        :data:`IDLE_WAIT_S` (then the poll queues as any command does)."""
+        :data:`IDLE_WAIT_S`."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(IDLE_WAIT_S):
                 while not driver.channel.idle:  # noqa: ASYNC110 -- a flag of the channel, looked at for a second at most
@@ -407,8 +407,11 @@ class CallWatch:
             if not self._steady() or self.backed_off:
                 continue
             if not driver.channel.idle:
-                # Not behind the session's commands: one of them may be about to time out.
+                # Not behind the session's commands: one of them may be about to time out
+                # (a list of stored SMS waits up to 40 s). Still busy: next round.
                 await self._until_idle(driver)
+                if not driver.channel.idle:
+                    continue
             if driver.channel.consecutive_timeouts:
                 # The modem let a command time out: the session's liveness checks (bare ATs,
                 # then a re-sync or a reboot) have the port until it answers again.
