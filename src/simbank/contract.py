@@ -346,6 +346,7 @@ ErrorCode = Literal[
     "interrupted",
     "restricted_destination",
     "unknown_booking",
+    "storage_unavailable",
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 

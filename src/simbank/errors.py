@@ -107,3 +107,8 @@ class Refused(SimbankError):
 
 class LedgerError(SimbankError):
     """The ledger cannot be opened, migrated or written, or was asked something impossible."""
+
+
+class StorageUnavailable(LedgerError):
+    """The ledger's storage failed (disk full, read-only, an I/O error, a locked or corrupt
+    file): nothing can be booked now. Answered ``storage_unavailable``; the daemon runs on."""

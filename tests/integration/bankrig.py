@@ -110,10 +110,12 @@ def make_config(
     detection: DetectionConfig | None = None,
     mqtt: MqttConfig | None = None,
     slots: dict[str, int] | None = None,
+    state_dir: Path | None = None,
     **extra: Any,
 ) -> Config:
+    state = state_dir if state_dir is not None else tmp_path / "state"
     return Config(
-        gateway=GatewayConfig(id="gw1", state_dir=tmp_path / "state", poll_interval_s=1.0),
+        gateway=GatewayConfig(id="gw1", state_dir=state, poll_interval_s=1.0),
         mqtt=mqtt or MqttConfig(port=broker.port, base_topic=base_topic),
         modems=[
             ModemConfig(id=mid, port=str(m.path), slots=(slots or {}).get(mid, len(m.slots)))

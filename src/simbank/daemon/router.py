@@ -37,6 +37,7 @@ from simbank.errors import (
     Refused,
     SimbankError,
     SimStateError,
+    StorageUnavailable,
 )
 from simbank.mqtt import Inbound, LaneName, Publisher
 
@@ -203,6 +204,17 @@ class RequestRouter:
             # Nothing to do twice, and a status answer is large: not kept in the ledger.
             return await self._execute(command, request)
         key = (command, json.dumps(transaction, sort_keys=True, separators=(",", ":")))
+        try:
+            return await self._once(command, request, key, transaction)
+        except StorageUnavailable as exc:
+            # The first answer cannot be looked up or the start recorded: nothing is done (a
+            # retry once the storage is back finds no trace of this one).
+            return self._storage_unavailable(command, exc, transaction)
+
+    async def _once(
+        self, command: str, request: Request, key: tuple[str, str], transaction: Any
+    ) -> bytes:
+        """A request with a ``transaction``: answered once, however often it comes."""
         if self._store is not None and (first := self._store.find_response(*key)) is not None:
             log.debug("request_repeated", command=command)  # a client retrying is routine
             return first
@@ -229,7 +241,11 @@ class RequestRouter:
                 log.exception("request_crashed", command=command)
                 response = self._error("modem_error", "internal error", transaction)
             if self._store is not None:
-                self._store.remember_response(*key, response, self._clock.now())
+                try:
+                    self._store.remember_response(*key, response, self._clock.now())
+                except StorageUnavailable as exc:
+                    # Answered all the same; a repeat finds the start only: "interrupted".
+                    log.warning("response_not_kept", command=command, error=str(exc))
             future.set_result(response)
             return response
         finally:
@@ -285,6 +301,8 @@ class RequestRouter:
                     "detail": detail or None,
                 }
             ).to_json()
+        except StorageUnavailable as exc:
+            return self._storage_unavailable(command, exc, transaction)
         except AtTimeout as exc:
             return self._error("timeout", f"the modem did not answer: {exc}", transaction)
         except CommandError as exc:
@@ -292,6 +310,15 @@ class RequestRouter:
         except (PortLost, SimbankError) as exc:
             return self._error("modem_error", str(exc), transaction)
         return OkResponse(data=data, transaction=transaction).to_json()
+
+    def _storage_unavailable(self, command: str, exc: Exception, transaction: Any) -> bytes:
+        """Nothing can be booked (or read back) now: answered at once, nothing done."""
+        log.warning("storage_unavailable", command=command, error=str(exc))
+        return self._error(
+            "storage_unavailable",
+            f"the gateway cannot record it now, so it does nothing: {exc}",
+            transaction,
+        )
 
     @staticmethod
     def _error(

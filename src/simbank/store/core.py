@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from simbank.errors import LedgerError
+from simbank.errors import LedgerError, StorageUnavailable
 from simbank.store.secret import DestinationHasher
 
 
@@ -44,15 +44,17 @@ class LedgerCore:
                     self._conn.execute("ROLLBACK")
                     raise
                 self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise LedgerError(f"ledger write failed: {exc}") from exc
+            except sqlite3.IntegrityError as exc:  # a rule of the schema: asked the impossible
+                raise LedgerError(f"ledger write refused: {exc}") from exc
+            except sqlite3.Error as exc:  # the storage: full, read-only, I/O, locked, corrupt
+                raise StorageUnavailable(f"ledger write failed: {exc}") from exc
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise LedgerError(f"ledger read failed: {exc}") from exc
+                raise StorageUnavailable(f"ledger read failed: {exc}") from exc
 
 
 def dump_json(detail: Mapping[str, object]) -> str:

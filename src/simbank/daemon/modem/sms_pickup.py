@@ -18,7 +18,7 @@ from simbank.bank.sim_identity import SimIdentity
 from simbank.daemon.modem.observer import ModemObserver
 from simbank.drivers.generic import GenericDriver
 from simbank.drivers.types import DeliveryReport, SmsMessage
-from simbank.errors import CommandError, ProtocolGarbage
+from simbank.errors import CommandError, LedgerError, ProtocolGarbage
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +94,8 @@ class SmsPickup:
                 if stored:
                     log.info("sms_picked_up", count=len(stored))
                 for index, message in stored:
-                    await self._hand_over(driver, iccid, index, message)
+                    if not await self._hand_over(driver, iccid, index, message):
+                        break  # the ledger cannot store: the rest wait on the modem too
         while self.waiting and self._steady():
             index, storage = head = self.waiting[0]
             iccid = self.sim.iccid
@@ -106,9 +107,11 @@ class SmsPickup:
                 continue
             if not self._still(iccid):
                 return  # what was read may be the next SIM's: its listing reads it again
-            await self._hand_over(driver, iccid, index, message, storage)
+            handed = await self._hand_over(driver, iccid, index, message, storage)
             if self.waiting and self.waiting[0] == head:
                 self.waiting.pop(0)
+            if not handed:
+                return  # left on the modem: the next listing (AT+CMGL) takes it
 
     def _still(self, iccid: str | None) -> bool:
         """No switch began (and the card is the same) since ``iccid`` was read: in PDU mode a
@@ -122,16 +125,23 @@ class SmsPickup:
         index: int,
         message: SmsMessage | DeliveryReport,
         storage: str | None = None,
-    ) -> None:
+    ) -> bool:
         """Store one message (durably, via the observer) or apply a status report, then
-        delete it from the modem."""
+        delete it from the modem. False: the ledger could not store it, so it stays on the
+        modem (never deleted unstored) and is listed again by the next sweep."""
         if self.observer is not None:
-            if isinstance(message, DeliveryReport):
-                self.observer.delivery_report(self.modem_id, message)
-            else:
-                await self.observer.sms_received(self.modem_id, iccid, index, message)
+            try:
+                if isinstance(message, DeliveryReport):
+                    self.observer.delivery_report(self.modem_id, message)
+                else:
+                    await self.observer.sms_received(self.modem_id, iccid, index, message)
+            except LedgerError as exc:
+                log.warning("sms_left_on_modem", index=index, error=str(exc))
+                self.list_again()
+                return False
         if not self._steady() or self.sim.iccid != iccid:
             # A switch began meanwhile: the index may now point into another SIM. The message
             # stays on its own SIM and is listed again when that SIM is back (kept once).
-            return
+            return True
         await driver.delete_sms(index, storage)
+        return True
