@@ -172,10 +172,11 @@ async def running(
             await asyncio.gather(watch_task, return_exceptions=True)
 
 
-async def simbankctl(*args: str) -> tuple[int, str, str]:
-    """``simbankctl`` as a dialplan runs it (no SIMBANK_* from the test's environment): its
-    exit status, stdout and stderr."""
+async def simbankctl(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    """``simbankctl`` as a dialplan runs it (no SIMBANK_* from the test's environment, only
+    ``env``'s): its exit status, stdout and stderr."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SIMBANK_")}
+    clean.update(env or {})
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from bankrig import BankRig, running
+from bankrig import BankRig, running, simbankctl
 
 from simbank.config.models import DetectionConfig
 from simbank.ctl.main import _parser
@@ -37,28 +36,9 @@ class Run:
     err: str
 
 
-async def ctl(
-    *args: str, env: Mapping[str, str] | None = None, until: asyncio.Event | None = None
-) -> Run:
+async def ctl(*args: str, env: Mapping[str, str] | None = None) -> Run:
     """Run ``simbankctl`` with ``args``; the environment holds no SIMBANK_* unless given."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SIMBANK_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "simbank.ctl.main",
-        *args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**clean, **(env or {})},
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
+    return Run(*await simbankctl(*args, env=env))
 
 
 def scenario() -> Scenario:
