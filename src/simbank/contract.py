@@ -35,6 +35,10 @@ EVENT_TYPES = (
     "balance_restored",
     "incoming_call",
     "unauthorized_call",
+    "storage_degraded",
+    "storage_recovered",
+    "storage_low",
+    "backup_failed",
 )
 
 ModemStateName = Literal[
@@ -97,10 +101,40 @@ class Topics:
         return bool(client_id) and not any(c in client_id for c in "/+#\0")
 
 
-class BridgeState(_Payload):
-    """``bridge/state`` — retained, QoS 1, also the last will."""
+GatewayStateName = Literal["online", "degraded", "offline"]
 
-    state: Literal["online", "offline"]
+
+class BridgeState(_Payload):
+    """``bridge/state`` — retained, QoS 1, also the last will.
+
+    ``degraded``: the daemon is up and hears requests, but its ledger cannot book (``reason``:
+    ``disk_full``, ``read_only``, ``io_error``, ``locked``, ``corrupt``, ``unknown``, or
+    ``ledger_restored`` while an operator has not confirmed a ledger restored after
+    corruption); every request that books is answered ``storage_unavailable``."""
+
+    state: GatewayStateName
+    reason: str | None = None
+    since: datetime | None = None
+
+    def to_json(self) -> bytes:
+        """``{"state": "online"}`` exactly while all is well (clients compare it whole)."""
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class StorageInfo(_Payload):
+    """``bridge/info``'s ``storage``: the ledger's health, space and last backup."""
+
+    state: Literal["ok", "degraded"] = "ok"
+    reason: str | None = None
+    detail: str | None = None
+    since: datetime | None = None
+    free_bytes: int | None = None
+    low_space: bool = False
+    last_backup: str | None = None
+    last_backup_at: datetime | None = None
+    #: A ledger restored after corruption that an operator has not confirmed yet (moved-aside
+    #: file, backup used, rows salvaged); null when there is none.
+    recovery: dict[str, Any] | None = None
 
 
 class BridgeInfo(_Payload):
@@ -110,6 +144,9 @@ class BridgeInfo(_Payload):
     gateway: str
     started_at: datetime
     config: dict[str, Any] = Field(description="config summary without secrets")
+    #: ``online`` or ``degraded`` (as ``bridge/state``), with the storage's health.
+    state: GatewayStateName = "online"
+    storage: StorageInfo = Field(default_factory=StorageInfo)
 
 
 class ActionCapacity(_Payload):
@@ -130,7 +167,8 @@ class Capacity(_Payload):
     modems_ready: int = Field(ge=0)
     #: Ready modems whose lock is taken (a call, an open PBX authorization, a switch).
     modems_busy: int = Field(ge=0)
-    #: The circuit breaker is open or an operator paused traffic (nothing is eligible).
+    #: The circuit breaker is open, an operator paused traffic, or the ledger cannot book
+    #: (the gateway is ``degraded``): nothing is eligible.
     traffic_stopped: bool = False
     call: ActionCapacity
     sms: ActionCapacity
@@ -503,6 +541,16 @@ class PauseRequest(Request):
     reason: str | None = Field(default=None, max_length=200)
 
 
+class BackupRequest(Request):
+    """``storage/backup``: a verified backup of the ledger now."""
+
+
+class ConfirmRequest(Request):
+    """``storage/confirm``: the operator accepts a ledger restored after corruption."""
+
+    note: str | None = Field(default=None, max_length=200)
+
+
 COMMANDS: dict[str, type[Request]] = {
     "status": StatusRequest,
     "call": CallRequest,
@@ -522,6 +570,8 @@ COMMANDS: dict[str, type[Request]] = {
     "modem/reset": ModemRequest,
     "traffic/pause": PauseRequest,
     "traffic/resume": PauseRequest,
+    "storage/backup": BackupRequest,
+    "storage/confirm": ConfirmRequest,
 }
 
 
@@ -543,6 +593,14 @@ class ErrorResponse(_Payload):
 
 #: Commands whose answers are only information: never booked, never stored for a retry.
 READ_ONLY_COMMANDS = frozenset({"status", "sim/report", "sms/list"})
+
+#: Commands that book usage: the only ones refused while a ledger restored after corruption
+#: waits for an operator (``ledger_restored``; every other write works then).
+BOOKING_COMMANDS = frozenset({"call", "call/authorize", "sms/send", "ussd", "balance/check"})
+
+#: Commands about the ledger's storage itself: served while the gateway is ``degraded``, and
+#: never recorded as transactions in the ledger (doing one twice is harmless).
+STORAGE_COMMANDS = frozenset({"storage/backup", "storage/confirm"})
 
 
 def oversize_refusal(size: int) -> bytes | None:

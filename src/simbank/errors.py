@@ -111,4 +111,11 @@ class LedgerError(SimbankError):
 
 class StorageUnavailable(LedgerError):
     """The ledger's storage failed (disk full, read-only, an I/O error, a locked or corrupt
-    file): nothing can be booked now. Answered ``storage_unavailable``; the daemon runs on."""
+    file): nothing can be booked now. Answered ``storage_unavailable``; the daemon runs on.
+
+    ``cause`` says which (``disk_full``, ``read_only``, ``io_error``, ``locked``, ``corrupt``
+    or ``unknown``): the gateway's ``degraded`` reason, and for ``corrupt`` an integrity check."""
+
+    def __init__(self, message: str, *, cause: str = "unknown") -> None:
+        super().__init__(message)
+        self.cause = cause

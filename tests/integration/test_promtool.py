@@ -56,8 +56,8 @@ _METRIC_NAME = re.compile(r"\b((?:simbank|process|python)_[a-z0-9_]+)\b")
 
 def _fleet() -> Metrics:
     """A gateway in trouble, with every series filled in: m1 serves, m2 failed, m3 offline;
-    one SIM blocked, one locked, one active near its daily call limit; the circuit open and
-    the broker lost."""
+    one SIM blocked, one locked, one active near its daily call limit; the circuit open, the
+    broker lost, the ledger's storage failed and nearly full."""
     m = Metrics()
     m.observe_modem(
         ModemState(
@@ -115,6 +115,9 @@ def _fleet() -> Metrics:
     m.watch_mqtt(lambda: {"received": 10, "dropped_low": 0, "published_state": 12, "queued_low": 1})
     m.watch_gateway(
         mqtt_connected=lambda: False, circuit_open=lambda: True, traffic_paused=lambda: False
+    )
+    m.watch_storage(
+        degraded=lambda: True, free_bytes=lambda: 10 * 1024 * 1024, last_backup_at=lambda: 0.0
     )
     return m
 
@@ -261,6 +264,9 @@ def test_the_alerts_fire_on_the_real_exposition(exposition: str, tmp_path: Path)
         "SimbankDaemonAbsent": [],
         "SimbankMqttDisconnected": [alert("warning")],
         "SimbankCircuitOpen": [alert("critical")],
+        "SimbankStorageDegraded": [alert("critical")],
+        "SimbankStorageLow": [alert("warning")],
+        "SimbankBackupStale": [],  # the test's clock starts at 0: the backup is minutes old
         "SimbankNoServingSim": [],
         "SimbankSimBlocked": [alert("warning", iccid=BLOCKED, state="blocked")],
         "SimbankSimLocked": [alert("warning", iccid=LOCKED, state="locked")],

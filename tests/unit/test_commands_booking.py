@@ -115,7 +115,7 @@ async def test_the_command_table_is_the_contracts(runtime: BankRuntime) -> None:
             "status", "call", "sms/send", "ussd", "sim/rotate", "sim/select", "sim/disable",
             "sim/enable", "sim/release", "sim/report", "modem/reset", "traffic/pause",
             "traffic/resume", "sms/list", "sms/ack", "balance/check", "call/authorize",
-            "call/complete",
+            "call/complete", "storage/backup", "storage/confirm",
         ]
     )  # fmt: skip
 

@@ -29,6 +29,7 @@ from simbank.integrations.homeassistant import (
     own_configs,
     sim_identifier,
 )
+from simbank.integrations.homeassistant.entities import BRIDGE_STATE
 from simbank.mqtt import Inbound
 
 OTHER = "89990100000000016021"
@@ -197,7 +198,7 @@ def test_availability_needs_the_daemon_and_a_readymodem_state() -> None:
         assert config["availability_mode"] == "all"
         bridge, modem = config["availability"]
         assert bridge["topic"] == "simbank/gw1/bridge/state"
-        assert bridge["value_template"] == "{{ value_json.state }}"
+        assert bridge["value_template"] == BRIDGE_STATE
         assert modem["topic"] == "simbank/gw1/modem/m1"
         for entry in (bridge, modem):
             assert entry["payload_available"] == "online"

@@ -152,3 +152,16 @@ def test_every_template_renders_against_the_topic_it_reads() -> None:
             assert _render(template, payloads[topic]) not in {"", "None"}, (object_id, template)
             rendered += 1
     assert rendered > 40
+
+
+@pytest.mark.parametrize(
+    ("state", "available"), [("online", True), ("degraded", True), ("offline", False)]
+)
+def test_a_degraded_gateway_keeps_its_entities_available(state: str, available: bool) -> None:
+    """A gateway whose ledger cannot book still reports: its entities stay available."""
+    config = _all()[f"sim-{ICCID}-state"]
+    payloads = {
+        "simbank/gw1/bridge/state": json.dumps({"state": state}).encode(),
+        SIM_TOPIC: _sim().to_json(),
+    }
+    assert _available(config, payloads) is available

@@ -25,7 +25,7 @@ import structlog
 from simbank.agi import dialplan
 from simbank.agi.protocol import AgiProtocolError, Environment, printable
 from simbank.agi.session import AgiClosed, AgiSession
-from simbank.errors import AtTimeout, Refused, SimbankError
+from simbank.errors import AtTimeout, Refused, SimbankError, StorageUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -89,9 +89,12 @@ async def authorize(
     except Refused as exc:
         variables = dialplan.refusal(exc.reason, str(exc))
         log.info("agi_authorize_refused", reason=exc.reason, channel=env.channel)
-    except AtTimeout as exc:  # as the MQTT router answers these two
+    except AtTimeout as exc:  # as the MQTT router answers these three
         variables = dialplan.refusal("timeout", f"the modem did not answer: {exc}")
         log.warning("agi_authorize_refused", reason="timeout", channel=env.channel)
+    except StorageUnavailable as exc:
+        variables = dialplan.refusal("storage_unavailable", str(exc))
+        log.warning("agi_authorize_refused", reason="storage_unavailable", channel=env.channel)
     except SimbankError as exc:
         variables = dialplan.refusal("modem_error", str(exc))
         log.warning("agi_authorize_refused", reason="modem_error", channel=env.channel)

@@ -19,8 +19,9 @@ from simbank.config.agi import AgiConfig
 from simbank.config.messaging import SmsConfig
 from simbank.config.policy import PolicyConfig
 from simbank.config.section import Section as _Section
+from simbank.config.storage import StorageConfig
 
-__all__ = ["PolicyConfig", "SmsConfig"]
+__all__ = ["PolicyConfig", "SmsConfig", "StorageConfig"]
 
 ID_PATTERN = r"^[a-z0-9_-]+$"
 
@@ -322,6 +323,10 @@ class Config(_Section):
     sms: SmsConfig = Field(default_factory=SmsConfig, description="Received SMS.")
     agi: AgiConfig = Field(
         default_factory=AgiConfig, description="FastAGI endpoint for a PBX (docs/pbx.md)."
+    )
+    storage: StorageConfig = Field(
+        default_factory=StorageConfig,
+        description="The ledger's storage: fault watch, backups, retention.",
     )
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
 

@@ -27,6 +27,7 @@ from simbank.config.models import (
     RotationConfig,
     SmsConfig,
 )
+from simbank.config.storage import StorageConfig
 
 _HEADER = """# Configuration reference
 
@@ -106,6 +107,7 @@ def render() -> str:
     out += _section("[homeassistant]", HomeAssistantConfig)
     out += _section("[sms]", SmsConfig)
     out += _section("[agi]", AgiConfig)
+    out += _section("[storage]", StorageConfig)
     out += _section("[logging]", LoggingConfig)
     return "\n".join(out).rstrip() + "\n"
 

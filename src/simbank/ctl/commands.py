@@ -24,6 +24,9 @@ from simbank.mqtt import RequestClient
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
 EXIT_UNAVAILABLE, EXIT_TEMPFAIL, EXIT_CONFIG = 69, 75, 78
 
+#: A gateway that hears requests: ``degraded`` too (its ledger cannot book; it answers).
+UP_STATES = frozenset({"online", "degraded"})
+
 
 class CtlExit(Exception):
     """Ends the command with ``status`` after printing ``message`` on stderr."""
@@ -50,7 +53,7 @@ async def _one_gateway(s: Settings) -> str:
     found = {
         gw: watcher.state[Topics(s.base, gw).bridge_state].get("state") for gw in watcher.gateways()
     }
-    online = [gw for gw, st in found.items() if st == "online"]
+    online = [gw for gw, st in found.items() if st in UP_STATES]
     if len(found) == 1:
         return next(iter(found))
     if len(online) == 1:
@@ -84,6 +87,8 @@ ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "report": ("sim/report", ("iccid",)),
     "pause": ("traffic/pause", ("reason",)),
     "resume": ("traffic/resume", ("reason",)),
+    "backup": ("storage/backup", ()),
+    "confirm-ledger": ("storage/confirm", ("note",)),
 }
 _FIELD = {"max_duration": "max_duration_s", "duration": "duration_s"}
 
@@ -120,9 +125,35 @@ async def _act(args: argparse.Namespace, s: Settings) -> int:
         data = response.get("data") or {}
         if command == "sim/report":
             print(output.report({**data, "sim_state": sim_state}))
+        elif command in _STORAGE_ANSWERS:
+            print(_STORAGE_ANSWERS[command](data))
         else:
             print(_scrub(output.answer(command, data), number))
     return EXIT_OK
+
+
+def _backup_answer(d: output.Data) -> str:
+    rows = f", {d['usage_rows']} usage rows" if d.get("usage_rows") is not None else ""
+    return (
+        f"backup {d.get('path')} ({d.get('size_bytes')} bytes{rows}, "
+        f"taken {output.when(d.get('created_at'))} UTC, verified)"
+    )
+
+
+def _confirm_answer(d: output.Data) -> str:
+    recovery = d.get("recovery")
+    if not isinstance(recovery, dict):
+        return "no restored ledger waiting for confirmation"
+    source = recovery.get("restored_from") or "no backup (a fresh ledger)"
+    salvaged = ", ".join(f"{k} {v}" for k, v in sorted((recovery.get("salvaged") or {}).items()))
+    return (
+        f"ledger recovery of {output.when(recovery.get('at'))} UTC confirmed: restored from "
+        f"{source}, salvaged {salvaged or 'nothing'}; the old ledger is kept at "
+        f"{recovery.get('moved_to') or '-'}"
+    )
+
+
+_STORAGE_ANSWERS = {"storage/backup": _backup_answer, "storage/confirm": _confirm_answer}
 
 
 def _scrub(text: str, number: str | None) -> str:
@@ -145,7 +176,7 @@ async def _status(args: argparse.Namespace, s: Settings) -> int:
     for gw in gateways:
         topics = Topics(s.base, gw)
         traffic = None
-        if watcher.state.get(topics.bridge_state, {}).get("state") == "online":
+        if watcher.state.get(topics.bridge_state, {}).get("state") in UP_STATES:
             traffic = await _traffic(s, topics)
         texts.append(render_status(watcher.state, topics, sims=True, traffic=traffic))
     print("\n\n".join(texts))

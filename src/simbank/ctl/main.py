@@ -158,6 +158,12 @@ def _parser() -> argparse.ArgumentParser:
     cmd("report", "a SIM's state, usage, block evidence and audit trail").add_argument("iccid")
     for name in ("pause", "resume"):
         cmd(name, f"{name} outbound traffic").add_argument("--reason")
+    cmd("backup", "a verified backup of the gateway's ledger now (storage/backup)")
+    confirm = cmd(
+        "confirm-ledger",
+        "accept a ledger restored after corruption: ends the 'degraded' hold (storage/confirm)",
+    )
+    confirm.add_argument("--note", help="why (kept in the audit trail)")
     events = cmd("events", "follow bridge/event, one line per event")
     events.add_argument("--count", type=int, help="exit after this many events")
     return p

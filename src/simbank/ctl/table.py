@@ -200,7 +200,10 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def header(state: Mapping[str, Mapping[str, Any]], topics: Topics) -> str:
     """``gateway <root>  bridge: online  modems ready: 3/4  SIMs: 2 active, 1 resting``."""
-    bridge = state.get(topics.bridge_state, {}).get("state", "unknown")
+    shown = state.get(topics.bridge_state, {})
+    bridge = shown.get("state", "unknown")
+    if bridge == "degraded":  # its ledger cannot book: say why, it refuses every booking
+        bridge = f"DEGRADED ({shown.get('reason') or 'storage'}: nothing can be booked)"
     rows = modems_of(state, topics)
     online = sum(1 for r in rows if r.state == "ready")
     by_state: dict[str, int] = {}

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from simbank.contract import AuthorizeRequest, CompleteRequest
 from simbank.daemon.commands.pbx import PbxCommands
+from simbank.errors import Refused
 
 
 class DaemonAuthority:
@@ -25,6 +26,10 @@ class DaemonAuthority:
         request = AuthorizeRequest(
             number=number, modem=modem, max_duration_s=max_duration_s or self.default_max_s
         )
+        refusing = self.pbx.gw.storage_refusal()
+        if refusing is not None:  # degraded: refused at once, as the MQTT router does
+            cause, why, _ = refusing
+            raise Refused("storage_unavailable", f"the gateway cannot book now: {why}", cause=cause)
         return await self.pbx.authorize(request)
 
     async def complete(

@@ -25,12 +25,15 @@ from simbank.daemon.modem.supervisor import ModemSupervisor
 from simbank.daemon.outbound_calls import OutboundCalls
 from simbank.daemon.router import RequestRouter
 from simbank.daemon.runtime import BankRuntime
+from simbank.daemon.storage import StorageWatch
+from simbank.daemon.upkeep import LedgerUpkeep
 from simbank.errors import ConfigError
 from simbank.integrations.homeassistant import DiscoveryPublisher, birth_topic, own_configs
 from simbank.integrations.metrics import Metrics, MetricsServer, serve
 from simbank.integrations.systemd import Notifier, WatchdogPinger, summary_line
 from simbank.mqtt import Inbound, MqttBridge
 from simbank.store.ledger import Ledger
+from simbank.store.recovery import recover
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +59,16 @@ class Daemon:
         self.config_path = config_path
         self.started_at = utc_now()
         self.topics = Topics(config.mqtt.base_topic, config.gateway.id)
+        # A corrupt ledger is moved aside and the last good backup put in its place before
+        # anything reads it (held degraded below until an operator confirms).
+        recovered = recover(
+            config.gateway.state_dir,
+            config.storage.backups_in(config.gateway.state_dir),
+            clock.now(),
+            quick=True,
+        )
+        if recovered.acted:
+            log.error("ledger_restored_at_start", detail=recovered.detail)
         self.ledger = Ledger.open(config.gateway.state_dir)
         ha = config.homeassistant
         subscriptions = [f"{self.topics.request_prefix}#"]
@@ -67,12 +80,17 @@ class Daemon:
             self.topics,
             config.mqtt.client_id or f"simbankd-{config.gateway.id}",
             info=self._info,
+            state=self._bridge_state,
             subscriptions=tuple(subscriptions),
             handler=self._on_request,
         )
         self.board = StatusBoard(
             self.bridge, self.topics, now=lambda: datetime.fromtimestamp(clock.now(), UTC)
         )
+        self.storage = StorageWatch(
+            self.ledger, self.board, config.storage, config.gateway.state_dir, clock
+        )
+        self.storage.on_change = self._storage_changed
         self.metrics: Metrics | None = None
         if config.metrics.enabled:
             self.metrics = Metrics()
@@ -110,7 +128,9 @@ class Daemon:
             for sup in self.supervisors.values():
                 sup.at_hook = self.metrics.observe_at
                 sup.resync_hook = self.metrics.observe_resync
-        handlers = Handlers(self.runtime)
+        self.upkeep = LedgerUpkeep(self.runtime, self.storage)
+        self.upkeep.hold_if_pending()
+        handlers = Handlers(self.runtime, self.upkeep)
         self.pbx = handlers.pbx
         # Calls seen on a modem that simbank did not place: matched to an authorization, or
         # booked as unauthorized usage.
@@ -132,6 +152,8 @@ class Daemon:
             self.ledger,
             self.runtime.clock,
         )
+        self.router.refusing = self.storage.refusal
+        self.runtime.storage_refusal = self.storage.refusal
         if self.metrics is not None:
             self.router.on_response = self.metrics.observe_request
             handlers.traffic.on_call = self.metrics.observe_call
@@ -139,6 +161,13 @@ class Daemon:
                 mqtt_connected=lambda: self.bridge.connected,
                 circuit_open=lambda: self.runtime.circuit.is_open,
                 traffic_paused=lambda: self.runtime.paused_reason is not None,
+            )
+            self.metrics.watch_storage(
+                degraded=lambda: self.storage.degraded is not None,
+                free_bytes=lambda: self.storage.free,
+                last_backup_at=lambda: (
+                    None if self.storage.last_backup is None else self.storage.last_backup[1]
+                ),
             )
         for iccid in self.runtime.sims:
             self.runtime.publish_sim(iccid)
@@ -195,12 +224,24 @@ class Daemon:
             await asyncio.sleep(STATUS_EVERY_S)
 
     def _info(self) -> bytes:
+        storage = self.storage.info()
         return BridgeInfo(
             version=__version__,
             gateway=self.config.gateway.id,
             started_at=self.started_at,
             config=self.config.summary(),
+            state="online" if storage.state == "ok" else "degraded",
+            storage=storage,
         ).to_json()
+
+    def _bridge_state(self) -> bytes:
+        return self.storage.bridge_state()
+
+    def _storage_changed(self) -> None:
+        """The ledger's health changed: ``bridge/state`` and ``bridge/info`` say so (retained;
+        sent now, or at the next connect)."""
+        self.bridge.set_retained(self.topics.bridge_state, self.storage.bridge_state())
+        self.bridge.set_retained(self.topics.bridge_info, self._info())
 
     async def run(self, stop: asyncio.Event) -> None:
         with structlog.contextvars.bound_contextvars(gateway=self.config.gateway.id):
@@ -248,6 +289,8 @@ class Daemon:
             # Before the modems: after a restart, open authorizations hold their modems first.
             workers.append(tg.create_task(self.pbx.run(), name="pbx"))
             workers.append(tg.create_task(self.capacity.run(), name="capacity"))
+            workers.append(tg.create_task(self.storage.run(), name="storage"))
+            workers.append(tg.create_task(self.upkeep.run(), name="ledger-upkeep"))
             if self.forwarder is not None:
                 workers.append(tg.create_task(self.forwarder.run(), name="sms-forward"))
             workers += [

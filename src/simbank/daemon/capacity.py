@@ -77,7 +77,12 @@ class CapacityPublisher:
         the switch."""
         sups = self.runtime.supervisors
         modems = tuple((m, s.ready, s.lock.locked(), s.in_call) for m, s in sorted(sups.items()))
-        return modems, self.runtime.traffic_stopped
+        return modems, self._stopped()
+
+    def _stopped(self) -> bool:
+        """Nothing can start: the circuit breaker, an operator's pause, or a ledger that cannot
+        book (the gateway is ``degraded``)."""
+        return self.runtime.traffic_stopped or self.runtime.storage_refusal() is not None
 
     def compute(self, now: float) -> GatewayCapacity:
         gw = self.runtime
@@ -86,7 +91,7 @@ class CapacityPublisher:
         in_call = frozenset(m for m in ready if gw.supervisors[m].in_call)
         views = [gw.modem_view(m, now) for m in ready]
         return gateway_capacity(
-            views, busy, now, tz=gw.tz, traffic_stopped=gw.traffic_stopped, in_call=in_call
+            views, busy, now, tz=gw.tz, traffic_stopped=self._stopped(), in_call=in_call
         )
 
     def payload(self, summary: GatewayCapacity, now: float) -> Capacity:

@@ -1,13 +1,21 @@
-"""``simbankd``: run the daemon, check a config file, scan the serial ports for modems, or run
-the zero-setup demo."""
+"""``simbankd``: run the daemon, check a config file, scan the serial ports for modems, run
+the zero-setup demo, or back the ledger up and restore it (docs/reliability.md).
+
+``backup`` and ``restore`` exit 0 when done, 1 when they failed (one line on stderr), 2 when
+``restore`` was not confirmed (``--yes``), 3 when there is no good backup to restore, 75
+(EX_TEMPFAIL) while simbankd runs (restore only: the ledger is open), 78 on a bad config."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from simbank import __version__
@@ -18,6 +26,16 @@ from simbank.demo import main as run_demo
 from simbank.errors import ConfigError, SimbankError
 from simbank.scan.command import add_arguments as add_scan_arguments
 from simbank.scan.command import main as run_scan
+from simbank.store.backup import (
+    BackupFailed,
+    BackupInfo,
+    latest_good_backup,
+    list_backups,
+    make_backup,
+    verify_backup,
+)
+from simbank.store.ledger import LEDGER_FILE
+from simbank.store.recovery import LedgerInUse, ledger_holder, lock_state_dir, restore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +53,30 @@ def _parser() -> argparse.ArgumentParser:
     add_scan_arguments(scan)
     demo = sub.add_parser("demo", help="simulated modem bank + private mosquitto + daemon")
     add_demo_arguments(demo)
+    backup = sub.add_parser(
+        "backup", help="a verified backup of the ledger now (also while simbankd runs)"
+    )
+    backup.add_argument("--config", "-c", required=True, help="path of simbank.toml")
+    restore = sub.add_parser(
+        "restore",
+        help="with simbankd stopped: put a backup of the ledger in place (the current ledger "
+        "is moved to <state_dir>/corrupt/, never deleted)",
+    )
+    restore.add_argument("--config", "-c", required=True, help="path of simbank.toml")
+    restore.add_argument(
+        "--from",
+        dest="source",
+        metavar="BACKUP",
+        help="a backup file, or its name in the backup directory (default: the newest good one)",
+    )
+    restore.add_argument(
+        "--no-salvage",
+        dest="salvage",
+        action="store_false",
+        help="do not copy the rows newer than the backup that the current ledger still has",
+    )
+    restore.add_argument("--list", action="store_true", help="list the backups and exit")
+    restore.add_argument("--yes", "-y", action="store_true", help="do not ask")
     return parser
 
 
@@ -88,9 +130,121 @@ async def _run(config_path: str) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    daemon = Daemon(config, config_path=config_path)
-    loop.add_signal_handler(signal.SIGHUP, daemon.reload)
-    await daemon.run(stop)
+    # One daemon per state directory, for its whole life: `simbankd restore` refuses while
+    # it is held, and a second daemon on the same ledger never starts.
+    where = config.gateway.state_dir
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(lock_state_dir(where))
+        except LedgerInUse as exc:
+            print(f"simbankd: another simbankd uses {where}: {exc}", file=sys.stderr)
+            return EXIT_IN_USE
+        except OSError as exc:  # the state directory cannot be written (read-only, full)
+            print(f"simbankd: cannot use the state directory {where}: {exc}", file=sys.stderr)
+            return 1
+        daemon = Daemon(config, config_path=config_path)
+        loop.add_signal_handler(signal.SIGHUP, daemon.reload)
+        await daemon.run(stop)
+    return 0
+
+
+EXIT_UNCONFIRMED, EXIT_NO_BACKUP, EXIT_IN_USE = 2, 3, 75
+
+
+def _as_owner(state_dir: Path) -> None:
+    """Refuse to write a daemon's files as root when the state directory belongs to another
+    user (``User=simbank``): the daemon could no longer open what root created."""
+    try:
+        owner = state_dir.stat().st_uid
+    except OSError:
+        return  # not there yet: whoever creates it owns it
+    if os.geteuid() == 0 and owner != 0:
+        raise SimbankError(
+            f"{state_dir} belongs to uid {owner}: run this as that user "
+            f"(sudo -u '#{owner}' simbankd …), or the daemon cannot read what it writes"
+        )
+
+
+def _backup(config: Config) -> int:
+    """``simbankd backup``: the path of the new, verified backup on stdout."""
+    state_dir = config.gateway.state_dir
+    _as_owner(state_dir)
+    info = make_backup(
+        state_dir / LEDGER_FILE,
+        config.storage.backups_in(state_dir),
+        config.storage.backup_keep,
+        time.time(),
+    )
+    print(info.path)
+    return 0
+
+
+def _restore(config: Config, args: argparse.Namespace) -> int:
+    """``simbankd restore``: offline, under the state directory's lock (a running simbankd
+    holds SQLite's lock on the ledger, and the daemon's lock file when it takes one)."""
+    state_dir = config.gateway.state_dir
+    backup_dir = config.storage.backups_in(state_dir)
+    if args.list:
+        return _list_backups(backup_dir)
+    _as_owner(state_dir)
+    with lock_state_dir(state_dir):
+        ledger = state_dir / LEDGER_FILE
+        holder = ledger_holder(ledger)
+        if holder is not None:
+            raise LedgerInUse(f"{ledger} is open in process {holder}", holder)
+        backup = _chosen_backup(backup_dir, args.source)
+        if backup is None:
+            print(f"simbankd: no good backup in {backup_dir}", file=sys.stderr)
+            return EXIT_NO_BACKUP
+        facts = f"taken {_when(backup.created_at)} UTC, {backup.usage_rows} usage rows"
+        if not args.yes and not _confirmed(f"restore {backup.path} ({facts}) into {state_dir}?"):
+            print("simbankd: restore not confirmed (--yes to restore)", file=sys.stderr)
+            return EXIT_UNCONFIRMED
+        outcome = restore(state_dir, backup, backup_dir, time.time(), salvage_rows=args.salvage)
+    if outcome.moved_to is not None:
+        print(f"moved the ledger aside (check: {outcome.report.status}): {outcome.moved_to}")
+    print(f"restored {backup.path} ({facts})")
+    if args.salvage and outcome.moved_to is not None:
+        salvaged = ", ".join(f"{table} {n}" for table, n in sorted(outcome.salvaged.items()))
+        print(f"salvaged from the old ledger: {salvaged or 'nothing'}")
+    for note in outcome.notes:
+        print(f"note: {note}")
+    print(f"{state_dir / LEDGER_FILE}: ok; recorded as ledger_recovery (confirmed); start simbankd")
+    return 0
+
+
+def _chosen_backup(backup_dir: Path, source: str | None) -> BackupInfo | None:
+    if source is None:
+        return latest_good_backup(backup_dir)
+    path = Path(source)
+    if not path.exists() and path.parent == Path():
+        path = backup_dir / source
+    return verify_backup(path)
+
+
+def _when(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _confirmed(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _list_backups(backup_dir: Path) -> int:
+    listed = list_backups(backup_dir)
+    if not listed:
+        print(f"simbankd: no backups in {backup_dir}", file=sys.stderr)
+        return EXIT_NO_BACKUP
+    for info in listed:
+        try:
+            checked = verify_backup(info.path)
+        except BackupFailed as exc:
+            state = f"BAD: {exc}"
+        else:
+            state = f"ok, schema {checked.schema_version}, {checked.usage_rows} usage rows"
+        print(f"{info.path.name}  {_when(info.created_at)} UTC  {info.size_bytes} bytes  {state}")
     return 0
 
 
@@ -108,6 +262,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "run":
             return asyncio.run(_run(args.config))
+        if args.command in ("backup", "restore"):
+            from simbank.daemon.logs import configure_logging  # noqa: PLC0415
+
+            configure_logging("error", "console", stream=sys.stderr)
+            config = load_config(args.config)
+            if args.command == "backup":
+                return _backup(config)
+            return _restore(config, args)
         if args.command == "scan":
             from simbank.daemon.logs import configure_logging  # noqa: PLC0415
 
@@ -117,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo(args)
     except ConfigError as exc:
         return _config_error(exc)
+    except LedgerInUse as exc:
+        print(f"simbankd: {exc}: stop simbankd first", file=sys.stderr)
+        return EXIT_IN_USE
     except SimbankError as exc:
         print(f"simbankd: {exc}", file=sys.stderr)
         return 1

@@ -43,7 +43,7 @@ from simbank.bank.numbers import parse_destination
 from simbank.bank.usage import UsageKind
 from simbank.daemon.modem.call_watch import Ended, WatchedCall
 from simbank.daemon.redact import redact_text
-from simbank.errors import LedgerError, SimbankError
+from simbank.errors import LedgerError, SimbankError, StorageUnavailable
 
 if TYPE_CHECKING:
     from simbank.daemon.commands.pbx import PbxCommands
@@ -96,6 +96,8 @@ class OutboundCalls:
         self._used: dict[str, set[str]] = {}
         #: Open entries an earlier run left, not adopted yet.
         self._orphans: list[OpenCall] | None = None
+        #: Unauthorized calls seen while the ledger could not book: (started, number).
+        self._unbooked: dict[WatchedCall, tuple[float, str | None]] = {}
 
     # -- CallHandler ----------------------------------------------------------------------------
     def started(self, modem_id: str, call: WatchedCall) -> None:
@@ -124,16 +126,26 @@ class OutboundCalls:
             entry.row = row
             return OPEN_KEY, self._open_list(entry)
 
-        gw.ledger.book(
-            call.iccid,
-            UsageKind.CALL,
-            now,
-            reserved_s=reserved,
-            destination=e164,
-            modem=modem_id,
-            transaction=TXN_PREFIX + token,
-            setting=listed,
-        )
+        try:
+            gw.ledger.book(
+                call.iccid,
+                UsageKind.CALL,
+                now,
+                reserved_s=reserved,
+                destination=e164,
+                modem=modem_id,
+                transaction=TXN_PREFIX + token,
+                setting=listed,
+            )
+        except StorageUnavailable as exc:
+            # The ledger cannot store it now (the gateway is degraded): announced at once all
+            # the same, and booked with its talk time when it ends, if the storage is back.
+            log.warning("unauthorized_call_not_booked_yet", modem=modem_id, error=str(exc))
+            self._unbooked[call] = (now, e164)
+            self._announce(
+                modem_id, call.iccid, call.number, digest, token=None, reserved_s=reserved
+            )
+            return
         self._booked[call] = entry
         self._announce(modem_id, call.iccid, call.number, digest, token=token, reserved_s=reserved)
 
@@ -148,6 +160,10 @@ class OutboundCalls:
                 outcome=ended.outcome,
                 talk_s=ended.talk_s,
             )
+            return
+        late = self._unbooked.pop(call, None)
+        if late is not None:
+            self._book_late(modem_id, ended, *late)
             return
         entry = self._booked.pop(call, None)
         if entry is None:
@@ -199,6 +215,36 @@ class OutboundCalls:
         log.warning("unauthorized_call_on_last_known_sim", modem=modem_id, slot=slot, iccid=iccid)
         self._announce(modem_id, iccid, call.number, digest, token=token, reserved_s=ended.talk_s)
         self._call_over(modem_id, iccid, ended, digest)
+
+    def _book_late(self, modem_id: str, ended: Ended, started_at: float, e164: str | None) -> None:
+        """An unauthorized call the ledger could not book when it started: booked and settled
+        now with its measured talk time (or, the storage still failing, logged as lost)."""
+        call, gw = ended.call, self.gw
+        assert call.iccid is not None
+        token = secrets.token_hex(8)
+        try:
+            row = gw.ledger.book(
+                call.iccid,
+                UsageKind.CALL,
+                started_at,
+                reserved_s=ended.talk_s,
+                destination=e164,
+                modem=modem_id,
+                transaction=TXN_PREFIX + token,
+            )
+            gw.ledger.complete(row, gw.clock.now(), ended.outcome, ended.talk_s)
+        except StorageUnavailable as exc:
+            log.exception(
+                "unauthorized_call_usage_lost",
+                modem=modem_id,
+                iccid=call.iccid,
+                talk_s=ended.talk_s,
+                error=str(exc),
+            )
+            return
+        log.warning("unauthorized_call_booked_late", modem=modem_id, booking=token)
+        digest = gw.ledger.hasher.hash(e164) if e164 is not None else None
+        self._call_over(modem_id, call.iccid, ended, digest)
 
     # -- helpers --------------------------------------------------------------------------------
     def shown_number(self, number: str | None) -> str:

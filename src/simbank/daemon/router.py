@@ -22,8 +22,10 @@ from simbank.at.codes import CMS_BARRED_CODES
 from simbank.bank.usage import UsageRecord
 from simbank.clock import Clock
 from simbank.contract import (
+    BOOKING_COMMANDS,
     COMMANDS,
     READ_ONLY_COMMANDS,
+    STORAGE_COMMANDS,
     ErrorResponse,
     OkResponse,
     Request,
@@ -135,6 +137,10 @@ class RequestRouter:
         self.rejected_busy = 0
         #: Called with (command, "ok" or the error code) for every answer: request metrics.
         self.on_response: Callable[[str, str], None] | None = None
+        #: While the ledger cannot book (the gateway is ``degraded``): (cause, why, only those
+        #: that book). Every request but the read-only and storage ones (or, with the last
+        #: True, every request that books) is then answered at once, untried.
+        self.refusing: Callable[[], tuple[str, str, bool] | None] = lambda: None
 
     async def submit(self, inbound: Inbound) -> None:
         """The bridge's inbound handler: queue it, or answer ``busy`` right away."""
@@ -200,7 +206,14 @@ class RequestRouter:
             request = model.model_validate(data)
         except ValidationError as exc:
             return self._error("validation_error", _validation_message(exc), transaction)
-        if transaction is None or command in READ_ONLY:
+        if command not in READ_ONLY and command not in STORAGE_COMMANDS:
+            refusing = self.refusing()
+            if refusing is not None and (not refusing[2] or command in BOOKING_COMMANDS):
+                cause, why, _ = refusing
+                return self._storage_unavailable(
+                    command, StorageUnavailable(why, cause=cause), transaction
+                )
+        if transaction is None or command in READ_ONLY or command in STORAGE_COMMANDS:
             # Nothing to do twice, and a status answer is large: not kept in the ledger.
             return await self._execute(command, request)
         key = (command, json.dumps(transaction, sort_keys=True, separators=(",", ":")))
@@ -311,13 +324,16 @@ class RequestRouter:
             return self._error("modem_error", str(exc), transaction)
         return OkResponse(data=data, transaction=transaction).to_json()
 
-    def _storage_unavailable(self, command: str, exc: Exception, transaction: Any) -> bytes:
+    def _storage_unavailable(
+        self, command: str, exc: StorageUnavailable, transaction: Any
+    ) -> bytes:
         """Nothing can be booked (or read back) now: answered at once, nothing done."""
-        log.warning("storage_unavailable", command=command, error=str(exc))
+        log.warning("storage_unavailable", command=command, error=str(exc), cause=exc.cause)
         return self._error(
             "storage_unavailable",
             f"the gateway cannot record it now, so it does nothing: {exc}",
             transaction,
+            {"cause": exc.cause},
         )
 
     @staticmethod

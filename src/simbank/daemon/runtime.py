@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Mapping
+import functools
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -53,11 +54,31 @@ from simbank.daemon.publication import (
 from simbank.daemon.verdicts import CIRCUIT_KEY, VerdictLedger
 from simbank.drivers.parse.plmn import home_network
 from simbank.drivers.types import DeliveryReport, Registration, SimStatus, SmsMessage
-from simbank.errors import ConfigError
+from simbank.errors import ConfigError, StorageUnavailable
 from simbank.store.dnc import DoNotCallList
 from simbank.store.ledger import InboundSms, Ledger
 
 log = structlog.get_logger(__name__)
+
+_P = ParamSpec("_P")
+
+
+def survives_storage(
+    method: Callable[Concatenate[BankRuntime, _P], None],
+) -> Callable[Concatenate[BankRuntime, _P], None]:
+    """What a modem tells the runtime must not end the modem's session when the ledger cannot
+    store it (the gateway is ``degraded``: the storage watch says so): a verdict is kept by
+    :class:`VerdictLedger`, the rest is seen again at the next poll or URC."""
+
+    @functools.wraps(method)
+    def tolerant(runtime: BankRuntime, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        try:
+            method(runtime, *args, **kwargs)
+        except StorageUnavailable as exc:
+            log.debug("not_stored_while_degraded", what=method.__name__, error=str(exc))
+
+    return tolerant
+
 
 TICK_S = 1.0
 PAUSE_KEY = "traffic_paused"
@@ -102,6 +123,9 @@ class BankRuntime:
         self.active = self.inventory.active
         self.inventoried = self.inventory.inventoried
         self._background: set[asyncio.Task[None]] = set()
+        #: Why requests are refused now (the daemon's storage watch): (cause, why, only
+        #: those that book), or None while the ledger books.
+        self.storage_refusal: Callable[[], tuple[str, str, bool] | None] = lambda: None
         self._wake = asyncio.Event()
         for iccid, record in ledger.sim_states().items():
             self.sims[iccid] = SimInfo(iccid)
@@ -181,7 +205,7 @@ class BankRuntime:
 
     def sim_state(self, iccid: str) -> SimStateName:
         """The state the contract shows (before any rest): see ``bank.sim_state``."""
-        record = self.ledger.sim_states().get(iccid)
+        record = self.verdicts.records().get(iccid)
         info = self.sims.get(iccid)
         sup = self.supervisors.get(info.modem) if info is not None and info.modem else None
         serving = sup is not None and sup.iccid == iccid and sup.ready
@@ -194,12 +218,13 @@ class BankRuntime:
             status=info.status if info is not None else None,
         )
 
+    @survives_storage
     def publish_sim(self, iccid: str) -> None:
         info = self.sims.setdefault(iccid, SimInfo(iccid))
         usage, limits = self.usage_of(iccid)
         why = rest_reason(limits, usage, self.clock.now(), self.tz)
         state = shown_state(self.sim_state(iccid), resting=why is not None)
-        record = self.ledger.sim_states().get(iccid)
+        record = self.verdicts.records().get(iccid)
         block = None
         if record is not None and shows_block(record):
             window = self.ledger.audit_trail(iccid, since=record.since - EVIDENCE_BEFORE_S)
@@ -223,7 +248,7 @@ class BankRuntime:
     # -- views for the planner -------------------------------------------------------------
     def modem_view(self, modem_id: str, now: float) -> ModemView:
         sup = self.supervisors[modem_id]
-        states = self.ledger.sim_states()
+        states = self.verdicts.records()
         views = []
         for slot in range(1, sup.usable_slots + 1):
             iccid = self.slots.get((modem_id, slot))
@@ -241,6 +266,7 @@ class BankRuntime:
         return ModemView(modem_id, views, sup.active_slot, self.active_since.get(modem_id))
 
     # -- ModemObserver -------------------------------------------------------------------------
+    @survives_storage
     def sim_identified(
         self,
         modem_id: str,
@@ -273,6 +299,7 @@ class BankRuntime:
         self.publish_sim(iccid)
         self._wake.set()
 
+    @survives_storage
     def registration_seen(
         self,
         modem_id: str,
@@ -300,7 +327,7 @@ class BankRuntime:
             cause_type=reg.cause_type,
         )
         self.apply(verdicts)
-        record = self.ledger.sim_states().get(iccid)
+        record = self.verdicts.records().get(iccid)
         if record is not None and recovered(
             record.state, record.reason, self.detector.state_of(iccid)
         ):
@@ -312,6 +339,7 @@ class BankRuntime:
             log.info("sim_recovered", iccid=iccid)
         self.publish_sim(iccid)
 
+    @survives_storage
     def sim_unknown(self, modem_id: str, last: str | None) -> None:
         """The card in ``modem_id`` may have changed (a switch, a reset, a SIM URC): until it is
         read back nothing is attributed to ``last``; its running episodes stop here."""
@@ -320,6 +348,7 @@ class BankRuntime:
             self.detector.on_switched_away(was, self.clock.now())
             self.publish_sim(was)
 
+    @survives_storage
     def reject_cause_seen(
         self, modem_id: str, iccid: str, cause: int, *, source: str, raw: str | None
     ) -> None:
@@ -347,11 +376,13 @@ class BankRuntime:
         self.apply(self.detector.on_operator_text(sms.iccid, now, text=sms.text, source="sms"))
         self.publish_sim(sms.iccid)
 
+    @survives_storage
     def delivery_report(self, modem_id: str, report: DeliveryReport) -> None:
         """A status report read from ``modem_id``: matched to its send (:mod:`.delivery`)."""
         sup = self.supervisors.get(modem_id)
         self.deliveries.report(modem_id, report, sup.iccid if sup is not None else None)
 
+    @survives_storage
     def modem_lost(self, modem_id: str, iccid: str | None) -> None:
         self.inventoried.discard(modem_id)
         if iccid is None:
@@ -391,13 +422,22 @@ class BankRuntime:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _tick(self) -> None:
+        self.apply(self.detector.tick(self.clock.now()))
+        if self.verdicts.unsaved and self.ledger.refusing is None:
+            for iccid in self.verdicts.retry():
+                self.publish_sim(iccid)
+        for sms in self.inbox.expire():
+            self._received(sms)
+
     async def run(self) -> None:
         """Detector timers once a second; background tasks are cancelled on the way out."""
         try:
             while True:
-                self.apply(self.detector.tick(self.clock.now()))
-                for sms in self.inbox.expire():
-                    self._received(sms)
+                try:
+                    self._tick()
+                except StorageUnavailable as exc:  # the storage watch has it: degraded
+                    log.debug("tick_storage_unavailable", error=str(exc))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(TICK_S):
                         await self._wake.wait()

@@ -82,6 +82,7 @@ class MqttBridge:
         client_id: str,
         *,
         info: Callable[[], bytes],
+        state: Callable[[], bytes] | None = None,
         subscriptions: tuple[str, ...] = (),
         handler: InboundHandler | None = None,
     ) -> None:
@@ -89,6 +90,8 @@ class MqttBridge:
         self._topics = topics
         self._options = client_options(cfg, client_id, topics.bridge_state)
         self._info = info
+        #: ``bridge/state`` while connected (``online``, or the owner's ``degraded``).
+        self._state = state or (lambda: BridgeState(state="online").to_json())
         self._subscriptions = subscriptions
         self._handler = handler
         self._out = Outbox()
@@ -198,8 +201,7 @@ class MqttBridge:
                 await connection.subscribe(listener, self._topics, self._subscriptions)
             client = await stack.enter_async_context(connection.publisher(self._options))
             self.connects += 1
-            online = BridgeState(state="online").to_json()
-            await client.publish(self._topics.bridge_state, online, qos=1, retain=True)
+            await client.publish(self._topics.bridge_state, self._state(), qos=1, retain=True)
             await client.publish(self._topics.bridge_info, self._info(), qos=1, retain=True)
             self._out.reconnected()
             self._connected.set()

@@ -27,6 +27,7 @@ from simbank.store.core import dump_json
 from simbank.store.deliveries import DeliveryLedger, MessageDelivery
 from simbank.store.inbound_calls import InboundCallLedger
 from simbank.store.inbox import InboxLedger, PartStored
+from simbank.store.retention import FoldResult, RetentionLedger, UsageTotals
 from simbank.store.schema import AuditEntry, Evidence, InboundSms, SimRecord, connect, migrate
 from simbank.store.secret import (
     DestinationHasher,
@@ -39,21 +40,28 @@ __all__ = [
     "AuditEntry",
     "BalanceRecord",
     "Evidence",
+    "FoldResult",
     "InboundSms",
     "Ledger",
     "MessageDelivery",
     "PartStored",
     "SimRecord",
+    "UsageTotals",
 ]
 
 LEDGER_FILE = "ledger.sqlite3"
 RESPONSE_TTL_S = 7 * 86400.0
 
 
-class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger):
+class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger, RetentionLedger):
     """The SQLite ledger; open with :meth:`open`, finish with :meth:`close`. Usage, SIM states,
     evidence, audit, settings and request de-duplication are here; the inbox, sent messages'
-    delivery reports and balance checks are the parts it inherits."""
+    delivery reports, balance checks and the retention fold are the parts it inherits.
+
+    Rows older than the retention horizon are folded into daily totals
+    (:mod:`simbank.store.retention`): :meth:`calls_booked` adds them; the row readers
+    (:meth:`usage_records`, :meth:`destination_calls`, :meth:`evidence`, :meth:`audit_trail`)
+    see the rows still kept, which every quota window and the 30 days of ``sim/report`` are."""
 
     @classmethod
     def open(cls, state_dir: Path, *, durable: bool = True) -> Ledger:
@@ -141,7 +149,9 @@ class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger):
 
     def usage_records(self, iccid: str, since: float) -> list[UsageRecord]:
         """The SIM's records booked at or after ``since`` (including any in the future), in
-        booking-time order (served by the ``(iccid, booked_at)`` index)."""
+        booking-time order (served by the ``(iccid, booked_at)`` index). Rows before the
+        retention fold's cutoff are no longer rows (no quota window reaches that far; see
+        :meth:`usage_totals` for the folded days)."""
         rows = self._read(
             "SELECT id, iccid, kind, booked_at, reserved_s, completed_at, outcome, duration_s,"
             " destination, modem, txn FROM usage WHERE iccid = ? AND booked_at >= ?"
@@ -151,15 +161,19 @@ class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger):
         return [UsageRecord(r[0], r[1], UsageKind(r[2]), *r[3:]) for r in rows]
 
     def calls_booked(self, iccid: str, since: float) -> int:
-        """Calls booked for this SIM after ``since``."""
+        """Calls booked for this SIM after ``since``, folded ones included: exact for ``-inf``
+        and for the SIM's last balance check, however old (see :meth:`folded_calls`)."""
         rows = self._read(
-            "SELECT COUNT(*) FROM usage WHERE iccid = ? AND booked_at > ? AND kind = 'call'",
-            (iccid, since),
+            "SELECT (SELECT COUNT(*) FROM usage WHERE iccid = ? AND booked_at > ?"
+            " AND kind = 'call') + (SELECT COALESCE(SUM(count), 0) FROM usage_daily"
+            " WHERE iccid = ? AND kind = 'call' AND last_at > ?)",
+            (iccid, since, iccid, since),
         )
         return int(rows[0][0])
 
     def destination_calls(self, destination_hash: str, since: float) -> int:
-        """Calls booked to this destination hash since ``since``, by any SIM of the gateway."""
+        """Calls booked to this destination hash since ``since``, by any SIM of the gateway
+        (the daily cap asks from today's start: folded rows never matter)."""
         rows = self._read(
             "SELECT COUNT(*) FROM usage WHERE destination = ? AND booked_at >= ? AND kind = 'call'",
             (destination_hash, since),
@@ -218,7 +232,8 @@ class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger):
             )
 
     def evidence(self, iccid: str, since: float | None = None) -> list[Evidence]:
-        """The SIM's block evidence, oldest first."""
+        """The SIM's block evidence, oldest first (older than the retention horizon only while
+        the SIM is in quarantine; the rest is counted in ``event_daily``)."""
         rows = self._read(
             "SELECT id, iccid, at, kind, detail FROM evidence WHERE iccid = ? AND at >= ?"
             " ORDER BY at, id",
@@ -236,7 +251,8 @@ class Ledger(InboxLedger, DeliveryLedger, BalanceLedger, InboundCallLedger):
             )
 
     def audit_trail(self, iccid: str | None = None, since: float | None = None) -> list[AuditEntry]:
-        """The audit trail, oldest first, optionally for one SIM."""
+        """The audit trail, oldest first, optionally for one SIM (within the retention
+        horizon, but all of a quarantined SIM's; the rest is counted in ``event_daily``)."""
         sql = "SELECT id, at, actor, action, iccid, detail FROM audit WHERE at >= ?"
         params: tuple[Any, ...] = (_floor(since),)
         if iccid is not None:

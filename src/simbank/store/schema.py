@@ -5,8 +5,9 @@ Each migration runs in its own ``BEGIN IMMEDIATE`` transaction that re-reads the
 first, so two processes opening a fresh file at once apply each migration exactly once.
 Migrations are only ever appended; a released one is never edited.
 
-The usage table is append-only, enforced by triggers: rows are never deleted, and the only
-update allowed is completing a booking once (outcome, completion time, duration).
+The usage table is append-only, enforced by triggers: rows are never deleted (but by the
+retention fold, schema 8, which moves rows older than its horizon into daily totals), and the
+only update allowed is completing a booking once (outcome, completion time, duration).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from simbank.errors import LedgerError
 
@@ -196,6 +198,68 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX inbound_calls_by_sim ON inbound_calls (iccid, started_at)",
     ),
+    # 8: retention (simbank.store.retention). Usage rows and events older than the configured
+    # horizon are folded into per-SIM daily totals and removed. A "day" is a calendar day in
+    # the gateway's time zone at the fold (``day``; ``day_start``, its local midnight in epoch
+    # seconds), so a billing month, which starts at local midnight, is a whole number of them;
+    # ``first_at``
+    # and ``last_at`` bound the rows actually folded into a total, so a reader can tell a
+    # period that holds a total whole from one that cuts it. A call total is split at the
+    # SIM's last balance check as of the fold (``after_check``: booked after it), which keeps
+    # "calls since the last check" exact however old that check is.
+    #
+    # The usage table stays append-only for everyone but the fold: a row may be deleted only
+    # while a ``fold_in_progress`` row exists, and only if it was booked before that row's
+    # cutoff. The fold writes that row, folds, deletes and removes it in ONE transaction, so
+    # it is never seen committed. The daily tables are never deleted from.
+    (
+        """CREATE TABLE fold_in_progress (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            cutoff REAL NOT NULL
+        )""",
+        "DROP TRIGGER usage_no_delete",
+        """CREATE TRIGGER usage_no_delete BEFORE DELETE ON usage
+            WHEN NOT EXISTS (SELECT 1 FROM fold_in_progress WHERE OLD.booked_at < cutoff)
+            BEGIN SELECT RAISE(ABORT, 'usage is append-only (but for the retention fold)'); END""",
+        """CREATE TABLE usage_daily (
+            iccid TEXT NOT NULL,
+            day_start REAL NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('call', 'sms', 'ussd')),
+            after_check INTEGER NOT NULL CHECK (after_check IN (0, 1)),
+            day TEXT NOT NULL,
+            count INTEGER NOT NULL CHECK (count >= 0),
+            completed INTEGER NOT NULL CHECK (completed >= 0),
+            reserved_s INTEGER NOT NULL,
+            charged_s INTEGER NOT NULL,
+            duration_s INTEGER NOT NULL,
+            first_at REAL NOT NULL,
+            last_at REAL NOT NULL,
+            PRIMARY KEY (iccid, day_start, kind, after_check)
+        ) WITHOUT ROWID""",
+        """CREATE TRIGGER usage_daily_no_delete BEFORE DELETE ON usage_daily
+            BEGIN SELECT RAISE(ABORT, 'folded usage is kept for good'); END""",
+        """CREATE TRIGGER usage_daily_only_grows BEFORE UPDATE ON usage_daily
+            WHEN NEW.count < OLD.count OR NEW.charged_s < OLD.charged_s
+              OR NEW.iccid IS NOT OLD.iccid OR NEW.day_start IS NOT OLD.day_start
+              OR NEW.kind IS NOT OLD.kind OR NEW.after_check IS NOT OLD.after_check
+            BEGIN SELECT RAISE(ABORT, 'a folded total only grows'); END""",
+        # source: the table the rows came from; kind: the evidence kind, the audit action,
+        # a sent segment's status, an inbound call's outcome ('' when none); iccid '' for
+        # audit entries about no SIM. Keyed by day first: each fold appends to the end of the
+        # b-tree, so its pages stay full (nothing reads it by SIM on a hot path).
+        """CREATE TABLE event_daily (
+            day_start REAL NOT NULL,
+            iccid TEXT NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('evidence', 'audit', 'inbound_sms',
+                'sms_parts', 'sms_sent', 'inbound_calls')),
+            kind TEXT NOT NULL,
+            day TEXT NOT NULL,
+            count INTEGER NOT NULL CHECK (count >= 0),
+            PRIMARY KEY (day_start, iccid, source, kind)
+        ) WITHOUT ROWID""",
+        """CREATE TRIGGER event_daily_no_delete BEFORE DELETE ON event_daily
+            BEGIN SELECT RAISE(ABORT, 'folded events are kept for good'); END""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -257,13 +321,17 @@ class InboundSms:
     acked_at: float | None = None
 
 
-def connect(path: Path, *, durable: bool = True) -> sqlite3.Connection:
-    """Open ``path`` in WAL mode with ``synchronous=FULL`` (``NORMAL`` if not ``durable``).
+def connect(path: Path, *, durable: bool = True, create: bool = True) -> sqlite3.Connection:
+    """Open ``path`` in WAL mode with ``synchronous=FULL`` (``NORMAL`` if not ``durable``);
+    ``create=False``: only a file that exists.
 
     The connection is in autocommit mode: every write is an explicit transaction.
     """
     try:
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+        target = str(path) if create else f"file:{quote(str(path))}?mode=rw"
+        conn = sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, timeout=10, uri=not create
+        )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = _switch_to_wal(conn)
         if mode != "wal":

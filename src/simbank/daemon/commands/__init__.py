@@ -10,6 +10,8 @@
   (scheduled, after N calls, on demand);
 - :mod:`.pbx`: ``call/authorize``, ``call/complete`` (a call the PBX dials; booked here,
   settled on completion or at expiry);
+- :mod:`.storage`: ``storage/backup``, ``storage/confirm`` (the ledger's backups and an
+  operator's acceptance of a ledger restored after corruption);
 - :mod:`.access`: finding, locking, planning for and switching a modem (shared).
 
 Handlers raise ``Refused`` with a contract error code; the router turns it into the error
@@ -26,9 +28,11 @@ from simbank.daemon.commands.control import ControlCommands
 from simbank.daemon.commands.messages import MessageCommands
 from simbank.daemon.commands.pbx import PbxCommands
 from simbank.daemon.commands.sims import SimCommands
+from simbank.daemon.commands.storage import StorageCommands
 from simbank.daemon.commands.traffic import TrafficCommands
 from simbank.daemon.router import Handler
 from simbank.daemon.runtime import BankRuntime
+from simbank.daemon.upkeep import LedgerUpkeep
 
 __all__ = ["Handlers"]
 
@@ -36,8 +40,13 @@ __all__ = ["Handlers"]
 class Handlers:
     """The request handlers of DESIGN §5, bound to one gateway."""
 
-    def __init__(self, gateway: BankRuntime) -> None:
+    def __init__(self, gateway: BankRuntime, upkeep: LedgerUpkeep | None = None) -> None:
+        """``upkeep``: the daemon's (its storage watch publishes the gateway's state); one of
+        their own for handlers used without a daemon."""
         self.gw = gateway
+        if upkeep is None:
+            upkeep = LedgerUpkeep.of(gateway)
+        self.storage = StorageCommands(upkeep)
         self.access = ModemAccess(gateway)
         self.traffic = TrafficCommands(gateway, self.access)
         self.sims = SimCommands(gateway, self.access)
@@ -70,4 +79,6 @@ class Handlers:
             "modem/reset": self.control.modem_reset,
             "traffic/pause": self.control.traffic_pause,
             "traffic/resume": self.control.traffic_resume,
+            "storage/backup": self.storage.backup,
+            "storage/confirm": self.storage.confirm,
         }

@@ -36,7 +36,7 @@ from simbank.contract import AuthorizeRequest, CompleteRequest, Request
 from simbank.daemon.commands.access import ModemAccess
 from simbank.daemon.commands.traffic import TrafficCommands
 from simbank.daemon.runtime import BankRuntime
-from simbank.errors import LedgerError, Refused
+from simbank.errors import LedgerError, Refused, StorageUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -218,6 +218,10 @@ class PbxCommands:
         gw = self.gw
         try:
             gw.ledger.complete(auth.row, gw.clock.now(), outcome, duration_s)
+        except StorageUnavailable:
+            # The storage failed (the gateway is degraded): nothing is settled, the
+            # authorization stays open, so `complete` can be sent again (or it expires).
+            raise
         except LedgerError:
             # Completed already: the daemon died between completing the row and rewriting
             # the open list. The row's result stands; the authorization is over.

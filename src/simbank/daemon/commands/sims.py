@@ -134,7 +134,7 @@ class SimCommands:
             }
             for r in records
         ]
-        record = gw.ledger.sim_states().get(iccid)
+        record = gw.verdicts.records().get(iccid)
         info = gw.sims[iccid]
         balance = balance_info(gw.balances.get(iccid), gw.limits_of(iccid).balance_floor)
         return {

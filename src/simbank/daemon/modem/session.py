@@ -52,6 +52,7 @@ from simbank.errors import (
     PortUnavailable,
     ProtocolGarbage,
     SimbankError,
+    StorageUnavailable,
 )
 
 log = structlog.get_logger(__name__)
@@ -392,6 +393,10 @@ class ModemSession:
             except (CommandError, ProtocolGarbage) as exc:
                 # One bad answer is not a reason to drop the modem: log it, poll again later.
                 log.warning("poll_failed", error=str(exc), raw=exc.raw)
+            except StorageUnavailable as exc:
+                # The ledger cannot store what the poll saw (the gateway is degraded, which the
+                # storage watch reports): the modem stays up, and it is seen again next poll.
+                log.debug("poll_not_stored", error=str(exc))
             self._poll_now.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_interval_s):

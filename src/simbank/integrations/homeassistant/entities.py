@@ -23,7 +23,8 @@ Entity = tuple[str, str, dict[str, Any]]
 """``(component, key, config)`` of one entity, before the device and the ids are added."""
 
 ORIGIN: Final = {"name": "simbank", "sw_version": __version__}
-BRIDGE_STATE: Final = "{{ value_json.state }}"
+#: A ``degraded`` gateway (its ledger cannot book) is still up: its entities stay available.
+BRIDGE_STATE: Final = "{{ 'online' if value_json.state in ['online', 'degraded'] else 'offline' }}"
 ONLINE: Final = "online"
 OFFLINE: Final = "offline"
 

@@ -269,6 +269,24 @@ class Metrics:
             "1 while an operator has paused outbound traffic (traffic/pause), else 0",
             registry=r,
         )
+        # -- the ledger's storage --
+        self.storage_degraded = Gauge(
+            "simbank_storage_degraded",
+            "1 while the ledger cannot book (disk full, read-only, I/O error, corrupt, or a "
+            "restored ledger not yet confirmed): requests that book are refused, else 0",
+            registry=r,
+        )
+        self.storage_free = Gauge(
+            "simbank_storage_free_bytes",
+            "Free space on the state directory's filesystem (storage_low warns below the "
+            "configured margin)",
+            registry=r,
+        )
+        self.backup_last = Gauge(
+            "simbank_ledger_backup_timestamp_seconds",
+            "When the last verified ledger backup was written (Unix time; NaN: none yet)",
+            registry=r,
+        )
         # -- MQTT --
         self.mqtt_connected = Gauge(
             "simbank_mqtt_connected", "1 while connected to the MQTT broker, else 0", registry=r
@@ -422,6 +440,29 @@ class Metrics:
         self.mqtt_connected.set_function(lambda: float(mqtt_connected()))
         self.circuit_open.set_function(lambda: float(circuit_open()))
         self.traffic_paused.set_function(lambda: float(traffic_paused()))
+
+    def watch_storage(
+        self,
+        *,
+        degraded: Callable[[], bool],
+        free_bytes: Callable[[], int | None],
+        last_backup_at: Callable[[], float | None],
+    ) -> None:
+        """Read the ledger's health, its filesystem's free space and the last backup at each
+        scrape (NaN while unknown)."""
+        nan = float("nan")
+        self.storage_degraded.set_function(lambda: float(degraded()))
+
+        def free() -> float:
+            value = free_bytes()
+            return nan if value is None else float(value)
+
+        def backup() -> float:
+            value = last_backup_at()
+            return nan if value is None else value
+
+        self.storage_free.set_function(free)
+        self.backup_last.set_function(backup)
 
     def set_mqtt_connected(self, connected: bool) -> None:
         self.mqtt_connected.set(1 if connected else 0)

@@ -176,6 +176,7 @@
     switch (frame.kind) {
       case "state":
         gw.state = p ? p.state : null;
+        gw.reason = p ? p.reason || null : null;
         break;
       case "info":
         gw.info = p;
@@ -403,6 +404,9 @@
     return node;
   }
 
+  // A degraded gateway (its ledger cannot book) still hears and answers requests.
+  const isUp = (gw) => gw.state === "online" || gw.state === "degraded";
+
   function render() {
     const root = $("gateways");
     const ids = [...gateways.keys()].sort();
@@ -413,7 +417,7 @@
     root.replaceChildren($("no-gateways"), ...sections);
     renderSummary();
     for (const [id, gw] of gateways) {
-      if (loggedIn && !gw.asked && gw.state === "online") {
+      if (loggedIn && !gw.asked && isUp(gw)) {
         gw.asked = true;
         request(id, "status", {}, `status of ${id}`, { silent: true });
       }
@@ -423,7 +427,7 @@
   function renderSummary() {
     let online = 0; let modems = 0; let ready = 0; let sims = 0; let blocked = 0; let active = 0;
     for (const gw of gateways.values()) {
-      if (gw.state === "online") online += 1;
+      if (isUp(gw)) online += 1;
       for (const m of gw.modems.values()) { modems += 1; if (m.state === "ready") ready += 1; }
       for (const s of gw.sims.values()) {
         sims += 1;
@@ -447,6 +451,10 @@
     const head = h("div", { class: "gw-head" },
       h("h2", {}, id),
       badge(gw.state || "unknown"),
+      gw.state === "degraded"
+        ? h("span", { class: "traffic t-paused", title: "its ledger cannot book: every call and SMS is refused storage_unavailable" },
+          `storage: ${words(gw.reason || "unavailable")}, nothing can be booked`)
+        : null,
       trafficText ? h("span", { class: `traffic ${traffic.paused || traffic.circuit_open ? "t-paused" : "t-ok"}` }, trafficText) : null,
       info.version ? h("span", { class: "muted small" }, `simbank ${info.version}`) : null,
       info.started_at ? h("span", { class: "muted small" }, `since ${dateTime(info.started_at)}`) : null,
@@ -466,7 +474,8 @@
       seen.add(key);
       return cached(key, gw.sims.get(s), () => simCard(id, gw.sims.get(s)));
     });
-    return h("section", { class: `gateway ${gw.state === "online" ? "" : "gw-down"}`, dataset: { gateway: id } },
+    const look = gw.state === "online" ? "" : gw.state === "degraded" ? "gw-degraded" : "gw-down";
+    return h("section", { class: `gateway ${look}`, dataset: { gateway: id } },
       head,
       h("h3", {}, `Modems `, h("span", { class: "count" }, String(modemIds.length))),
       h("div", { class: "grid modems" }, modemCards.length ? modemCards : h("p", { class: "muted" }, "No modems reported.")),
