@@ -9,6 +9,7 @@ power cut mid-write leaves it, and the daemon is started again on the same state
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from atlog import AtLog, at_log  # noqa: F401 -- the fixture
@@ -53,6 +54,17 @@ async def _call(rig: BankRig, n: int) -> dict[str, object]:
     return await rig.request("call", {"number": f"+1555010{n:04d}"[:12], "max_duration_s": 2})
 
 
+async def _two_calls_and_a_backup(rig: BankRig, first: int) -> dict[str, Any]:
+    """Two calls of the hour's three, then a verified backup (the ``storage/backup`` answer)."""
+    await rig.until(rig.modems_ready)
+    for n in (first, first + 1):
+        served = await _call(rig, n)
+        assert served["status"] == "ok", served
+    backup = await rig.request("storage/backup", {})
+    assert backup["status"] == "ok", backup
+    return backup
+
+
 async def test_a_corrupt_ledger_is_restored_from_backup_and_held_until_confirmed(
     tmp_path: Path,
     mosquitto: object,
@@ -62,12 +74,7 @@ async def test_a_corrupt_ledger_is_restored_from_backup_and_held_until_confirmed
     state = tmp_path / "state"
     options = {"policy": POLICY, "state_dir": state, "storage": STORAGE}
     async with running(tmp_path, mosquitto, base_topic, _scenario(), **options) as rig:  # type: ignore[arg-type]
-        await rig.until(rig.modems_ready)
-        for n in (161, 162):
-            served = await _call(rig, n)
-            assert served["status"] == "ok", served
-        backup = await rig.request("storage/backup", {})
-        assert backup["status"] == "ok", backup
+        backup = await _two_calls_and_a_backup(rig, 161)
         backup_path = Path(backup["data"]["path"])
         assert backup_path.is_file() and backup["data"]["usage_rows"] == 2
         await rig.until(lambda: rig.watcher.state.get(rig.topics.bridge_info, {}).get(
@@ -124,12 +131,7 @@ async def test_corruption_met_while_running_is_recovered_in_place(
     state = tmp_path / "state"
     options = {"policy": POLICY, "state_dir": state, "storage": STORAGE}
     async with running(tmp_path, mosquitto, base_topic, _scenario(), **options) as rig:  # type: ignore[arg-type]
-        await rig.until(rig.modems_ready)
-        for n in (171, 172):
-            served = await _call(rig, n)
-            assert served["status"] == "ok", served
-        backup = await rig.request("storage/backup", {})
-        assert backup["status"] == "ok", backup
+        backup = await _two_calls_and_a_backup(rig, 171)
         # Every page, in the main file and in the WAL (a young ledger lives in its WAL).
         ledger = state / LEDGER_FILE
         for damaged in (ledger, ledger.with_name(f"{LEDGER_FILE}-wal")):

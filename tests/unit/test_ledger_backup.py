@@ -34,16 +34,6 @@ T0 = 1_780_000_000.0
 
 
 @pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def backup_dir(tmp_path: Path) -> Path:
-    return tmp_path / "backups"
-
-
-@pytest.fixture
 def ledger(state_dir: Path) -> Iterator[Ledger]:
     opened = Ledger.open(state_dir, durable=False)
     for n in range(5):

@@ -29,7 +29,7 @@ from simbank.bank.usage import (
 )
 from simbank.errors import LedgerError
 from simbank.store.ledger import Ledger
-from simbank.store.retention import DAY_S, fold, fold_cutoff, quota_history_s
+from simbank.store.retention import DAY_S, fold_cutoff, quota_history_s
 
 T0 = dt.datetime(2026, 1, 3, 9, 0, tzinfo=dt.UTC).timestamp()
 MAX_CALL_S = 3600
@@ -205,7 +205,7 @@ def test_the_fold_changes_no_quota_decision(
             old = sum(
                 r.booked_at < cutoff and r.id != newest for s in SIMS for r in rows(s, -math.inf)
             )
-            result = fold(folded, fold_at, horizon, tz, keep_s=keep_s, batch=7)
+            result = folded.fold(fold_at, horizon, tz, keep_s=keep_s, batch=7)
             assert result.cutoff == cutoff
             assert result.rows["usage"] == old
             event(f"rows folded: {'0' if not old else '1-19' if old < 20 else '20+'}")

@@ -130,6 +130,15 @@ def test_render_status_with_sims_and_events() -> None:
     assert "POLICY" not in render_status(_state(), TOPICS)
 
 
+def test_a_degraded_gateway_says_why_nothing_can_be_booked() -> None:
+    state = _state()
+    state[TOPICS.bridge_state] = {"state": "degraded", "reason": "disk_full"}
+    text = render_status(state, TOPICS)
+    assert text.startswith(
+        "gateway simbank/gw1  bridge: DEGRADED (disk_full: nothing can be booked)  modems"
+    )
+
+
 def test_traffic_text() -> None:
     assert traffic_text({"paused": False, "circuit_open": False}) == "traffic: running"
     paused = {"paused": True, "pause_reason": "maintenance", "circuit_open": True}

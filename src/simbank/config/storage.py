@@ -7,10 +7,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from simbank.config.section import Section
+from simbank.store.retention import MIN_RETENTION_DAYS
 
-#: The shortest retention horizon: longer than any quota window (the billing month at most
-#: 31 days, the rolling hour and day) so that every quota decision reads unfolded rows.
-MIN_RETENTION_DAYS = 35
+__all__ = ["MIN_RETENTION_DAYS", "StorageConfig"]
 
 
 class StorageConfig(Section):
@@ -60,9 +59,10 @@ class StorageConfig(Section):
         ge=0,
         le=36500,
         description="Usage rows and events older than this are folded into per-SIM daily "
-        "totals (quotas, reports and billing months stay exact; evidence of a quarantined SIM "
-        f"and unread SMS are kept); 0: never fold. At least {MIN_RETENTION_DAYS} when set. "
-        "A 256-modem gateway's ledger levels off near 0.75 GB at 90 days (bench/ledger_year.py).",
+        "totals: quota decisions and the 30-day sim/report stay exact, older periods are kept "
+        "as daily counts; the evidence of a quarantined SIM and unread SMS are kept whole. "
+        f"0: never fold; at least {MIN_RETENTION_DAYS} when set. A 256-modem gateway's ledger "
+        "holds 0.7 GB at 90 days and 0.8 GB after a year (bench/ledger_year.py).",
     )
 
     @field_validator("retention_days")

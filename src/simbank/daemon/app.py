@@ -186,7 +186,15 @@ class Daemon:
             else:
                 changed = [
                     name
-                    for name in ("gateway", "mqtt", "modems", "detection", "rotation", "sms")
+                    for name in (
+                        "gateway",
+                        "mqtt",
+                        "modems",
+                        "detection",
+                        "rotation",
+                        "sms",
+                        "storage",
+                    )
                     if getattr(fresh, name) != getattr(self.config, name)
                 ]
                 if changed:

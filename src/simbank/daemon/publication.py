@@ -106,7 +106,8 @@ def episode_start(record: SimRecord, audit: Iterable[AuditEntry]) -> float:
     """From when the evidence of a quarantine is its own: a day before it began, but never
     before the SIM last left an earlier quarantine (``sim/release``, or a suspect that
     registered after all): a new block shows only its own episode. ``audit`` is the SIM's
-    audit trail; the ledger keeps every episode for ``sim/report``."""
+    audit trail; the ledger keeps every episode for ``sim/report`` (past ``[storage]
+    retention_days`` only while the SIM is quarantined)."""
     start = record.since - EVIDENCE_BEFORE_S
     ends = [a.at for a in audit if a.action in EPISODE_ENDS and a.at <= record.since]
     return max([start, *ends])

@@ -56,12 +56,17 @@ class LedgerUpkeep:
         self.cfg = config.storage
         self.state_dir = config.gateway.state_dir
         self.backup_dir: Path = self.cfg.backups_in(self.state_dir)
-        self.max_call_s = config.compliance.max_call_duration_s
         self.tz = ZoneInfo(config.gateway.timezone)
         self.clock = runtime.clock
+        # The fold's idea of now may not run ahead of the ledger's: a wall clock set a year
+        # ahead (a bad NTP, a mistyped date) must not fold away the quota windows for good.
+        self._reference: float | None = None
+        self._started = runtime.clock.monotonic()
         self._backup_lock = asyncio.Lock()
         self._recovering: asyncio.Task[None] | None = None
         storage.on_corrupt = self._on_corrupt
+        with contextlib.suppress(LedgerError):  # unreadable now: read at the first fold
+            self._reference = self.ledger.newest_booking_at() or runtime.clock.now()
 
     @classmethod
     def of(cls, runtime: BankRuntime) -> LedgerUpkeep:
@@ -120,13 +125,25 @@ class LedgerUpkeep:
 
     # -- retention ----------------------------------------------------------------------------
 
+    def fold_time(self) -> float:
+        """The fold's now: the wall clock, but never more than a day past the ledger's newest
+        booking at start plus the time the daemon has run (a clock stepped ahead folds
+        nothing it should not)."""
+        now = self.clock.now()
+        if self._reference is None:
+            self._reference = self.ledger.newest_booking_at() or now
+        running = self.clock.monotonic() - self._started
+        return min(now, self._reference + DAY_S + running)
+
     async def fold_now(self) -> dict[str, Any]:
         """Fold what is past the horizon now (a no-op with ``retention_days`` 0)."""
-        # The policies in force now (a reload may change them): no quota window is folded.
-        keep_s = quota_history_s(self.runtime.limits.values(), self.max_call_s)
+        # The policies and the longest call in force now (a reload may change them): no
+        # quota window is folded.
+        max_call_s = self.runtime.config.compliance.max_call_duration_s
+        keep_s = quota_history_s(self.runtime.limits.values(), max_call_s)
         result = await asyncio.to_thread(
             self.ledger.fold,
-            self.clock.now(),
+            self.fold_time(),
             self.cfg.retention_days,
             self.tz,
             keep_s=keep_s,

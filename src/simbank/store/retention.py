@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,12 @@ if TYPE_CHECKING:
 DAY_S = 86400.0
 #: The longest billing month (31 days) and the hour a clock change may add, with a day spare.
 MONTH_LOOKBACK_S = 33 * DAY_S
+#: The shortest horizon: longer than any quota window (the billing month at most 31 days,
+#: the rolling hour and day), so every quota decision reads unfolded rows.
+MIN_RETENTION_DAYS = 35
+#: Between two batches the fold lets the ledger go for this long: the lock is not fair, and
+#: the daemon's own calls (a booking, a state read on the event loop) must get in.
+BATCH_PAUSE_S = 0.005
 #: Rows per write transaction (about 50 ms of the write lock on a 2-core box).
 DEFAULT_BATCH = 2000
 #: Sticky states whose evidence (and audit trail) is kept whatever its age.
@@ -101,8 +108,14 @@ def quota_history_s(limits: Iterable[Limits], max_call_s: int) -> float:
 
 def fold_cutoff(now: float, horizon_days: int, tz: ZoneInfo, keep_s: float = 0.0) -> float:
     """The local midnight (in ``tz``) at or before ``now - max(horizon, keep_s)``: rows
-    before it are folded, so each local day is folded whole."""
-    return local_day_bounds(now - max(horizon_days * DAY_S, keep_s), tz)[0]
+    before it are folded, so each local day is folded whole. Never closer than
+    ``MIN_RETENTION_DAYS`` nor a billing month, whatever the caller asks; ``-inf`` (fold
+    nothing) when the reach goes past what a date can hold (a rest of centuries)."""
+    reach = max(max(horizon_days, MIN_RETENTION_DAYS) * DAY_S, keep_s, MONTH_LOOKBACK_S)
+    try:
+        return local_day_bounds(now - reach, tz)[0]
+    except (ValueError, OverflowError, OSError):
+        return -math.inf
 
 
 class _Days:
@@ -251,6 +264,7 @@ class RetentionLedger(LedgerCore):
                 conn.execute("DELETE FROM fold_in_progress")
             transactions += 1
             folded += len(ids)
+            time.sleep(BATCH_PAUSE_S)
         return folded, transactions
 
     def _fold_events(
@@ -294,6 +308,7 @@ class RetentionLedger(LedgerCore):
                 conn.executemany(f"DELETE FROM {spec.table} WHERE id = ?", ids)  # noqa: S608
             transactions += 1
             folded += len(ids)
+            time.sleep(BATCH_PAUSE_S)
         return folded, transactions
 
     def _newest_id(self, table: str) -> int | None:
@@ -301,6 +316,11 @@ class RetentionLedger(LedgerCore):
         return None if rows[0][0] is None else int(rows[0][0])
 
     # -- readers of the folded totals -------------------------------------------------------
+
+    def newest_booking_at(self) -> float | None:
+        """When the newest usage row was booked (the ledger's own idea of "now")."""
+        rows = self._read("SELECT MAX(booked_at) FROM usage")
+        return None if rows[0][0] is None else float(rows[0][0])
 
     def folded_calls(self, iccid: str, since: float) -> int:
         """Folded calls of this SIM booked after ``since``: exact when ``since`` is before
@@ -353,19 +373,6 @@ class RetentionLedger(LedgerCore):
             (iccid, source),
         )
         return {kind: int(n) for kind, n in rows}
-
-
-def fold(
-    ledger: RetentionLedger,
-    now: float,
-    horizon_days: int,
-    tz: ZoneInfo,
-    *,
-    keep_s: float = 0.0,
-    batch: int = DEFAULT_BATCH,
-) -> FoldResult:
-    """Fold ``ledger`` (see :meth:`RetentionLedger.fold`)."""
-    return ledger.fold(now, horizon_days, tz, keep_s=keep_s, batch=batch)
 
 
 class _SimWalk:
