@@ -7,9 +7,10 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from simbank.config.section import Section
-from simbank.store.retention import MIN_RETENTION_DAYS
 
-__all__ = ["MIN_RETENTION_DAYS", "StorageConfig"]
+#: The shortest horizon: longer than any quota window (the billing month at most 31 days,
+#: the rolling hour and day), so every quota decision reads unfolded rows.
+MIN_RETENTION_DAYS = 35
 
 
 class StorageConfig(Section):

@@ -201,17 +201,7 @@ class OutboundCalls:
             self._announce(modem_id, None, call.number, digest, token=None, reserved_s=ended.talk_s)
             return
         now = gw.clock.now()
-        token = secrets.token_hex(8)
-        row = gw.ledger.book(
-            iccid,
-            UsageKind.CALL,
-            now,
-            reserved_s=ended.talk_s,
-            destination=e164,
-            modem=modem_id,
-            transaction=TXN_PREFIX + token,
-        )
-        gw.ledger.complete(row, now, ended.outcome, ended.talk_s)
+        token = self._book_ended(modem_id, iccid, ended, e164, booked_at=now, completed_at=now)
         log.warning("unauthorized_call_on_last_known_sim", modem=modem_id, slot=slot, iccid=iccid)
         self._announce(modem_id, iccid, call.number, digest, token=token, reserved_s=ended.talk_s)
         self._call_over(modem_id, iccid, ended, digest)
@@ -221,18 +211,15 @@ class OutboundCalls:
         now with its measured talk time (or, the storage still failing, logged as lost)."""
         call, gw = ended.call, self.gw
         assert call.iccid is not None
-        token = secrets.token_hex(8)
         try:
-            row = gw.ledger.book(
+            token = self._book_ended(
+                modem_id,
                 call.iccid,
-                UsageKind.CALL,
-                started_at,
-                reserved_s=ended.talk_s,
-                destination=e164,
-                modem=modem_id,
-                transaction=TXN_PREFIX + token,
+                ended,
+                e164,
+                booked_at=started_at,
+                completed_at=gw.clock.now(),
             )
-            gw.ledger.complete(row, gw.clock.now(), ended.outcome, ended.talk_s)
         except StorageUnavailable as exc:
             log.exception(
                 "unauthorized_call_usage_lost",
@@ -247,6 +234,32 @@ class OutboundCalls:
         self._call_over(modem_id, call.iccid, ended, digest)
 
     # -- helpers --------------------------------------------------------------------------------
+    def _book_ended(
+        self,
+        modem_id: str,
+        iccid: str,
+        ended: Ended,
+        e164: str | None,
+        *,
+        booked_at: float,
+        completed_at: float,
+    ) -> str:
+        """An unauthorized call that is over, booked and settled with its measured talk time
+        in one go; the token of its booking."""
+        token = secrets.token_hex(8)
+        ledger = self.gw.ledger
+        row = ledger.book(
+            iccid,
+            UsageKind.CALL,
+            booked_at,
+            reserved_s=ended.talk_s,
+            destination=e164,
+            modem=modem_id,
+            transaction=TXN_PREFIX + token,
+        )
+        ledger.complete(row, completed_at, ended.outcome, ended.talk_s)
+        return token
+
     def shown_number(self, number: str | None) -> str:
         """The number as the event shows it (the privacy rule of ``incoming_call``)."""
         if number is None:

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from simbank.bank.usage import local_day_bounds
+from simbank.config.storage import MIN_RETENTION_DAYS
 from simbank.store.core import LedgerCore
 
 if TYPE_CHECKING:
@@ -52,9 +53,6 @@ if TYPE_CHECKING:
 DAY_S = 86400.0
 #: The longest billing month (31 days) and the hour a clock change may add, with a day spare.
 MONTH_LOOKBACK_S = 33 * DAY_S
-#: The shortest horizon: longer than any quota window (the billing month at most 31 days,
-#: the rolling hour and day), so every quota decision reads unfolded rows.
-MIN_RETENTION_DAYS = 35
 #: Between two batches the fold lets the ledger go for this long: the lock is not fair, and
 #: the daemon's own calls (a booking, a state read on the event loop) must get in.
 BATCH_PAUSE_S = 0.005
