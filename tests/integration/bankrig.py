@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from simbank.clock import ScaledClock
+from simbank.clock import Clock, ScaledClock
 from simbank.config.models import (
     Config,
     DetectionConfig,
@@ -140,11 +140,13 @@ async def running(
     devices: Mapping[str, str] | None = None,
     before: Callable[[SimulatedBank], Awaitable[None]] | None = None,
     tune: Callable[[Daemon], None] | None = None,
+    clock: Clock | None = None,
     **config: Any,
 ) -> AsyncIterator[BankRig]:
     """The daemon over ``scenario``'s simulated bank. ``devices``: PBX device names by modem
     id (``[[modems]] device``); ``before`` runs on the bank before the daemon starts; ``tune``
-    on the daemon before it runs (faster timings)."""
+    on the daemon before it runs (faster timings); ``clock`` instead of ``time_scale`` and
+    ``start``."""
     async with SimulatedBank(scenario, directory=tmp_path / "ports") as bank:
         if before is not None:
             await before(bank)
@@ -152,7 +154,7 @@ async def running(
         if devices:
             modems = [m.model_copy(update={"device": devices.get(m.id)}) for m in cfg.modems]
             cfg = cfg.model_copy(update={"modems": modems})
-        daemon = Daemon(cfg, clock=ScaledClock(time_scale, start))
+        daemon = Daemon(cfg, clock=clock or ScaledClock(time_scale, start))
         if tune is not None:
             tune(daemon)
         topics = Topics(base_topic, "gw1")

@@ -1,7 +1,8 @@
 """Billing-month quotas end to end over PTYs and a real mosquitto: a SIM over its monthly SMS
 quota is left and the next request rotates to the other SIM; with both over it, the refusal
 names ``sms_per_month`` and frees at the next billing cycle's start. A SIM over its monthly
-call quota rests until the next cycle."""
+call quota rests until the next cycle. At local midnight (and a billing cycle's start) the
+retained counts start again by themselves, with no request to show them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from bankrig import running
 
+from simbank.clock import SystemClock
 from simbank.config.models import PolicyConfig
 from simbank.mosquitto import PrivateMosquitto
 from simbank.simulator import Scenario
@@ -110,3 +112,50 @@ async def test_monthly_call_quota_rests_the_sim_until_the_next_cycle(
         assert refused["code"] == "quota_exhausted", refused
         assert "calls_per_month" in refused["detail"]["limits"]
         assert dt.datetime.fromisoformat(refused["detail"]["frees_at"]) == NEXT_CYCLE
+
+
+class SteppedClock(SystemClock):
+    """The wall clock, stepped as NTP steps it (the monotonic clock does not move)."""
+
+    def __init__(self, start: float) -> None:
+        self.offset = start - super().now()
+
+    def now(self) -> float:
+        return super().now() + self.offset
+
+
+async def test_the_day_s_and_the_month_s_counts_start_again_at_midnight_by_themselves(
+    tmp_path: Path, mosquitto: PrivateMosquitto, base_topic: str
+) -> None:
+    # 23:50 UTC on 4 April: the day and the billing cycle (5 March to 5 April) end together.
+    before = dt.datetime(2026, 4, 4, 23, 50, tzinfo=dt.UTC).timestamp()
+    clock = SteppedClock(before)
+    policy = PolicyConfig(sms_per_day=50, sms_per_month=20, billing_day=5, quiet_hours=[])
+    async with running(
+        tmp_path, mosquitto, base_topic, one_modem_two_slots(), policy=policy, clock=clock
+    ) as rig:
+        await rig.inventory_done()
+        await rig.until(rig.modems_ready)
+        sent = await rig.request("sms/send", {"number": "+15550100010", "text": "late"})
+        assert sent["status"] == "ok", sent
+        iccid = sent["data"]["iccid"]
+        await rig.until(lambda: rig.sim(iccid).get("usage", {}).get("sms_day") == 1)
+        usage = rig.sim(iccid)["usage"]
+        assert usage["sms_month"] == 1
+        assert dt.datetime.fromisoformat(usage["month_end"]) == NEXT_CYCLE
+        (booked,) = rig.daemon.ledger.usage_records(iccid, 0)
+        assert booked.booked_at < NEXT_CYCLE.timestamp()  # booked on the old day
+        # Out of its modem's active slot, the modem's polls no longer touch this SIM.
+        other = 2 if rig.sim(iccid)["slot"] == 1 else 1
+        selected = await rig.request("sim/select", {"modem": "m1", "slot": other})
+        assert selected["status"] == "ok", selected
+        await rig.until(lambda: rig.sim(iccid)["state"] == "available")
+
+        # The clock passes midnight; nobody asks anything.
+        clock.offset += NEXT_CYCLE.timestamp() + 5 - clock.now()
+        await rig.until(lambda: rig.sim(iccid).get("usage", {}).get("sms_day") == 0)
+        usage = rig.sim(iccid)["usage"]
+        assert usage["sms_month"] == 0
+        assert dt.datetime.fromisoformat(usage["month_start"]) == NEXT_CYCLE
+        # The ledger still has the text: only the windows moved.
+        assert rig.daemon.ledger.usage_records(iccid, 0) == [booked]

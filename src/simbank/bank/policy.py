@@ -143,6 +143,27 @@ def quiet_until(windows: tuple[QuietWindow, ...], now: float, tz: ZoneInfo) -> f
     return float("inf")
 
 
+def quiet_flips_at(windows: tuple[QuietWindow, ...], now: float, tz: ZoneInfo) -> float | None:
+    """When quiet hours next begin (``now`` outside them) or end (inside): the first local
+    minute whose quietness differs from now's, in epoch seconds; None when it never changes
+    (no windows, or one that covers the whole day)."""
+    if not windows:
+        return None
+    local = dt.datetime.fromtimestamp(now, tz)
+    minute = local.hour * 60 + local.minute
+    quiet = any(w.contains(minute) for w in windows)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    for step in range(1, 2 * _DAY_MIN + 1):
+        later = minute + step
+        if any(w.contains(later % _DAY_MIN) for w in windows) != quiet:
+            wall = day + dt.timedelta(minutes=later)
+            flips = wall.replace(tzinfo=tz).timestamp()
+            if flips <= now:  # the repeated hour when clocks go back: its second pass
+                flips = wall.replace(tzinfo=tz, fold=1).timestamp()
+            return max(flips, now + 1)
+    return None
+
+
 def check_quota(limits: Limits, usage: Usage, now: float, *, max_duration_s: int) -> Refusal | None:
     """The SIM's *own* call quota: its prepaid balance under the floor, the billing month's
     calls and call seconds, its call gap, its rest, the rolling hour, the day's calls and call

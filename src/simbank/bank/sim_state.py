@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from simbank.bank.policy import Limits, check_quota, quiet_until
-from simbank.bank.usage import Usage
+from simbank.bank.policy import Limits, check_quota, quiet_flips_at, quiet_until
+from simbank.bank.usage import HOUR_S, Usage
 from simbank.contract import SimStateName
 from simbank.errors import Refused
 
@@ -106,6 +106,31 @@ def rest_reason(limits: Limits, usage: Usage, now: float, tz: ZoneInfo) -> str |
         return None
     refusal = check_quota(limits, usage, now, max_duration_s=1)
     return None if refusal is None else refusal.limit
+
+
+#: The longest a SIM's shown usage goes without being looked at again (gateway-clock
+#: seconds): what the clock changes and :func:`next_refresh` does not foresee (a clock
+#: stepped back) is shown within this.
+REFRESH_MAX_S: Final = 300.0
+
+
+def next_refresh(limits: Limits, usage: Usage, now: float, tz: ZoneInfo) -> float:
+    """When the SIM's ``sim/<iccid>`` payload next changes by the clock alone, with no booking:
+    the next local midnight (the day's counts start again at 0), the billing month's end, the
+    oldest call of the rolling hour leaving it, the end of its rest, quiet hours beginning or
+    ending (a SIM is never shown resting in them); at most :data:`REFRESH_MAX_S` ahead."""
+    times = [usage.day_end, now + REFRESH_MAX_S]
+    if usage.month_end is not None:
+        times.append(usage.month_end)
+    if usage.hour_calls:
+        times.append(usage.hour_calls[0] + HOUR_S)
+    refusal = check_quota(limits, usage, now, max_duration_s=1)
+    if refusal is not None and refusal.frees_at is not None:
+        times.append(refusal.frees_at)
+    flips = quiet_flips_at(limits.quiet_hours, now, tz)
+    if flips is not None:
+        times.append(flips)
+    return min(t for t in times if t > now)  # now + REFRESH_MAX_S is always among them
 
 
 #: A rest too short to tell anyone about: the gap every SIM keeps between two calls.

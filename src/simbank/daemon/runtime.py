@@ -25,8 +25,10 @@ from simbank.bank.evidence import Verdict
 from simbank.bank.policy import Limits, select_policy
 from simbank.bank.rotation import ModemView, SlotView
 from simbank.bank.sim_state import (
+    REFRESH_MAX_S,
     contract_state,
     is_resting,
+    next_refresh,
     plan_state,
     recovered,
     rest_reason,
@@ -81,6 +83,10 @@ def survives_storage(
 
 
 TICK_S = 1.0
+#: SIM payloads the clock changed that one tick publishes again, at most.
+REFRESH_PER_TICK = 64
+#: Gateway-clock seconds before a refresh the ledger refused is tried again.
+REFRESH_RETRY_S = 5.0
 PAUSE_KEY = "traffic_paused"
 
 
@@ -127,6 +133,9 @@ class BankRuntime:
         #: those that book), or None while the ledger books.
         self.storage_refusal: Callable[[], tuple[str, str, bool] | None] = lambda: None
         self._wake = asyncio.Event()
+        #: When each SIM's payload changes by the clock alone (``bank.sim_state.next_refresh``):
+        #: a new day, a rest's end; the tick publishes it again then.
+        self._refresh_at: dict[str, float] = {}
         for iccid, record in ledger.sim_states().items():
             self.sims[iccid] = SimInfo(iccid)
             if sticky(record.state) is not None and record.reason:
@@ -221,8 +230,10 @@ class BankRuntime:
     @survives_storage
     def publish_sim(self, iccid: str) -> None:
         info = self.sims.setdefault(iccid, SimInfo(iccid))
-        usage, limits = self.usage_of(iccid)
-        why = rest_reason(limits, usage, self.clock.now(), self.tz)
+        now = self.clock.now()
+        usage, limits = self.usage_of(iccid, now)
+        why = rest_reason(limits, usage, now, self.tz)
+        self._refresh_at[iccid] = next_refresh(limits, usage, now, self.tz)
         state = shown_state(self.sim_state(iccid), resting=why is not None)
         record = self.verdicts.records().get(iccid)
         block = None
@@ -429,6 +440,22 @@ class BankRuntime:
                 self.publish_sim(iccid)
         for sms in self.inbox.expire():
             self._received(sms)
+        self._refresh_sims(self.clock.now())
+
+    def _refresh_sims(self, now: float) -> None:
+        """Publish again the SIMs whose payload the clock changed (a new day, a rest over): at
+        most :data:`REFRESH_PER_TICK` a tick, the most overdue first, so a whole bank's
+        midnight is spread over a few seconds. A refresh time further ahead than the longest
+        wait means the clock was stepped back: that SIM is looked at now."""
+        due = sorted(
+            (at, iccid)
+            for iccid, at in self._refresh_at.items()
+            if at <= now or at > now + REFRESH_MAX_S
+        )
+        for _, iccid in due[:REFRESH_PER_TICK]:
+            # If the ledger cannot be read now, try again a little later (not every tick).
+            self._refresh_at[iccid] = now + REFRESH_RETRY_S
+            self.publish_sim(iccid)
 
     async def run(self) -> None:
         """Detector timers once a second; background tasks are cancelled on the way out."""
