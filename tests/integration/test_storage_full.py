@@ -142,6 +142,11 @@ def _info(rig: BankRig) -> dict[str, object]:
     return rig.watcher.state.get(rig.topics.bridge_info, {})
 
 
+def _storage(rig: BankRig) -> dict[str, object]:
+    storage = _info(rig).get("storage")
+    return storage if isinstance(storage, dict) else {}
+
+
 async def _fails_and_holds(rig: BankRig, atl: AtLog, causes: set[str]) -> int:
     """The storage has just failed: calls are refused untried, the gateway says ``degraded``
     (one event), a text stays on the SIM, the session goes on. Returns the dials so far."""
@@ -219,6 +224,9 @@ async def test_a_full_disk_degrades_refuses_at_once_and_recovers(
             served = await rig.request("call", {"number": "+15550100171", "max_duration_s": 2})
             assert served["status"] == "ok", served
             assert _bridge(rig)["state"] == "online" and not rig.events("storage_low")
+            # The backup taken at start must be done: one failing on the full disk would free
+            # its temporary file, and the call after it could book in the space it left.
+            await rig.until(lambda: _storage(rig).get("last_backup"))
             filler = fill(disk)
             # The free-space watch warns (below the 1 MB margin) as the disk fills.
             await rig.until(lambda: rig.events("storage_low"))
