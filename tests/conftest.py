@@ -90,6 +90,7 @@ LONG_TESTS: dict[str, float] = {
     "test_pbx_second_port.py::test_a_pbx_on_the_second_port": 4,
     "test_storage_full.py::test_a_filesystem_turned_read_only": 12,
     "test_storage_full.py::test_a_full_disk": 7,
+    "test_storage_full.py::test_a_daemon_started_on": 16,
     "test_ledger_corruption.py::test_a_corrupt_ledger_is_restored": 8,
     "test_retention_fold.py::test_the_fold_changes_no_quota_decision": 3,
 }

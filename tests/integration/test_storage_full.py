@@ -9,10 +9,14 @@ Real filesystems (root only: skipped with the reason otherwise): a 3 MB tmpfs fi
 file, as a log or a core dump fills an SD card; an ext4 image on a loop device mounted
 ``errors=remount-ro``, whose error the kernel is made to raise (``trigger_fs_error``), so the
 kernel itself turns it read-only under the open ledger, as after a failing SD card's I/O error;
-the operator then checks the filesystem (``e2fsck``) and mounts it again."""
+the operator then checks the filesystem (``e2fsck``) and mounts it again.
+
+A daemon *started* on a full or read-only state directory cannot open its ledger: it waits,
+saying ``degraded`` and refusing every request, and starts by itself once it can."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from atlog import AtLog, at_log  # noqa: F401 -- the fixture
-from bankrig import BankRig, running
+from bankrig import BankRig, config_text, one_modem, outside, running, start_daemon, stop_daemon
 
 from simbank.config.models import PolicyConfig
 from simbank.config.storage import StorageConfig
@@ -272,3 +276,97 @@ async def test_a_filesystem_turned_read_only_degrades_and_recovers_once_remounte
             # Stored once the storage was back: a restart would still know it.
             await rig.until(lambda: rig.daemon.ledger.sim_states()[ICCID2].state == "blocked")
             assert len(rig.events("sim_blocked", iccid=ICCID2)) == 1
+
+
+async def test_a_daemon_started_on_a_full_or_read_only_disk_waits_degraded_then_starts(
+    tmp_path: Path, mosquitto: object, base_topic: str
+) -> None:
+    port = mosquitto.port  # type: ignore[attr-defined]
+    with small_filesystem(tmp_path / "disk") as disk:
+        async with outside(tmp_path, mosquitto, base_topic, one_modem("quectel", 1960)) as out:  # type: ignore[arg-type]
+            config = tmp_path / "simbank.toml"
+            paths = {"m1": str(out.bank.modems["m1"].path)}
+            config.write_text(
+                config_text(disk, port, base_topic, paths, calls_per_hour=10)
+                + "[storage]\nprobe_interval_s = 0.3\nfree_space_margin_mb = 0\n"
+            )
+            log = tmp_path / "daemon.log"
+            state = out.topics.bridge_state
+
+            def bridge() -> dict[str, object]:
+                return out.watcher.state.get(state, {})
+
+            def usage() -> dict[str, object]:
+                sim = out.watcher.state.get(out.topics.sim(make_iccid(1960)), {})
+                return sim.get("usage") or {}
+
+            def events(kind: str) -> list[dict[str, object]]:
+                return [e for e in out.watcher.events if e.get("type") == kind]
+
+            async def until(predicate: object, timeout: float = 30) -> None:
+                async with asyncio.timeout(timeout):
+                    while not predicate():  # type: ignore[operator]
+                        assert process.poll() is None, log.read_text()[-3000:]
+                        await asyncio.sleep(0.05)
+
+            async def served(number: str) -> None:
+                await until(
+                    lambda: (
+                        out.watcher.state.get(out.topics.modem("m1"), {}).get("state") == "ready"
+                    )
+                )
+                answer = await out.client.request("call", {"number": number, "max_duration_s": 2})
+                assert answer["status"] == "ok", answer
+
+            async def waits_degraded(causes: set[str]) -> None:
+                await until(lambda: bridge().get("state") == "degraded")
+                assert bridge()["reason"] in causes, bridge()
+                info = out.watcher.state.get(out.topics.bridge_info, {})
+                assert info.get("state") == "degraded", info
+                assert info["storage"]["reason"] in causes
+                for command, payload in (
+                    ("call", {"number": "+15550100181", "max_duration_s": 2}),
+                    ("status", {}),
+                    ("sim/report", {"iccid": make_iccid(1960)}),
+                ):
+                    refused = await out.client.request(command, payload, timeout=10)
+                    assert refused.get("code") == "storage_unavailable", refused
+                    assert refused["detail"]["cause"] in causes, refused
+                # Nobody but the stand-in: no modem opened, nothing dialled.
+                assert out.watcher.state.get(out.topics.modem("m1"), {}).get("state") != "ready"
+
+            # A first life books a call, then stops.
+            process = start_daemon(config, log)
+            await served("+15550100180")
+            await asyncio.to_thread(stop_daemon, process)
+            calls_before = out.bank.carrier.stats.calls
+            out.watcher.state.pop(out.topics.modem("m1"), None)
+
+            # The disk is full when the daemon starts.
+            filler = fill(disk)
+            process = start_daemon(config, log)
+            await waits_degraded({"disk_full"})
+            assert len(events("storage_degraded")) == 1
+            assert out.bank.carrier.stats.calls == calls_before
+            filler.unlink()
+            await until(lambda: events("storage_recovered"))
+            await until(lambda: bridge().get("state") == "online")
+            await served("+15550100182")
+            await asyncio.to_thread(stop_daemon, process)
+            assert process.returncode == 0, log.read_text()[-3000:]
+            out.watcher.state.pop(out.topics.modem("m1"), None)
+
+            # Read-only when it starts (the filesystem is not in use: a plain remount does).
+            remounted = _run("mount", "-o", "remount,ro", str(disk))
+            assert remounted.returncode == 0, remounted.stderr
+            process = start_daemon(config, log)
+            await waits_degraded({"read_only"})
+            remounted = _run("mount", "-o", "remount,rw", str(disk))
+            assert remounted.returncode == 0, remounted.stderr
+            await until(lambda: len(events("storage_recovered")) == 2)
+            await served("+15550100183")
+            # The same ledger all along: its three calls (one per life) are all there.
+            await until(lambda: usage().get("calls_hour") == 3)
+            await asyncio.to_thread(stop_daemon, process)
+            assert process.returncode == 0, log.read_text()[-3000:]
+            assert len(events("storage_degraded")) == 2

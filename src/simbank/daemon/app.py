@@ -70,107 +70,112 @@ class Daemon:
         if recovered.acted:
             log.error("ledger_restored_at_start", detail=recovered.detail)
         self.ledger = Ledger.open(config.gateway.state_dir)
-        ha = config.homeassistant
-        subscriptions = [f"{self.topics.request_prefix}#"]
-        if ha.enabled:
-            # HA's birth, and our own node's configs (to clear those left by earlier runs).
-            subscriptions += [birth_topic(ha.prefix), own_configs(ha.prefix, config.gateway.id)]
-        self.bridge = MqttBridge(
-            config.mqtt,
-            self.topics,
-            config.mqtt.client_id or f"simbankd-{config.gateway.id}",
-            info=self._info,
-            state=self._bridge_state,
-            subscriptions=tuple(subscriptions),
-            handler=self._on_request,
-        )
-        self.board = StatusBoard(
-            self.bridge, self.topics, now=lambda: datetime.fromtimestamp(clock.now(), UTC)
-        )
-        self.storage = StorageWatch(
-            self.ledger, self.board, config.storage, config.gateway.state_dir, clock
-        )
-        self.storage.on_change = self._storage_changed
-        self.metrics: Metrics | None = None
-        if config.metrics.enabled:
-            self.metrics = Metrics()
-            self.metrics.watch_mqtt(self.bridge.stats)
-            self.board.watchers.append(self.metrics)
-        self.discovery: DiscoveryPublisher | None = None
-        if ha.enabled:
-            self.discovery = DiscoveryPublisher(
-                self.bridge,
-                config.mqtt.base_topic,
-                config.gateway.id,
-                ha.prefix,
-                modems=[m.id for m in config.modems],
-                # Every slot of every modem read back: a SIM not seen by then is gone.
-                settled=lambda: all(
-                    (modem_id, slot) in self.runtime.slots
-                    for modem_id, sup in self.supervisors.items()
-                    for slot in range(1, sup.usable_slots + 1)
-                ),
+        try:
+            ha = config.homeassistant
+            subscriptions = [f"{self.topics.request_prefix}#"]
+            if ha.enabled:
+                # HA's birth, and our own node's configs (to clear those left by earlier runs).
+                subscriptions += [birth_topic(ha.prefix), own_configs(ha.prefix, config.gateway.id)]
+            self.bridge = MqttBridge(
+                config.mqtt,
+                self.topics,
+                config.mqtt.client_id or f"simbankd-{config.gateway.id}",
+                info=self._info,
+                state=self._bridge_state,
+                subscriptions=tuple(subscriptions),
+                handler=self._on_request,
             )
-            self.board.watchers.append(self.discovery)
-        self.clock = clock
-        self.runtime = BankRuntime(config, self.ledger, self.board, clock)
-        self.supervisors = {
-            m.id: ModemSupervisor(
-                m, self.board, config.gateway.poll_interval_s, self.runtime, clock=clock
+            self.board = StatusBoard(
+                self.bridge, self.topics, now=lambda: datetime.fromtimestamp(clock.now(), UTC)
             )
-            for m in config.modems
-        }
-        self.runtime.supervisors = self.supervisors
-        inbound = InboundCalls(self.runtime)
-        for sup in self.supervisors.values():
-            sup.calls_in.handler = inbound
-        if self.metrics is not None:
+            self.storage = StorageWatch(
+                self.ledger, self.board, config.storage, config.gateway.state_dir, clock
+            )
+            self.storage.on_change = self._storage_changed
+            self.metrics: Metrics | None = None
+            if config.metrics.enabled:
+                self.metrics = Metrics()
+                self.metrics.watch_mqtt(self.bridge.stats)
+                self.board.watchers.append(self.metrics)
+            self.discovery: DiscoveryPublisher | None = None
+            if ha.enabled:
+                self.discovery = DiscoveryPublisher(
+                    self.bridge,
+                    config.mqtt.base_topic,
+                    config.gateway.id,
+                    ha.prefix,
+                    modems=[m.id for m in config.modems],
+                    # Every slot of every modem read back: a SIM not seen by then is gone.
+                    settled=lambda: all(
+                        (modem_id, slot) in self.runtime.slots
+                        for modem_id, sup in self.supervisors.items()
+                        for slot in range(1, sup.usable_slots + 1)
+                    ),
+                )
+                self.board.watchers.append(self.discovery)
+            self.clock = clock
+            self.runtime = BankRuntime(config, self.ledger, self.board, clock)
+            self.supervisors = {
+                m.id: ModemSupervisor(
+                    m, self.board, config.gateway.poll_interval_s, self.runtime, clock=clock
+                )
+                for m in config.modems
+            }
+            self.runtime.supervisors = self.supervisors
+            inbound = InboundCalls(self.runtime)
             for sup in self.supervisors.values():
-                sup.at_hook = self.metrics.observe_at
-                sup.resync_hook = self.metrics.observe_resync
-        self.upkeep = LedgerUpkeep(self.runtime, self.storage)
-        self.upkeep.hold_if_pending()
-        handlers = Handlers(self.runtime, self.upkeep)
-        self.pbx = handlers.pbx
-        # Calls seen on a modem that simbank did not place: matched to an authorization, or
-        # booked as unauthorized usage.
-        self.outbound = OutboundCalls(self.runtime, handlers.pbx, handlers.traffic)
-        for sup in self.supervisors.values():
-            sup.call_watch.handler = self.outbound
-        self.capacity = CapacityPublisher(self.runtime)
-        self.balance = handlers.balance
-        self.forwarder: SmsForwarder | None = None
-        if config.sms.forward_command:
-            self.forwarder = SmsForwarder(
-                config.sms.forward_command, timeout_s=config.sms.forward_timeout_s
+                sup.calls_in.handler = inbound
+            if self.metrics is not None:
+                for sup in self.supervisors.values():
+                    sup.at_hook = self.metrics.observe_at
+                    sup.resync_hook = self.metrics.observe_resync
+            self.upkeep = LedgerUpkeep(self.runtime, self.storage)
+            self.upkeep.hold_if_pending()
+            handlers = Handlers(self.runtime, self.upkeep)
+            self.pbx = handlers.pbx
+            # Calls seen on a modem that simbank did not place: matched to an authorization, or
+            # booked as unauthorized usage.
+            self.outbound = OutboundCalls(self.runtime, handlers.pbx, handlers.traffic)
+            for sup in self.supervisors.values():
+                sup.call_watch.handler = self.outbound
+            self.capacity = CapacityPublisher(self.runtime)
+            self.balance = handlers.balance
+            self.forwarder: SmsForwarder | None = None
+            if config.sms.forward_command:
+                self.forwarder = SmsForwarder(
+                    config.sms.forward_command, timeout_s=config.sms.forward_timeout_s
+                )
+                self.runtime.inbox.forwarder = self.forwarder
+            self.router = RequestRouter(
+                self.topics,
+                self.bridge,
+                handlers.table(),
+                self.ledger,
+                self.runtime.clock,
             )
-            self.runtime.inbox.forwarder = self.forwarder
-        self.router = RequestRouter(
-            self.topics,
-            self.bridge,
-            handlers.table(),
-            self.ledger,
-            self.runtime.clock,
-        )
-        self.router.refusing = self.storage.refusal
-        self.runtime.storage_refusal = self.storage.refusal
-        if self.metrics is not None:
-            self.router.on_response = self.metrics.observe_request
-            handlers.traffic.on_call = self.metrics.observe_call
-            self.metrics.watch_gateway(
-                mqtt_connected=lambda: self.bridge.connected,
-                circuit_open=lambda: self.runtime.circuit.is_open,
-                traffic_paused=lambda: self.runtime.paused_reason is not None,
-            )
-            self.metrics.watch_storage(
-                degraded=lambda: self.storage.degraded is not None,
-                free_bytes=lambda: self.storage.free,
-                last_backup_at=lambda: (
-                    None if self.storage.last_backup is None else self.storage.last_backup[1]
-                ),
-            )
-        for iccid in self.runtime.sims:
-            self.runtime.publish_sim(iccid)
+            self.router.refusing = self.storage.refusal
+            self.runtime.storage_refusal = self.storage.refusal
+            if self.metrics is not None:
+                self.router.on_response = self.metrics.observe_request
+                handlers.traffic.on_call = self.metrics.observe_call
+                self.metrics.watch_gateway(
+                    mqtt_connected=lambda: self.bridge.connected,
+                    circuit_open=lambda: self.runtime.circuit.is_open,
+                    traffic_paused=lambda: self.runtime.paused_reason is not None,
+                )
+                self.metrics.watch_storage(
+                    degraded=lambda: self.storage.degraded is not None,
+                    free_bytes=lambda: self.storage.free,
+                    last_backup_at=lambda: (
+                        None if self.storage.last_backup is None else self.storage.last_backup[1]
+                    ),
+                )
+            for iccid in self.runtime.sims:
+                self.runtime.publish_sim(iccid)
+        except BaseException:
+            # Not started after all (the storage failed under us, say): nothing stays open.
+            self.ledger.close()
+            raise
 
     def reload(self) -> None:
         """SIGHUP: re-read the policies and the do-not-call list; calls in progress go on.

@@ -23,7 +23,7 @@ from simbank.config.loader import EXIT_CONFIG, load_config
 from simbank.config.models import Config
 from simbank.demo import add_arguments as add_demo_arguments
 from simbank.demo import main as run_demo
-from simbank.errors import ConfigError, SimbankError
+from simbank.errors import ConfigError, LedgerError, SimbankError
 from simbank.scan.command import add_arguments as add_scan_arguments
 from simbank.scan.command import main as run_scan
 from simbank.store.backup import (
@@ -124,6 +124,7 @@ async def _run(config_path: str) -> int:
     preflight(config, config_path)
     from simbank.daemon.app import Daemon  # noqa: PLC0415 - a bad config exits before imports
     from simbank.daemon.logs import configure_logging  # noqa: PLC0415
+    from simbank.daemon.standin import StandIn, startup_cause  # noqa: PLC0415
 
     configure_logging(config.logging.level, config.logging.format)
     stop = asyncio.Event()
@@ -131,21 +132,49 @@ async def _run(config_path: str) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     # One daemon per state directory, for its whole life: `simbankd restore` refuses while
-    # it is held, and a second daemon on the same ledger never starts.
+    # it is held, and a second daemon on the same ledger never starts. A state directory or
+    # ledger the storage will not let us take (full, read-only, failing) is waited for, with
+    # a stand-in telling the broker why (simbank.daemon.standin).
     where = config.gateway.state_dir
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(lock_state_dir(where))
-        except LedgerInUse as exc:
-            print(f"simbankd: another simbankd uses {where}: {exc}", file=sys.stderr)
-            return EXIT_IN_USE
-        except OSError as exc:  # the state directory cannot be written (read-only, full)
-            print(f"simbankd: cannot use the state directory {where}: {exc}", file=sys.stderr)
-            return 1
-        daemon = Daemon(config, config_path=config_path)
-        loop.add_signal_handler(signal.SIGHUP, daemon.reload)
-        await daemon.run(stop)
-    return 0
+    standin: StandIn | None = None
+    try:
+        while True:
+            with contextlib.ExitStack() as stack:
+                try:
+                    stack.enter_context(lock_state_dir(where))
+                    daemon = Daemon(config, config_path=config_path)
+                except LedgerInUse as exc:
+                    print(f"simbankd: another simbankd uses {where}: {exc}", file=sys.stderr)
+                    return EXIT_IN_USE
+                except (OSError, LedgerError) as exc:
+                    cause = startup_cause(exc, where)
+                    if cause is None:
+                        if isinstance(exc, LedgerError):
+                            raise
+                        print(
+                            f"simbankd: cannot use the state directory {where}: {exc}",
+                            file=sys.stderr,
+                        )
+                        return 1
+                    standin = standin or StandIn(config)
+                    standin.failing(cause, str(exc))
+                    standin.start()
+                    stack.close()  # the lock, if it was taken
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(config.storage.probe_interval_s):
+                            await stop.wait()
+                    if stop.is_set():
+                        return 0
+                    continue
+                if standin is not None:
+                    await standin.close(recovered=True)
+                    standin = None
+                loop.add_signal_handler(signal.SIGHUP, daemon.reload)
+                await daemon.run(stop)
+                return 0
+    finally:
+        if standin is not None:
+            await standin.close(recovered=False)
 
 
 EXIT_UNCONFIRMED, EXIT_NO_BACKUP, EXIT_IN_USE = 2, 3, 75

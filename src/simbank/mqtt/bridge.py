@@ -101,6 +101,7 @@ class MqttBridge:
         self.oversized = 0
         self._overload_logged_at = -OVERLOAD_LOG_EVERY_S
         self._stopping = asyncio.Event()
+        self._handover = False
         self._connected = asyncio.Event()
         self._connected_at: float | None = None
         self.connects = 0
@@ -151,8 +152,10 @@ class MqttBridge:
         if self._out.add(topic, payload, correlation_data, lane):
             self._overloaded()
 
-    def stop(self) -> None:
-        """Ask :meth:`run` to publish ``offline`` and return."""
+    def stop(self, *, handover: bool = False) -> None:
+        """Ask :meth:`run` to publish ``offline`` and return; ``handover``: without the
+        ``offline``, another bridge of the same gateway publishing its state next."""
+        self._handover = handover
         self._stopping.set()
         self._out.wake.set()
 
@@ -225,6 +228,9 @@ class MqttBridge:
                 self._connected.clear()
                 await connection.say_offline(client, self._topics)
                 raise
+            if self._handover:
+                log.info("mqtt_handed_over", **self.stats())
+                return
             offline = BridgeState(state="offline").to_json()
             await client.publish(self._topics.bridge_state, offline, qos=1, retain=True)
             log.info("mqtt_offline_published", **self.stats())

@@ -1,0 +1,230 @@
+"""The gateway while its ledger cannot even be opened: a stand-in that says so and refuses,
+until the storage lets the daemon start.
+
+A box that reboots with its SD card full, or mounted read-only after an I/O error, would
+otherwise exit at once, be restarted by systemd every few seconds, and show only ``offline``
+to whoever watches the broker. Instead, when ``simbankd run`` cannot take its state directory
+or open its ledger for a storage reason (:func:`startup_cause`), the stand-in:
+
+- connects to the broker as the daemon would and publishes ``bridge/state`` ``degraded`` with
+  the cause, ``bridge/info`` with ``storage`` saying why, and one ``storage_degraded`` event;
+- answers every request ``storage_unavailable`` (its ``detail.cause`` the same), at once;
+- tells systemd it is ready (the status line says why) and keeps its watchdog fed;
+- is told by ``simbankd run`` each time it tries again (every ``[storage] probe_interval_s``);
+  when the daemon can start, it sends ``storage_recovered`` and leaves the broker to the
+  daemon, which publishes its own state.
+
+No modem is opened meanwhile: nothing is dialled, and texts wait on their SIMs, since nothing
+read could be stored. A cause that is not the storage's (a permission refused, a file that is
+not a ledger) is no reason to wait: the daemon exits with its error, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import structlog
+
+from simbank import __version__
+from simbank.clock import SystemClock
+from simbank.config.models import Config
+from simbank.contract import COMMANDS, BridgeInfo, BridgeState, Event, StorageInfo, Topics, utc_now
+from simbank.daemon.router import Handler, RequestRouter
+from simbank.errors import StorageUnavailable
+from simbank.integrations.systemd import Notifier, WatchdogPinger
+from simbank.mqtt import Inbound, MqttBridge
+from simbank.store.core import storage_cause
+
+log = structlog.get_logger(__name__)
+
+#: OS errors that are the storage's, by errno → the ``degraded`` reason.
+_ERRNO_CAUSES: Final = {
+    errno.ENOSPC: "disk_full",
+    errno.EDQUOT: "disk_full",
+    errno.EROFS: "read_only",
+    errno.EIO: "io_error",
+}
+#: The storage's own causes: worth waiting for (``corrupt`` is the recovery's, ``unknown``
+#: nobody's).
+_WAITING_CAUSES: Final = frozenset({"disk_full", "read_only", "io_error", "locked"})
+#: Bytes free under which an I/O error opening the ledger is taken for a full disk (SQLite
+#: reports a shared-memory file it cannot extend as a "disk I/O error").
+_NEARLY_FULL: Final = 64 * 1024
+
+
+def startup_cause(exc: BaseException, state_dir: Path) -> str | None:
+    """Why the state directory or the ledger could not be taken at start, if it is the
+    storage's fault (``disk_full``, ``read_only``, ``io_error``, ``locked``); None otherwise.
+
+    Looks through the exception and its causes: an OS error's errno, a storage fault, an
+    SQLite error's code. An I/O error on a filesystem mounted read-only, or with next to no
+    space left, is said as that."""
+    cause: str | None = None
+    seen: BaseException | None = exc
+    while seen is not None and cause is None:
+        if isinstance(seen, StorageUnavailable):
+            cause = seen.cause
+        elif isinstance(seen, sqlite3.Error):
+            cause = storage_cause(seen)
+        elif isinstance(seen, OSError) and seen.errno is not None:
+            cause = _ERRNO_CAUSES.get(seen.errno)
+        seen = seen.__cause__ or seen.__context__
+    if cause not in _WAITING_CAUSES:
+        return None
+    if cause == "io_error":
+        cause = _filesystem_says(state_dir) or cause
+    return cause
+
+
+def _filesystem_says(state_dir: Path) -> str | None:
+    """``read_only`` or ``disk_full`` when the filesystem holding ``state_dir`` (or its
+    nearest existing parent) is so; None when it cannot tell."""
+    where = state_dir
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        fs = os.statvfs(where)
+    except OSError:
+        return None
+    if fs.f_flag & os.ST_RDONLY:
+        return "read_only"
+    if fs.f_bavail * fs.f_frsize < _NEARLY_FULL:
+        return "disk_full"
+    return None
+
+
+class StandIn:
+    """The broker side of a gateway waiting for its storage (see the module doc)."""
+
+    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.topics = Topics(config.mqtt.base_topic, config.gateway.id)
+        self.clock = SystemClock()
+        self.started_at = utc_now()
+        self.cause = "unknown"
+        self.detail = ""
+        self.since: float | None = None
+        self.bridge = MqttBridge(
+            config.mqtt,
+            self.topics,
+            config.mqtt.client_id or f"simbankd-{config.gateway.id}",
+            info=self._info,
+            state=self._state,
+            subscriptions=(f"{self.topics.request_prefix}#",),
+            handler=self._on_request,
+        )
+        handlers: dict[str, Handler] = dict.fromkeys(COMMANDS, self._refuse)
+        self.router = RequestRouter(self.topics, self.bridge, handlers, None, self.clock)
+        # Every request, read-only ones too: there is no ledger to read.
+        self.router.refusing = lambda: (self.cause, self._why(), False)
+        self.notifier = notifier if notifier is not None else Notifier.from_env()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- what it shows ------------------------------------------------------------------------
+
+    def failing(self, cause: str, detail: str) -> None:
+        """The storage failed (again) with ``cause``: the first time starts the spell (one
+        event); a new cause or detail updates the retained state."""
+        first = self.since is None
+        if first:
+            self.since = self.clock.now()
+        if not first and (cause, detail) == (self.cause, self.detail):
+            return
+        self.cause, self.detail = cause, detail
+        if first:
+            log.error("storage_degraded_at_start", reason=cause, detail=detail)
+            self._event("storage_degraded", reason=cause, detail=detail)
+        self.bridge.set_retained(self.topics.bridge_state, self._state())
+        self.bridge.set_retained(self.topics.bridge_info, self._info())
+        self.notifier.status(f"degraded: {cause}; {self._why()}")
+
+    def _why(self) -> str:
+        return f"the ledger cannot be opened ({self.detail}); the daemon starts once it can"
+
+    def _state(self) -> bytes:
+        since = None if self.since is None else self._at(self.since)
+        return BridgeState(state="degraded", reason=self.cause, since=since).to_json()
+
+    def _info(self) -> bytes:
+        free = None
+        with contextlib.suppress(OSError):
+            fs = os.statvfs(self._existing(self.config.gateway.state_dir))
+            free = fs.f_bavail * fs.f_frsize
+        storage = StorageInfo(
+            state="degraded",
+            reason=self.cause,
+            detail=self._why(),
+            since=None if self.since is None else self._at(self.since),
+            free_bytes=free,
+            low_space=self.cause == "disk_full",
+        )
+        return BridgeInfo(
+            version=__version__,
+            gateway=self.config.gateway.id,
+            started_at=self.started_at,
+            config=self.config.summary(),
+            state="degraded",
+            storage=storage,
+        ).to_json()
+
+    @staticmethod
+    def _existing(path: Path) -> Path:
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        return path
+
+    @staticmethod
+    def _at(epoch: float) -> datetime:
+        return datetime.fromtimestamp(epoch, UTC)
+
+    def _event(self, event_type: str, **fields: Any) -> None:
+        event = Event(type=event_type, ts=self._at(self.clock.now()), **fields)
+        self.bridge.publish(self.topics.bridge_event, event.to_json())
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def _on_request(self, inbound: Inbound) -> None:
+        if inbound.topic.startswith(self.topics.request_prefix):
+            await self.router.submit(inbound)
+
+    async def _refuse(self, _request: Any) -> dict[str, Any]:
+        raise StorageUnavailable(self._why(), cause=self.cause)
+
+    # -- its life -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect and answer (in tasks of the running loop); systemd hears ``READY``. Once."""
+        if self._tasks:
+            return
+        self._tasks = [
+            asyncio.create_task(self.bridge.run(), name="standin-mqtt"),
+            asyncio.create_task(self.router.run(), name="standin-requests"),
+            asyncio.create_task(
+                WatchdogPinger(self.notifier, lambda: True).run(), name="standin-watchdog"
+            ),
+        ]
+        self.notifier.ready(f"degraded: {self.cause}; {self._why()}")
+
+    async def close(self, *, recovered: bool) -> None:
+        """Leave the broker (``recovered``: after a ``storage_recovered`` event, the daemon
+        taking over; else the gateway stops and says ``offline``)."""
+        if recovered and self.since is not None:
+            lasted = round(self.clock.now() - self.since, 1)
+            log.warning("storage_recovered_at_start", reason=self.cause, lasted_s=lasted)
+            self._event("storage_recovered", reason=self.cause, lasted_s=lasted)
+        self.bridge.stop(handover=recovered)
+        bridge, *others = self._tasks
+        for task in others:
+            task.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await asyncio.gather(bridge, return_exceptions=True)
+        bridge.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
