@@ -285,6 +285,32 @@ def test_the_fold_moves_old_rows_into_daily_totals_and_leaves_no_marker(ledger: 
         conn.execute("DELETE FROM usage_daily")
 
 
+def test_a_fold_told_to_stop_ends_between_batches_and_the_next_one_goes_on(
+    ledger: Ledger,
+) -> None:
+    for n in range(7):
+        ledger.book(SIMS[n % 2], UsageKind.CALL, T0 + n * 600, reserved_s=60)
+        ledger.audit(T0 + n * 600, "test", "note", {"iccid": SIMS[n % 2]})
+    ledger.book(SIMS[0], UsageKind.SMS, T0 + 60 * DAY_S)
+    asked = 0
+
+    def stop() -> bool:  # the daemon stops after the fold's second batch
+        nonlocal asked
+        asked += 1
+        return asked > 3  # the start of the usage walk, then two batches
+
+    first = ledger.fold(T0 + 60 * DAY_S, 35, UTC, batch=2, stop=stop)
+    assert first.stopped
+    assert first.rows["usage"] == 4  # two whole batches; no event table touched
+    assert first.total == 4
+    assert ledger._read("SELECT COUNT(*) FROM fold_in_progress") == [(0,)]
+    rest = ledger.fold(T0 + 60 * DAY_S, 35, UTC, batch=2)
+    assert not rest.stopped
+    assert rest.rows["usage"] == 3 and rest.rows["audit"] == 6  # the newest row stays
+    assert ledger.calls_booked(SIMS[0], -math.inf) == 4
+    assert ledger.calls_booked(SIMS[1], -math.inf) == 3
+
+
 def test_calls_since_an_old_balance_check_stay_exact(ledger: Ledger) -> None:
     for hour in range(6):
         ledger.book(SIMS[0], UsageKind.CALL, T0 + hour * 3600, reserved_s=60)

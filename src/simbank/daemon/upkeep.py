@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import threading
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,6 +64,8 @@ class LedgerUpkeep:
         self._reference: float | None = None
         self._started = runtime.clock.monotonic()
         self._backup_lock = asyncio.Lock()
+        #: Set when the daemon stops mid-fold: the fold's worker thread ends between batches.
+        self._fold_stop = threading.Event()
         self._recovering: asyncio.Task[None] | None = None
         storage.on_corrupt = self._on_corrupt
         with contextlib.suppress(LedgerError):  # unreadable now: read at the first fold
@@ -141,13 +144,21 @@ class LedgerUpkeep:
         # quota window is folded.
         max_call_s = self.runtime.config.compliance.max_call_duration_s
         keep_s = quota_history_s(self.runtime.limits.values(), max_call_s)
-        result = await asyncio.to_thread(
+        fold = asyncio.to_thread(
             self.ledger.fold,
             self.fold_time(),
             self.cfg.retention_days,
             self.tz,
             keep_s=keep_s,
+            stop=self._fold_stop.is_set,
         )
+        try:
+            result = await fold
+        except asyncio.CancelledError:
+            # The daemon is stopping: the worker thread ends after the batch it is in, before
+            # the ledger closes under it (the next fold goes on from there).
+            self._fold_stop.set()
+            raise
         summary = {
             "cutoff": None if math.isinf(result.cutoff) else result.cutoff,
             "rows": dict(result.rows),

@@ -38,7 +38,7 @@ import math
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -72,6 +72,8 @@ class FoldResult:
     rows: dict[str, int] = field(default_factory=dict)
     days: int = 0
     transactions: int = 0
+    #: Asked to stop (the daemon stopping): the batches done are whole; the next fold goes on.
+    stopped: bool = False
 
     @property
     def total(self) -> int:
@@ -184,10 +186,12 @@ class RetentionLedger(LedgerCore):
         *,
         keep_s: float = 0.0,
         batch: int = DEFAULT_BATCH,
+        stop: Callable[[], bool] = lambda: False,
     ) -> FoldResult:
         """Fold usage rows and events from before :func:`fold_cutoff` into daily totals and
         remove them, ``batch`` rows per write transaction (blocking: run it in a worker
-        thread). ``horizon_days`` 0 folds nothing."""
+        thread). ``horizon_days`` 0 folds nothing. ``stop`` is asked before each batch: once
+        it says True, the fold returns (``stopped``) with every batch done whole."""
         if horizon_days <= 0:
             return FoldResult(cutoff=-math.inf)
         if batch < 1:
@@ -197,13 +201,15 @@ class RetentionLedger(LedgerCore):
         rows: dict[str, int] = {}
         transactions = 0
         marks = {r[0]: float(r[1]) for r in self._read("SELECT iccid, checked_at FROM sim_balance")}
-        count, used = self._fold_usage(cutoff, days, marks, batch)
+        count, used = self._fold_usage(cutoff, days, marks, batch, stop)
         rows["usage"] = count
         transactions += used
         for spec in _EVENTS:
-            count, used = self._fold_events(spec, cutoff, days, batch)
+            count, used = self._fold_events(spec, cutoff, days, batch, stop)
             rows[spec.table] = count
             transactions += used
+        if stop():
+            return FoldResult(cutoff, rows, len(days.seen), transactions, stopped=True)
         with self._write() as conn:
             parts = conn.execute(
                 "SELECT iccid, received_at FROM sms_parts"
@@ -221,15 +227,22 @@ class RetentionLedger(LedgerCore):
         )
 
     def _fold_usage(
-        self, cutoff: float, days: _Days, marks: dict[str, float], batch: int
+        self,
+        cutoff: float,
+        days: _Days,
+        marks: dict[str, float],
+        batch: int,
+        stop: Callable[[], bool],
     ) -> tuple[int, int]:
         """Usage rows, SIM by SIM along the ``(iccid, booked_at)`` index."""
+        if stop():
+            return 0, 0
         keep = self._newest_id("usage")
         if keep is None:
             return 0, 0
         folded = transactions = 0
         walk = _SimWalk("usage")
-        while not walk.done:
+        while not walk.done and not stop():
             with self._write() as conn:
                 conn.execute("INSERT INTO fold_in_progress (id, cutoff) VALUES (1, ?)", (cutoff,))
                 totals: dict[tuple[Any, ...], list[Any]] = {}
@@ -266,10 +279,12 @@ class RetentionLedger(LedgerCore):
         return folded, transactions
 
     def _fold_events(
-        self, spec: _Events, cutoff: float, days: _Days, batch: int
+        self, spec: _Events, cutoff: float, days: _Days, batch: int, stop: Callable[[], bool]
     ) -> tuple[int, int]:
         """One event table, SIM by SIM along its ``(iccid, <time>)`` index (audit entries
         about no SIM last)."""
+        if stop():
+            return 0, 0
         keep = self._newest_id(spec.table)
         if keep is None:
             return 0, 0
@@ -282,7 +297,7 @@ class RetentionLedger(LedgerCore):
         one_sim, no_sim = select.format("= ?"), select.format("IS NULL")
         folded = transactions = 0
         walk = _SimWalk(spec.table, with_none=spec.table == "audit")
-        while not walk.done:
+        while not walk.done and not stop():
             with self._write() as conn:
                 quarantined = {  # read in the transaction: a verdict may have just come
                     r[0]
