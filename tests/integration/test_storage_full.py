@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -347,6 +348,7 @@ async def test_a_daemon_started_on_a_full_or_read_only_disk_waits_degraded_then_
             process = start_daemon(config, log)
             await waits_degraded({"disk_full"})
             assert len(events("storage_degraded")) == 1
+            process.send_signal(signal.SIGHUP)  # `systemctl reload` meanwhile: no death by it
             assert out.bank.carrier.stats.calls == calls_before
             filler.unlink()
             await until(lambda: events("storage_recovered"))

@@ -159,6 +159,8 @@ async def _run(config_path: str) -> int:
                     standin = standin or StandIn(config)
                     standin.failing(cause, str(exc))
                     standin.start()
+                    # `systemctl reload` meanwhile: nothing to reload yet (not a death by SIGHUP).
+                    loop.add_signal_handler(signal.SIGHUP, standin.reload_ignored)
                     stack.close()  # the lock, if it was taken
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(config.storage.probe_interval_s):

@@ -188,6 +188,10 @@ class StandIn:
         event = Event(type=event_type, ts=self._at(self.clock.now()), **fields)
         self.bridge.publish(self.topics.bridge_event, event.to_json())
 
+    def reload_ignored(self) -> None:
+        """SIGHUP before the daemon started: the configuration is read when it starts."""
+        log.warning("reload_ignored_waiting_for_storage", reason=self.cause)
+
     # -- requests -----------------------------------------------------------------------------
 
     async def _on_request(self, inbound: Inbound) -> None:
