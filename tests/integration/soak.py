@@ -67,7 +67,7 @@ def soak_scenario(modems: int) -> Scenario:
     return Scenario(
         timing=Timing(boot_s=0.5, sim_init_s=0.3, ring_s=0.3, talk_s=1.5, no_answer_s=3),
         # A gap a little under the policy's: booking and dialling are a moment apart. The
-        # carrier counts a rolling day, the policy a calendar day (UTC here): across midnight
+        # carrier counts a rolling day, the policy a local calendar day: across midnight
         # the policy may allow its day's worth on each side, so the most any rolling day can
         # hold is twice the day's limit.
         carrier={
@@ -105,6 +105,9 @@ def soak_config(state_dir: Path, port: int, base: str, bank: SimulatedBank) -> s
 #: The gateway's time zone (``SIMBANK_SOAK_TZ``, default UTC): a zone whose midnight falls
 #: inside the run (``Etc/GMT-1`` for a run across 23:00 UTC) shows the day starting again.
 SOAK_TZ = ZoneInfo(os.environ.get("SIMBANK_SOAK_TZ", "UTC"))
+#: Seconds before midnight under which the final checks wait for the new day: stopping the
+#: daemon may take 20 s, and it must not show the new day to some SIMs only.
+MIDNIGHT_MARGIN_S = 30.0
 #: Seconds after midnight by which the daemon has published every SIM's new day (it looks at
 #: each once a second, 64 at a time).
 MIDNIGHT_SETTLE_S = 10.0
@@ -116,11 +119,12 @@ def _day_start(epoch: float) -> float:
 
 
 async def _clear_of_midnight() -> None:
-    """Return at a moment at least :data:`MIDNIGHT_SETTLE_S` past a midnight and a few seconds
-    before the next, so the daemon stopped then has shown the day the check compares."""
+    """Return at a moment at least :data:`MIDNIGHT_SETTLE_S` past a midnight and
+    :data:`MIDNIGHT_MARGIN_S` before the next, so the daemon stopped then has shown the day the
+    check compares."""
     now = time.time()
     start, end = local_day_bounds(now, SOAK_TZ)
-    if end - now < 5:
+    if end - now < MIDNIGHT_MARGIN_S:
         await asyncio.sleep(end + MIDNIGHT_SETTLE_S - now)
     elif now - start < MIDNIGHT_SETTLE_S:
         await asyncio.sleep(start + MIDNIGHT_SETTLE_S - now)
@@ -701,10 +705,12 @@ class FaultSoak:
             states = dict(db.execute("SELECT iccid, state FROM sim_state").fetchall())
         # No SIM over its limits by the ledger's own count (every booking counts, done or not).
         calls: dict[str, list[float]] = {}
-        sms: Counter[tuple[str, float]] = Counter()  # by SIM and (UTC) day
+        sms: Counter[tuple[str, float]] = Counter()  # by SIM and local day
+        calls_by_day: Counter[tuple[str, float]] = Counter()
         for iccid, kind, booked_at, _ in rows:
             if kind == "call":
                 calls.setdefault(iccid, []).append(booked_at)
+                calls_by_day[iccid, _day_start(booked_at)] += 1
             elif kind == "sms":
                 sms[iccid, _day_start(booked_at)] += 1
         for iccid, times in calls.items():
@@ -717,6 +723,9 @@ class FaultSoak:
         for (iccid, _), n in sms.items():
             if n > SMS_PER_DAY:
                 self._violate(f"{iccid}: {n} SMS in a day")
+        for (iccid, _), n in calls_by_day.items():
+            if n > CALLS_PER_DAY:
+                self._violate(f"{iccid}: {n} calls in a day")
         if not final:
             return
         # The carrier never saw an action the ledger did not book first.
@@ -751,7 +760,7 @@ class FaultSoak:
         sms: Counter[tuple[str, float]],
     ) -> None:
         """The retained ``sim/<iccid>`` payloads as the daemon left them, against the ledger on
-        the (UTC) day it stopped (:func:`_clear_of_midnight` kept that clear of a midnight)."""
+        the local day it stopped (:func:`_clear_of_midnight` kept that clear of a midnight)."""
         assert self.watcher is not None
         day = _day_start(self.stopped_at)
         for topic, payload in self.watcher.state.items():

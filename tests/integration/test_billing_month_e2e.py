@@ -151,8 +151,9 @@ async def test_the_day_s_and_the_month_s_counts_start_again_at_midnight_by_thems
         assert selected["status"] == "ok", selected
         await rig.until(lambda: rig.sim(iccid)["state"] == "available")
 
-        # The clock passes midnight; nobody asks anything.
-        clock.offset += NEXT_CYCLE.timestamp() + 5 - clock.now()
+        # The clock is stepped to just before midnight; nobody asks anything. (Stepped past
+        # it, the refresh every 5 minutes would show the new day without the forecast.)
+        clock.offset += NEXT_CYCLE.timestamp() - 2 - clock.now()
         await rig.until(lambda: rig.sim(iccid).get("usage", {}).get("sms_day") == 0)
         usage = rig.sim(iccid)["usage"]
         assert usage["sms_month"] == 0

@@ -118,6 +118,11 @@ async def test_a_corrupt_ledger_is_restored_from_backup_and_held_until_confirmed
         assert len(at_log.texts("ATD")) == dials + 1
 
 
+def _storage_info(rig: BankRig) -> dict[str, Any]:
+    storage = rig.watcher.state.get(rig.topics.bridge_info, {}).get("storage")
+    return storage if isinstance(storage, dict) else {}
+
+
 async def test_corruption_met_while_running_is_recovered_in_place(
     tmp_path: Path,
     mosquitto: object,
@@ -143,7 +148,9 @@ async def test_corruption_met_while_running_is_recovered_in_place(
         await rig.until(lambda: _bridge(rig).get("reason") == "ledger_restored")
         (event,) = rig.events("storage_degraded")
         assert event["reason"] == "corrupt"  # the spell started as a corrupt file ...
-        info = rig.watcher.state[rig.topics.bridge_info]["storage"]
+        # bridge/info is a message of its own, after bridge/state: wait for it too.
+        await rig.until(lambda: _storage_info(rig).get("recovery"))
+        info = _storage_info(rig)
         assert info["recovery"]["restored_from"] == backup["data"]["path"]  # ... restored
         assert Path(info["recovery"]["moved_to"]).read_bytes()[:4] == b"\xde\xad\xbe\xef"
         dials = len(at_log.texts("ATD"))

@@ -297,9 +297,16 @@ async def test_a_daemon_started_on_a_full_or_read_only_disk_waits_degraded_then_
             def bridge() -> dict[str, object]:
                 return out.watcher.state.get(state, {})
 
+            def modem() -> dict[str, object]:
+                return out.watcher.state.get(out.topics.modem("m1"), {})
+
             def usage() -> dict[str, object]:
                 sim = out.watcher.state.get(out.topics.sim(make_iccid(1960)), {})
                 return sim.get("usage") or {}
+
+            def limits() -> dict[str, object]:
+                sim = out.watcher.state.get(out.topics.sim(make_iccid(1960)), {})
+                return sim.get("limits") or {}
 
             def events(kind: str) -> list[dict[str, object]]:
                 return [e for e in out.watcher.events if e.get("type") == kind]
@@ -322,9 +329,9 @@ async def test_a_daemon_started_on_a_full_or_read_only_disk_waits_degraded_then_
             async def waits_degraded(causes: set[str]) -> None:
                 await until(lambda: bridge().get("state") == "degraded")
                 assert bridge()["reason"] in causes, bridge()
-                info = out.watcher.state.get(out.topics.bridge_info, {})
-                assert info.get("state") == "degraded", info
-                assert info["storage"]["reason"] in causes
+                info = out.topics.bridge_info  # a message of its own, after bridge/state
+                await until(lambda: out.watcher.state.get(info, {}).get("state") == "degraded")
+                assert out.watcher.state[info]["storage"]["reason"] in causes
                 for command, payload in (
                     ("call", {"number": "+15550100181", "max_duration_s": 2}),
                     ("status", {}),
@@ -333,8 +340,9 @@ async def test_a_daemon_started_on_a_full_or_read_only_disk_waits_degraded_then_
                     refused = await out.client.request(command, payload, timeout=10)
                     assert refused.get("code") == "storage_unavailable", refused
                     assert refused["detail"]["cause"] in causes, refused
-                # Nobody but the stand-in: no modem opened, nothing dialled.
-                assert out.watcher.state.get(out.topics.modem("m1"), {}).get("state") != "ready"
+                # Nobody but the stand-in: no modem opened, nothing dialled; the modem says so.
+                await until(lambda: modem().get("state") == "offline")
+                assert "storage" in str(modem()["reason"])
 
             # A first life books a call, then stops.
             process = start_daemon(config, log)
@@ -348,12 +356,17 @@ async def test_a_daemon_started_on_a_full_or_read_only_disk_waits_degraded_then_
             process = start_daemon(config, log)
             await waits_degraded({"disk_full"})
             assert len(events("storage_degraded")) == 1
-            process.send_signal(signal.SIGHUP)  # `systemctl reload` meanwhile: no death by it
+            # `systemctl reload` meanwhile, after an edit: the daemon starts with the new file.
+            config.write_text(
+                config.read_text().replace("calls_per_hour = 10", "calls_per_hour = 11")
+            )
+            process.send_signal(signal.SIGHUP)
             assert out.bank.carrier.stats.calls == calls_before
             filler.unlink()
             await until(lambda: events("storage_recovered"))
             await until(lambda: bridge().get("state") == "online")
             await served("+15550100182")
+            await until(lambda: limits().get("calls_per_hour") == 11)
             await asyncio.to_thread(stop_daemon, process)
             assert process.returncode == 0, log.read_text()[-3000:]
             out.watcher.state.pop(out.topics.modem("m1"), None)

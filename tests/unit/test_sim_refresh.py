@@ -5,6 +5,7 @@ refresh time, so the daemon publishing again then is never late."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from zoneinfo import ZoneInfo
 
@@ -85,6 +86,36 @@ def test_quiet_hours_beginning_and_ending_are_foreseen() -> None:
     assert quiet_flips_at(windows, starts, UTC) == local_day_bounds(NOW, UTC)[1] + 8 * 3600
     assert quiet_flips_at((QuietWindow.parse("00:00-00:00"),), NOW, UTC) is None
     assert quiet_flips_at((), NOW, UTC) is None
+
+
+def _walked(windows: tuple[QuietWindow, ...], now: float, tz: ZoneInfo) -> float | None:
+    """The same answer, found by walking minute by minute over two days."""
+    local = dt.datetime.fromtimestamp(now, tz)
+    minute = local.hour * 60 + local.minute
+    quiet = any(w.contains(minute) for w in windows)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    for step in range(1, 2 * 1440 + 1):
+        if any(w.contains((minute + step) % 1440) for w in windows) != quiet:
+            wall = day + dt.timedelta(minutes=minute + step)
+            flips = wall.replace(tzinfo=tz).timestamp()
+            if flips <= now:
+                flips = wall.replace(tzinfo=tz, fold=1).timestamp()
+            return max(flips, now + 1)
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    windows=st.lists(st.tuples(st.integers(0, 1439), st.integers(0, 1439)), max_size=3),
+    now_shift=st.floats(min_value=0, max_value=365 * 86400, allow_nan=False),
+    tz=st.sampled_from([UTC, KOLKATA, LONDON]),
+)
+def test_quiet_flips_are_found_at_window_edges_as_a_minute_walk_finds_them(
+    windows: list[tuple[int, int]], now_shift: float, tz: ZoneInfo
+) -> None:
+    quiet = tuple(QuietWindow(a, b) for a, b in windows)
+    now = NOW + now_shift
+    assert quiet_flips_at(quiet, now, tz) == (_walked(quiet, now, tz) if quiet else None)
 
 
 _OFFSETS = st.floats(min_value=0, max_value=2 * 86400, allow_nan=False)

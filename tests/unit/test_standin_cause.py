@@ -1,5 +1,6 @@
 """Which failures at start are the storage's (``simbankd run`` then waits, degraded) and which
-are not (it exits with the error): ``simbank.daemon.standin.startup_cause``."""
+are not (it exits with the error): ``simbank.daemon.standin.startup_cause``; and the cheap test
+the waiting daemon runs before it tries to start (``storage_writable``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from simbank.daemon.standin import startup_cause
+from simbank.daemon.standin import startup_cause, storage_writable
 from simbank.errors import LedgerError, StorageUnavailable
+from simbank.store.ledger import LEDGER_FILE
 
 
 def _ledger_error(message: str) -> LedgerError:
@@ -52,3 +54,26 @@ def test_storage_failures_are_told_from_others(
 def test_an_io_error_on_a_roomy_writable_filesystem_stays_an_io_error(tmp_path: Path) -> None:
     # (A full one says disk_full, a read-only one read_only: the integration test mounts both.)
     assert startup_cause(_ledger_error("disk I/O error"), tmp_path / "not" / "made") == "io_error"
+
+
+def test_the_cheap_storage_test_passes_on_a_writable_directory_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    storage_writable(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cheap_storage_test_meets_a_ledger_another_process_locks(tmp_path: Path) -> None:
+    path = tmp_path / LEDGER_FILE
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode = WAL")
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # what a stuck writer holds
+    try:
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            storage_writable(tmp_path)
+        assert startup_cause(caught.value, tmp_path) == "locked"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    storage_writable(tmp_path)  # free again

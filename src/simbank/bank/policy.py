@@ -146,14 +146,16 @@ def quiet_until(windows: tuple[QuietWindow, ...], now: float, tz: ZoneInfo) -> f
 def quiet_flips_at(windows: tuple[QuietWindow, ...], now: float, tz: ZoneInfo) -> float | None:
     """When quiet hours next begin (``now`` outside them) or end (inside): the first local
     minute whose quietness differs from now's, in epoch seconds; None when it never changes
-    (no windows, or one that covers the whole day)."""
+    (no windows, or ones that cover the whole day). Only a window's start or end can change
+    it, so only those minutes are looked at."""
     if not windows:
         return None
     local = dt.datetime.fromtimestamp(now, tz)
     minute = local.hour * 60 + local.minute
     quiet = any(w.contains(minute) for w in windows)
+    bounds = {b for w in windows for b in (w.start_min, w.end_min)}
     day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
-    for step in range(1, 2 * _DAY_MIN + 1):
+    for step in sorted((b - minute) % _DAY_MIN or _DAY_MIN for b in bounds):
         later = minute + step
         if any(w.contains(later % _DAY_MIN) for w in windows) != quiet:
             wall = day + dt.timedelta(minutes=later)

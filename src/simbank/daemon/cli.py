@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -124,7 +125,11 @@ async def _run(config_path: str) -> int:
     preflight(config, config_path)
     from simbank.daemon.app import Daemon  # noqa: PLC0415 - a bad config exits before imports
     from simbank.daemon.logs import configure_logging  # noqa: PLC0415
-    from simbank.daemon.standin import StandIn, startup_cause  # noqa: PLC0415
+    from simbank.daemon.standin import (  # noqa: PLC0415
+        StandIn,
+        startup_cause,
+        storage_writable,
+    )
 
     configure_logging(config.logging.level, config.logging.format)
     stop = asyncio.Event()
@@ -135,18 +140,24 @@ async def _run(config_path: str) -> int:
     # it is held, and a second daemon on the same ledger never starts. A state directory or
     # ledger the storage will not let us take (full, read-only, failing) is waited for, with
     # a stand-in telling the broker why (simbank.daemon.standin).
-    where = config.gateway.state_dir
     standin: StandIn | None = None
     try:
         while True:
+            where = config.gateway.state_dir
             with contextlib.ExitStack() as stack:
                 try:
                     stack.enter_context(lock_state_dir(where))
+                    if standin is not None:
+                        # Waiting: a cheap test off the loop first; the daemon (which checks
+                        # the whole ledger) only once it passes.
+                        standin.notifier.watchdog()
+                        await asyncio.to_thread(storage_writable, where)
+                        config = standin.config_now(config_path, config)
                     daemon = Daemon(config, config_path=config_path)
                 except LedgerInUse as exc:
                     print(f"simbankd: another simbankd uses {where}: {exc}", file=sys.stderr)
                     return EXIT_IN_USE
-                except (OSError, LedgerError) as exc:
+                except (OSError, LedgerError, sqlite3.Error) as exc:
                     cause = startup_cause(exc, where)
                     if cause is None:
                         if isinstance(exc, LedgerError):
@@ -156,23 +167,29 @@ async def _run(config_path: str) -> int:
                             file=sys.stderr,
                         )
                         return 1
-                    standin = standin or StandIn(config)
+                    stack.close()  # the lock, if it was taken
+                    if standin is None:
+                        standin = StandIn(config)
+                        # `systemctl reload` meanwhile: read again before the next try.
+                        loop.add_signal_handler(signal.SIGHUP, standin.reload_requested)
                     standin.failing(cause, str(exc))
                     standin.start()
-                    # `systemctl reload` meanwhile: nothing to reload yet (not a death by SIGHUP).
-                    loop.add_signal_handler(signal.SIGHUP, standin.reload_ignored)
-                    stack.close()  # the lock, if it was taken
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(config.storage.probe_interval_s):
                             await stop.wait()
                     if stop.is_set():
                         return 0
                     continue
-                if standin is not None:
-                    await standin.close(recovered=True)
-                    standin = None
+                handed, standin = standin, None
+                if handed is not None:
+                    await handed.close(recovered=True)
                 loop.add_signal_handler(signal.SIGHUP, daemon.reload)
-                await daemon.run(stop)
+                try:
+                    await daemon.run(stop)
+                except BaseException:
+                    if handed is not None and not daemon.bridge.connects:
+                        await handed.say_offline()  # not left saying degraded for a dead daemon
+                    raise
                 return 0
     finally:
         if standin is not None:

@@ -9,14 +9,19 @@ or open its ledger for a storage reason (:func:`startup_cause`), the stand-in:
 - connects to the broker as the daemon would and publishes ``bridge/state`` ``degraded`` with
   the cause, ``bridge/info`` with ``storage`` saying why, and one ``storage_degraded`` event;
 - answers every request ``storage_unavailable`` (its ``detail.cause`` the same), at once;
+- publishes each configured modem ``offline`` (its ``reason`` says why): no modem is opened
+  meanwhile, so nothing is dialled, and texts wait on their SIMs (nothing read could be
+  stored); the SIMs' payloads keep their last values;
 - tells systemd it is ready (the status line says why) and keeps its watchdog fed;
-- is told by ``simbankd run`` each time it tries again (every ``[storage] probe_interval_s``);
-  when the daemon can start, it sends ``storage_recovered`` and leaves the broker to the
-  daemon, which publishes its own state.
+- is told by ``simbankd run`` each time it tries again (every ``[storage] probe_interval_s``):
+  first :func:`storage_writable`, a cheap test off the event loop, and only once that passes
+  the daemon itself; then ``storage_recovered``, and the broker is left to the daemon, which
+  publishes its own state (if the daemon dies before it connects, :meth:`StandIn.say_offline`
+  takes the ``degraded`` back). A ``systemctl reload`` meanwhile re-reads the configuration
+  the daemon will start with.
 
-No modem is opened meanwhile: nothing is dialled, and texts wait on their SIMs, since nothing
-read could be stored. A cause that is not the storage's (a permission refused, a file that is
-not a ledger) is no reason to wait: the daemon exits with its error, as before.
+A cause that is not the storage's (a permission refused, a file that is not a ledger) is no
+reason to wait: the daemon exits with its error, as before.
 """
 
 from __future__ import annotations
@@ -29,18 +34,32 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
+import aiomqtt
 import structlog
 
 from simbank import __version__
 from simbank.clock import SystemClock
+from simbank.config.loader import load_config
 from simbank.config.models import Config
-from simbank.contract import COMMANDS, BridgeInfo, BridgeState, Event, StorageInfo, Topics, utc_now
+from simbank.contract import (
+    COMMANDS,
+    BridgeInfo,
+    BridgeState,
+    Event,
+    ModemState,
+    StorageInfo,
+    Topics,
+    utc_now,
+)
 from simbank.daemon.router import Handler, RequestRouter
-from simbank.errors import StorageUnavailable
+from simbank.errors import ConfigError, StorageUnavailable
 from simbank.integrations.systemd import Notifier, WatchdogPinger
-from simbank.mqtt import Inbound, MqttBridge
+from simbank.mqtt import Inbound, MqttBridge, connection
+from simbank.mqtt.options import client_options
 from simbank.store.core import storage_cause
+from simbank.store.ledger import LEDGER_FILE
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +119,40 @@ def _filesystem_says(state_dir: Path) -> str | None:
     return None
 
 
+#: The file :func:`storage_writable` writes (and removes) in the state directory.
+PROBE_FILE: Final = ".simbankd-storage-probe"
+#: Seconds :func:`storage_writable` waits for a ledger another process keeps locked.
+PROBE_BUSY_S: Final = 1.0
+
+
+def storage_writable(state_dir: Path) -> None:
+    """Raise what the storage raises if ``state_dir`` cannot be written now: a 4 KB file is
+    written, synced and removed, and the ledger (when there is one) takes SQLite's write lock,
+    waiting a second at most. Blocking: run it in a worker thread. Cheaper than building the
+    daemon (which checks the whole ledger) every few seconds on a failing card."""
+    probe = state_dir / PROBE_FILE
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            if os.write(fd, bytes(4096)) < 4096:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(probe))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    ledger = state_dir / LEDGER_FILE
+    if ledger.exists():
+        uri = f"file:{quote(str(ledger))}?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, timeout=PROBE_BUSY_S)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+        finally:
+            conn.close()
+
+
 class StandIn:
     """The broker side of a gateway waiting for its storage (see the module doc)."""
 
@@ -111,10 +164,11 @@ class StandIn:
         self.cause = "unknown"
         self.detail = ""
         self.since: float | None = None
+        self.client_id = config.mqtt.client_id or f"simbankd-{config.gateway.id}"
         self.bridge = MqttBridge(
             config.mqtt,
             self.topics,
-            config.mqtt.client_id or f"simbankd-{config.gateway.id}",
+            self.client_id,
             info=self._info,
             state=self._state,
             subscriptions=(f"{self.topics.request_prefix}#",),
@@ -126,6 +180,8 @@ class StandIn:
         self.router.refusing = lambda: (self.cause, self._why(), False)
         self.notifier = notifier if notifier is not None else Notifier.from_env()
         self._tasks: list[asyncio.Task[None]] = []
+        #: ``systemctl reload`` (SIGHUP) while waiting: read the configuration again first.
+        self.reload_asked = False
 
     # -- what it shows ------------------------------------------------------------------------
 
@@ -141,6 +197,17 @@ class StandIn:
         if first:
             log.error("storage_degraded_at_start", reason=cause, detail=detail)
             self._event("storage_degraded", reason=cause, detail=detail)
+            for modem in self.config.modems:
+                offline = ModemState(
+                    id=modem.id,
+                    port=modem.port,
+                    state="offline",
+                    reason=f"not opened: the daemon waits for its storage ({cause})",
+                    ts=self._at(self.clock.now()),
+                )
+                self.bridge.set_retained(self.topics.modem(modem.id), offline.to_json())
+        else:
+            log.warning("storage_still_failing_at_start", reason=cause, detail=detail)
         self.bridge.set_retained(self.topics.bridge_state, self._state())
         self.bridge.set_retained(self.topics.bridge_info, self._info())
         self.notifier.status(f"degraded: {cause}; {self._why()}")
@@ -188,9 +255,25 @@ class StandIn:
         event = Event(type=event_type, ts=self._at(self.clock.now()), **fields)
         self.bridge.publish(self.topics.bridge_event, event.to_json())
 
-    def reload_ignored(self) -> None:
-        """SIGHUP before the daemon started: the configuration is read when it starts."""
-        log.warning("reload_ignored_waiting_for_storage", reason=self.cause)
+    def reload_requested(self) -> None:
+        """SIGHUP before the daemon started: the configuration is read again before the next
+        try (:meth:`config_now`)."""
+        log.info("reload_waiting_for_storage", reason=self.cause)
+        self.reload_asked = True
+
+    def config_now(self, path: str, config: Config) -> Config:
+        """The configuration the daemon starts with: ``config``, or ``path`` read again when
+        a reload was asked (a file that no longer reads keeps ``config``, with a warning)."""
+        if not self.reload_asked:
+            return config
+        self.reload_asked = False
+        try:
+            fresh = load_config(path)
+        except ConfigError as exc:
+            log.warning("reload_refused", problems=exc.lines)
+            return config
+        log.info("reloaded_waiting_for_storage")
+        return fresh
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -223,6 +306,8 @@ class StandIn:
             lasted = round(self.clock.now() - self.since, 1)
             log.warning("storage_recovered_at_start", reason=self.cause, lasted_s=lasted)
             self._event("storage_recovered", reason=self.cause, lasted_s=lasted)
+        if not recovered:
+            self.notifier.stopping()
         self.bridge.stop(handover=recovered)
         bridge, *others = self._tasks
         for task in others:
@@ -232,3 +317,17 @@ class StandIn:
                 await asyncio.gather(bridge, return_exceptions=True)
         bridge.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        # The daemon's own pinger first pings an interval after it starts: one now, so
+        # systemd's watchdog never sees the handover as a silence.
+        self.notifier.watchdog()
+
+    async def say_offline(self) -> None:
+        """The daemon this handed over to stopped before it ever connected: take back the
+        retained ``degraded`` (``offline``, as its last will would have said)."""
+        options = client_options(self.config.mqtt, self.client_id, self.topics.bridge_state)
+        offline = BridgeState(state="offline").to_json()
+        try:
+            async with asyncio.timeout(5), connection.publisher(options) as client:
+                await client.publish(self.topics.bridge_state, offline, qos=1, retain=True)
+        except (aiomqtt.MqttError, TimeoutError, OSError) as exc:
+            log.warning("offline_not_published", error=str(exc))
