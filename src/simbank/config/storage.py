@@ -21,7 +21,8 @@ class StorageConfig(Section):
         gt=0,
         le=3600,
         description="While the ledger cannot commit (the gateway is 'degraded'), how often a "
-        "small test commit is tried; the first that succeeds ends the degraded state.",
+        "small test commit is tried; the first that succeeds ends the degraded state. Also how "
+        "often a daemon that could not open its ledger at start (full, read-only) tries again.",
     )
     free_space_margin_mb: float = Field(
         default=64.0,
