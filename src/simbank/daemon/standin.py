@@ -54,6 +54,7 @@ from simbank.contract import (
     utc_now,
 )
 from simbank.daemon.router import Handler, RequestRouter
+from simbank.daemon.storage import free_bytes
 from simbank.errors import ConfigError, StorageUnavailable
 from simbank.integrations.systemd import Notifier, WatchdogPinger
 from simbank.mqtt import Inbound, MqttBridge, connection
@@ -102,14 +103,18 @@ def startup_cause(exc: BaseException, state_dir: Path) -> str | None:
     return cause
 
 
+def _existing(path: Path) -> Path:
+    """``path``, or its nearest parent that exists (the filesystem it would be on)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def _filesystem_says(state_dir: Path) -> str | None:
     """``read_only`` or ``disk_full`` when the filesystem holding ``state_dir`` (or its
     nearest existing parent) is so; None when it cannot tell."""
-    where = state_dir
-    while not where.exists() and where != where.parent:
-        where = where.parent
     try:
-        fs = os.statvfs(where)
+        fs = os.statvfs(_existing(state_dir))
     except OSError:
         return None
     if fs.f_flag & os.ST_RDONLY:
@@ -220,10 +225,7 @@ class StandIn:
         return BridgeState(state="degraded", reason=self.cause, since=since).to_json()
 
     def _info(self) -> bytes:
-        free = None
-        with contextlib.suppress(OSError):
-            fs = os.statvfs(self._existing(self.config.gateway.state_dir))
-            free = fs.f_bavail * fs.f_frsize
+        free = free_bytes(_existing(self.config.gateway.state_dir))
         storage = StorageInfo(
             state="degraded",
             reason=self.cause,
@@ -240,12 +242,6 @@ class StandIn:
             state="degraded",
             storage=storage,
         ).to_json()
-
-    @staticmethod
-    def _existing(path: Path) -> Path:
-        while not path.exists() and path != path.parent:
-            path = path.parent
-        return path
 
     @staticmethod
     def _at(epoch: float) -> datetime:
